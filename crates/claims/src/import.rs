@@ -1,0 +1,536 @@
+//! Reading settlement lists from CSV (UTF-8 or GBK), JSON Lines and XLSX.
+//!
+//! Every reader streams records one at a time (XLSX excepted: the format holds
+//! a sheet whole). A bad record becomes a located [`RecordError`] and the
+//! batch goes on; only a file that cannot be read at all is a [`FileError`].
+
+use std::io::{BufRead, BufReader, Read};
+
+use crate::field::{Field, FieldSet};
+use crate::model::{Claim, ClaimBuilder, FieldIssue};
+
+/// Longest accepted cell, in bytes. Longer cells reject their record.
+pub const MAX_CELL_BYTES: usize = 64 * 1024;
+
+/// Text encoding of a CSV file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    /// GBK / GB18030, still exported by many Chinese hospital systems.
+    Gbk,
+}
+
+/// File layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Xlsx,
+}
+
+impl Format {
+    /// Guess from the file name, then from the first bytes.
+    pub fn detect(name: &str, head: &[u8]) -> Format {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".xlsx") || head.starts_with(b"PK\x03\x04") {
+            Format::Xlsx
+        } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
+            Format::Jsonl
+        } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            Format::Jsonl
+        } else {
+            Format::Csv
+        }
+    }
+}
+
+/// A file that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("empty file: no header line")]
+    Empty,
+    #[error("line 1: the header names none of the settlement-list columns (first cells: {0})")]
+    NoKnownColumns(String),
+    #[error("line 1: the header is not valid text in {0:?}")]
+    BadHeader(Encoding),
+    #[error("not a readable XLSX workbook: {0}")]
+    Xlsx(String),
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a record was rejected. The rest of the file is still read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum RecordErrorKind {
+    /// Fewer or more cells than the header has (a truncated or broken line).
+    FieldCount { found: usize, expected: usize },
+    /// Bytes that are not text in the file's encoding.
+    Encoding,
+    /// A cell longer than [`MAX_CELL_BYTES`].
+    CellTooLong { bytes: usize },
+    /// A JSON Lines line that is not a JSON object.
+    Json(String),
+    /// The CSV reader could not make a record of the bytes.
+    Csv(String),
+}
+
+/// A rejected record, located by line (1-based, the line where the record starts).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordError {
+    pub line: u64,
+    /// The column concerned, when there is one.
+    pub column: Option<String>,
+    pub kind: RecordErrorKind,
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(c) = &self.column {
+            write!(f, ", column {c}")?;
+        }
+        match &self.kind {
+            RecordErrorKind::FieldCount { found, expected } => {
+                write!(f, ": {found} cells where the header has {expected} (truncated or broken line)")
+            }
+            RecordErrorKind::Encoding => write!(f, ": bytes that are not valid text in the file's encoding"),
+            RecordErrorKind::CellTooLong { bytes } => {
+                write!(f, ": cell of {bytes} bytes, longer than the limit of {MAX_CELL_BYTES}")
+            }
+            RecordErrorKind::Json(e) => write!(f, ": not a JSON object: {e}"),
+            RecordErrorKind::Csv(e) => write!(f, ": {e}"),
+        }
+    }
+}
+
+/// A record read from a file, with the cells that could not be read as their field's type.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub line: u64,
+    pub claim: Claim,
+    pub issues: Vec<FieldIssue>,
+}
+
+pub type Item = Result<Record, RecordError>;
+
+/// How a header's columns map to fields.
+#[derive(Clone, Debug, Default)]
+pub struct Header {
+    /// For each column, the field it holds (None: not a settlement-list column).
+    pub columns: Vec<Option<Field>>,
+    pub names: Vec<String>,
+    /// Columns that name no known field, reported once per file.
+    pub unknown: Vec<String>,
+    /// Columns naming a field already given by an earlier column (the first wins).
+    pub duplicates: Vec<String>,
+    /// Fields the file provides.
+    pub present: FieldSet,
+}
+
+impl Header {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Header {
+        let mut h = Header::default();
+        for name in names {
+            let field = Field::from_header(name);
+            let field = match field {
+                Some(f) if h.present.contains(f) => {
+                    h.duplicates.push(name.to_owned());
+                    None
+                }
+                Some(f) => {
+                    h.present.insert(f);
+                    Some(f)
+                }
+                None => {
+                    if !name.trim().is_empty() {
+                        h.unknown.push(name.to_owned());
+                    }
+                    None
+                }
+            };
+            h.columns.push(field);
+            h.names.push(name.to_owned());
+        }
+        // `diagnoses` (all in one) also provides the main diagnosis.
+        if h.present.contains(Field::Diagnoses) {
+            h.present.insert(Field::MainDiagnosis);
+            h.present.insert(Field::OtherDiagnoses);
+        }
+        h
+    }
+
+    fn check_known(&self) -> Result<(), FileError> {
+        if self.present == FieldSet::default() {
+            let first: Vec<&str> = self.names.iter().take(5).map(String::as_str).collect();
+            return Err(FileError::NoKnownColumns(first.join(", ")));
+        }
+        Ok(())
+    }
+}
+
+/// A stream of records from one file.
+pub struct Reader<'r> {
+    pub header: Header,
+    pub format: Format,
+    pub encoding: Encoding,
+    inner: Inner<'r>,
+}
+
+enum Inner<'r> {
+    Csv { rdr: csv::Reader<Box<dyn Read + 'r>>, rec: csv::ByteRecord, text: String },
+    Jsonl { rdr: Box<dyn BufRead + 'r>, line: u64, buf: Vec<u8> },
+    Rows { rows: std::vec::IntoIter<(u64, Vec<String>)> },
+}
+
+impl<'r> Reader<'r> {
+    /// Open a stream of any supported format. `name` is used only to guess the format.
+    pub fn open(name: &str, mut input: impl Read + 'r, encoding: Option<Encoding>) -> Result<Reader<'r>, FileError> {
+        let mut head = Vec::with_capacity(64 * 1024);
+        (&mut input).take(64 * 1024).read_to_end(&mut head)?;
+        if head.iter().all(u8::is_ascii_whitespace) {
+            return Err(FileError::Empty);
+        }
+        let format = Format::detect(name, &head);
+        let chained: Box<dyn Read + 'r> = Box::new(std::io::Cursor::new(head.clone()).chain(input));
+        match format {
+            Format::Csv => Self::csv(chained, encoding.unwrap_or_else(|| detect_encoding(&head))),
+            Format::Jsonl => Self::jsonl(chained),
+            Format::Xlsx => {
+                let mut all = Vec::new();
+                let mut chained = chained;
+                chained.read_to_end(&mut all)?;
+                Self::xlsx(&all)
+            }
+        }
+    }
+
+    fn csv(input: Box<dyn Read + 'r>, encoding: Encoding) -> Result<Reader<'r>, FileError> {
+        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+        let mut rec = csv::ByteRecord::new();
+        if !rdr.read_byte_record(&mut rec).map_err(csv_io)? {
+            return Err(FileError::Empty);
+        }
+        let mut names = Vec::with_capacity(rec.len());
+        for cell in rec.iter() {
+            let cell = cell.strip_prefix(b"\xef\xbb\xbf").unwrap_or(cell);
+            match decode(cell, encoding) {
+                Some(s) => names.push(s.into_owned()),
+                None => return Err(FileError::BadHeader(encoding)),
+            }
+        }
+        let header = Header::new(names.iter().map(String::as_str));
+        header.check_known()?;
+        Ok(Reader { header, format: Format::Csv, encoding, inner: Inner::Csv { rdr, rec, text: String::new() } })
+    }
+
+    fn jsonl(input: Box<dyn Read + 'r>) -> Result<Reader<'r>, FileError> {
+        // The header is the union of keys, learnt as lines come; start with all fields known.
+        let header = Header::new(crate::field::FIELDS.iter().map(|i| i.name));
+        let mut header = header;
+        header.present = FieldSet::default(); // filled from the first record's keys
+        Ok(Reader {
+            header,
+            format: Format::Jsonl,
+            encoding: Encoding::Utf8,
+            inner: Inner::Jsonl { rdr: Box::new(BufReader::with_capacity(256 * 1024, input)), line: 0, buf: Vec::new() },
+        })
+    }
+
+    fn xlsx(bytes: &[u8]) -> Result<Reader<'r>, FileError> {
+        use calamine::{Reader as _, Xlsx};
+        let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| FileError::Xlsx(e.to_string()))?;
+        let sheet = wb.sheet_names().first().cloned().ok_or_else(|| FileError::Xlsx("no sheet".into()))?;
+        let range = wb.worksheet_range(&sheet).map_err(|e| FileError::Xlsx(e.to_string()))?;
+        let mut rows = range.rows();
+        let first = rows.next().ok_or(FileError::Empty)?;
+        let names: Vec<String> = first.iter().map(cell_text).collect();
+        let header = Header::new(names.iter().map(String::as_str));
+        header.check_known()?;
+        let body: Vec<(u64, Vec<String>)> = rows
+            .enumerate()
+            .filter(|(_, r)| r.iter().any(|c| !matches!(c, calamine::Data::Empty)))
+            .map(|(i, r)| (i as u64 + 2, r.iter().map(cell_text).collect()))
+            .collect();
+        Ok(Reader { header, format: Format::Xlsx, encoding: Encoding::Utf8, inner: Inner::Rows { rows: body.into_iter() } })
+    }
+}
+
+fn csv_io(e: csv::Error) -> FileError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => FileError::Io(io),
+        other => FileError::Io(std::io::Error::other(format!("{other:?}"))),
+    }
+}
+
+/// UTF-8 when the first bytes are valid UTF-8 (a character cut at the end of
+/// the sample is fine), GBK otherwise.
+pub fn detect_encoding(head: &[u8]) -> Encoding {
+    match std::str::from_utf8(head) {
+        Ok(_) => Encoding::Utf8,
+        Err(e) if e.error_len().is_none() => Encoding::Utf8,
+        Err(_) => Encoding::Gbk,
+    }
+}
+
+fn decode(bytes: &[u8], enc: Encoding) -> Option<std::borrow::Cow<'_, str>> {
+    match enc {
+        Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(std::borrow::Cow::Borrowed),
+        Encoding::Gbk => encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(bytes),
+    }
+}
+
+fn cell_text(c: &calamine::Data) -> String {
+    use calamine::Data;
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
+        Data::DateTime(d) => match d.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => d.to_string(),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+fn build<'a>(header: &Header, cells: impl Iterator<Item = &'a str>) -> (Claim, Vec<FieldIssue>) {
+    let mut b = ClaimBuilder::new();
+    for (col, cell) in header.columns.iter().zip(cells) {
+        if let Some(f) = col {
+            b.set(*f, cell);
+        }
+    }
+    b.finish()
+}
+
+impl Iterator for Reader<'_> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        let header = &mut self.header;
+        match &mut self.inner {
+            Inner::Csv { rdr, rec, text } => loop {
+                let line = rdr.position().line();
+                match rdr.read_byte_record(rec) {
+                    Ok(false) => return None,
+                    Ok(true) => {}
+                    Err(e) => {
+                        let line = e.position().map(|p| p.line()).unwrap_or(line);
+                        if let csv::ErrorKind::Io(_) = e.kind() {
+                            // An IO failure mid-file: report it once and stop.
+                            let err = RecordError { line, column: None, kind: RecordErrorKind::Csv(e.to_string()) };
+                            self.inner = Inner::Rows { rows: Vec::new().into_iter() };
+                            return Some(Err(err));
+                        }
+                        return Some(Err(RecordError { line, column: None, kind: RecordErrorKind::Csv(e.to_string()) }));
+                    }
+                }
+                let line = rec.position().map(|p| p.line()).unwrap_or(line);
+                if rec.len() == 1 && rec.get(0).is_some_and(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                    continue; // blank line
+                }
+                let expected = header.columns.len();
+                if rec.len() != expected {
+                    return Some(Err(RecordError {
+                        line,
+                        column: None,
+                        kind: RecordErrorKind::FieldCount { found: rec.len(), expected },
+                    }));
+                }
+                return Some(csv_record(header, rec, self.encoding, text, line));
+            },
+            Inner::Jsonl { rdr, line, buf } => loop {
+                buf.clear();
+                *line += 1;
+                match rdr.read_until(b'\n', buf) {
+                    Ok(0) => return None,
+                    Ok(_) => {}
+                    Err(e) => {
+                        let err = RecordError { line: *line, column: None, kind: RecordErrorKind::Csv(e.to_string()) };
+                        self.inner = Inner::Rows { rows: Vec::new().into_iter() };
+                        return Some(Err(err));
+                    }
+                }
+                if buf.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return Some(json_record(header, buf, *line));
+            },
+            Inner::Rows { rows } => {
+                let (line, cells) = rows.next()?;
+                if let Some((i, c)) = cells.iter().enumerate().find(|(_, c)| c.len() > MAX_CELL_BYTES) {
+                    return Some(Err(RecordError {
+                        line,
+                        column: header.names.get(i).cloned(),
+                        kind: RecordErrorKind::CellTooLong { bytes: c.len() },
+                    }));
+                }
+                let (claim, issues) = build(header, cells.iter().map(String::as_str));
+                Some(Ok(Record { line, claim, issues }))
+            }
+        }
+    }
+}
+
+fn csv_record(header: &Header, rec: &csv::ByteRecord, enc: Encoding, text: &mut String, line: u64) -> Item {
+    let mut b = ClaimBuilder::new();
+    for (i, (col, cell)) in header.columns.iter().zip(rec.iter()).enumerate() {
+        if cell.len() > MAX_CELL_BYTES {
+            return Err(RecordError {
+                line,
+                column: Some(header.names[i].clone()),
+                kind: RecordErrorKind::CellTooLong { bytes: cell.len() },
+            });
+        }
+        let Some(f) = col else { continue };
+        text.clear();
+        match decode(cell, enc) {
+            Some(s) => text.push_str(&s),
+            None => {
+                return Err(RecordError { line, column: Some(header.names[i].clone()), kind: RecordErrorKind::Encoding })
+            }
+        }
+        b.set(*f, text);
+    }
+    let (claim, issues) = b.finish();
+    Ok(Record { line, claim, issues })
+}
+
+fn json_record(header: &mut Header, buf: &[u8], line: u64) -> Item {
+    let err = |kind| RecordError { line, column: None, kind };
+    let text = std::str::from_utf8(buf).map_err(|_| err(RecordErrorKind::Encoding))?;
+    let obj: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text.trim()).map_err(|e| err(RecordErrorKind::Json(e.to_string())))?;
+    let mut b = ClaimBuilder::new();
+    let mut cell = String::new();
+    for (key, value) in &obj {
+        let Some(f) = Field::from_header(key) else {
+            if !header.unknown.iter().any(|u| u == key) {
+                header.unknown.push(key.clone());
+            }
+            continue;
+        };
+        header.present.insert(f);
+        if f == Field::Diagnoses {
+            header.present.insert(Field::MainDiagnosis);
+            header.present.insert(Field::OtherDiagnoses);
+        }
+        cell.clear();
+        json_cell(value, &mut cell);
+        if cell.len() > MAX_CELL_BYTES {
+            return Err(RecordError {
+                line,
+                column: Some(key.clone()),
+                kind: RecordErrorKind::CellTooLong { bytes: cell.len() },
+            });
+        }
+        b.set(f, &cell);
+    }
+    let (claim, issues) = b.finish();
+    Ok(Record { line, claim, issues })
+}
+
+fn json_cell(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Null => {}
+        Value::Bool(b) => out.push(if *b { '1' } else { '0' }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push('|');
+                }
+                json_cell(item, out);
+            }
+        }
+        Value::Object(_) => out.push_str(&v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(name: &str, bytes: &[u8]) -> Result<(Header, Vec<Item>), FileError> {
+        let mut r = Reader::open(name, bytes, None)?;
+        let items: Vec<Item> = r.by_ref().collect();
+        Ok((r.header, items))
+    }
+
+    #[test]
+    fn csv_utf8_and_gbk_read_the_same() {
+        let text = "病案号,性别,主要诊断编码,住院总费用\nA1,男,K35.800,1234.56\n";
+        let (gbk, _, _) = encoding_rs::GBK.encode(text);
+        for bytes in [text.as_bytes(), &gbk[..]] {
+            let (h, items) = read_all("x.csv", bytes).unwrap();
+            assert!(h.unknown.is_empty());
+            let rec = items[0].as_ref().unwrap();
+            assert_eq!(rec.claim.case_id, "A1");
+            assert_eq!(rec.claim.main_diagnosis.as_deref(), Some("K35.800"));
+            assert_eq!(rec.claim.total_cost, Some(crate::Fen(123456)));
+            assert_eq!(rec.line, 2);
+        }
+    }
+
+    #[test]
+    fn bad_records_are_located_and_the_batch_goes_on() {
+        let mut bytes = b"case_id,sex,diagnoses\nA1,1,K35.800\nA2,1\nA3,\xff\xfe,K35.800\nA4,2,\"".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', MAX_CELL_BYTES + 1));
+        bytes.extend(b"\"\nA5,2,N39.000\n");
+        let (_, items) = read_all("x.csv", &bytes).unwrap();
+        let summary: Vec<Result<&str, (u64, RecordErrorKind)>> = items
+            .iter()
+            .map(|i| i.as_ref().map(|r| r.claim.case_id.as_str()).map_err(|e| (e.line, e.kind.clone())))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                Ok("A1"),
+                Err((3, RecordErrorKind::FieldCount { found: 2, expected: 3 })),
+                Err((4, RecordErrorKind::Encoding)),
+                Err((5, RecordErrorKind::CellTooLong { bytes: MAX_CELL_BYTES + 1 })),
+                Ok("A5"),
+            ]
+        );
+    }
+
+    #[test]
+    fn file_level_errors() {
+        assert!(matches!(read_all("x.csv", b""), Err(FileError::Empty)));
+        assert!(matches!(read_all("x.csv", b"  \n\n"), Err(FileError::Empty)));
+        assert!(matches!(read_all("x.csv", b"foo,bar\n1,2\n"), Err(FileError::NoKnownColumns(_))));
+        assert!(matches!(read_all("x.xlsx", b"PK\x03\x04garbage"), Err(FileError::Xlsx(_))));
+    }
+
+    #[test]
+    fn jsonl_records() {
+        let src = br#"{"case_id":"J1","sex":2,"diagnoses":["O80.000","Z37.000"],"total_cost":1000.5,"colour":"red"}
+not json
+{"case_id":"J2","procedures":"74.1x00"}
+"#;
+        let (h, items) = read_all("x.jsonl", src).unwrap();
+        let r = items[0].as_ref().unwrap();
+        assert_eq!(r.claim.other_diagnoses, vec!["Z37.000"]);
+        assert_eq!(r.claim.total_cost, Some(crate::Fen(100050)));
+        assert!(matches!(items[1], Err(RecordError { line: 2, kind: RecordErrorKind::Json(_), .. })));
+        assert_eq!(items[2].as_ref().unwrap().claim.procedures[0].code, "74.1x00");
+        assert_eq!(h.unknown, vec!["colour"]);
+        assert!(h.present.contains(Field::Sex));
+    }
+
+    #[test]
+    fn header_reports_unknown_and_duplicate_columns() {
+        let h = Header::new(["case_id", "病案号", "foo", "diagnoses"]);
+        assert_eq!(h.unknown, vec!["foo"]);
+        assert_eq!(h.duplicates, vec!["病案号"]);
+        assert!(h.present.contains(Field::MainDiagnosis));
+        assert!(!h.present.contains(Field::TotalCost));
+    }
+}
