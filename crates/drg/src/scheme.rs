@@ -1,0 +1,857 @@
+//! The grouping scheme as data: model, loader and located errors.
+//!
+//! The on-disk format is described in `shared/reference/README.md` (directory
+//! `chs-drg-1.1/`). Loading is pure: the caller hands over the text of each file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+
+/// Name of the built-in list that means "operating-room procedures" (`surgical_procedures.tsv`).
+pub const SS_VALID: &str = "SS_VALID";
+
+/// File names of a scheme directory, in the order of [`SchemeFiles`] fields.
+pub mod file_names {
+    /// `scheme.json`
+    pub const SCHEME_JSON: &str = "scheme.json";
+    /// `cc.tsv`
+    pub const CC_TSV: &str = "cc.tsv";
+    /// `mcc.tsv`
+    pub const MCC_TSV: &str = "mcc.tsv";
+    /// `main_dx_exclusion.tsv`
+    pub const MAIN_DX_EXCLUSION_TSV: &str = "main_dx_exclusion.tsv";
+    /// `surgical_procedures.tsv`
+    pub const SURGICAL_PROCEDURES_TSV: &str = "surgical_procedures.tsv";
+    /// `drg_names.tsv`
+    pub const DRG_NAMES_TSV: &str = "drg_names.tsv";
+}
+
+/// The text of every file of a scheme directory.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemeFiles<'a> {
+    /// `scheme.json`
+    pub scheme_json: &'a str,
+    /// `cc.tsv`
+    pub cc_tsv: &'a str,
+    /// `mcc.tsv`
+    pub mcc_tsv: &'a str,
+    /// `main_dx_exclusion.tsv`
+    pub main_dx_exclusion_tsv: &'a str,
+    /// `surgical_procedures.tsv`
+    pub surgical_procedures_tsv: &'a str,
+    /// `drg_names.tsv`
+    pub drg_names_tsv: &'a str,
+}
+
+/// Where in which file a scheme error was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A 1-based line of a text file.
+    Line(usize),
+    /// A 1-based line and column (JSON syntax errors).
+    LineColumn(usize, usize),
+    /// A path inside the JSON document, e.g. `mdcs[3](MDCP).adrgs[0](PB1).when.and[1]`.
+    JsonPath(String),
+    /// The whole file.
+    File,
+}
+
+/// A scheme that could not be loaded: which file, where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{location}: {what}")]
+pub struct SchemeError {
+    /// The file name, e.g. `cc.tsv`.
+    pub file: &'static str,
+    /// Where in the file.
+    pub location: Location,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(l) => write!(f, ":{l}"),
+            Location::LineColumn(l, c) => write!(f, ":{l}:{c}"),
+            Location::JsonPath(p) => write!(f, " at {p}"),
+            Location::File => Ok(()),
+        }
+    }
+}
+
+/// A field of a case that conditions can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `sex`: 1 male, 2 female.
+    Sex,
+    /// `age` in years.
+    Age,
+    /// `age_days`: age in days (infants).
+    AgeDays,
+    /// `weight_g`: newborn birth weight in grams.
+    WeightG,
+    /// `dx`: all diagnoses (list).
+    Dx,
+    /// `main_dx`: the first diagnosis.
+    MainDx,
+    /// `procs`: all procedures (list).
+    Procs,
+    /// `main_proc`: the first procedure.
+    MainProc,
+}
+
+/// What kind of value a [`Field`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An optional number.
+    Number,
+    /// An optional code.
+    Code,
+    /// A list of codes.
+    CodeList,
+}
+
+impl Field {
+    /// All fields.
+    pub const ALL: [Field; 8] = [
+        Field::Sex,
+        Field::Age,
+        Field::AgeDays,
+        Field::WeightG,
+        Field::Dx,
+        Field::MainDx,
+        Field::Procs,
+        Field::MainProc,
+    ];
+
+    /// The field's name in `scheme.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Sex => "sex",
+            Field::Age => "age",
+            Field::AgeDays => "age_days",
+            Field::WeightG => "weight_g",
+            Field::Dx => "dx",
+            Field::MainDx => "main_dx",
+            Field::Procs => "procs",
+            Field::MainProc => "main_proc",
+        }
+    }
+
+    /// Parses a field name of `scheme.json`.
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The kind of value the field holds.
+    pub fn kind(self) -> FieldKind {
+        match self {
+            Field::Sex | Field::Age | Field::AgeDays | Field::WeightG => FieldKind::Number,
+            Field::MainDx | Field::MainProc => FieldKind::Code,
+            Field::Dx | Field::Procs => FieldKind::CodeList,
+        }
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `le`
+    Le,
+    /// `lt`
+    Lt,
+    /// `ge`
+    Ge,
+    /// `gt`
+    Gt,
+    /// `eq`
+    Eq,
+    /// `ne`
+    Ne,
+}
+
+impl CmpOp {
+    /// The operator's name in `scheme.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Le => "le",
+            CmpOp::Lt => "lt",
+            CmpOp::Ge => "ge",
+            CmpOp::Gt => "gt",
+            CmpOp::Eq => "eq",
+            CmpOp::Ne => "ne",
+        }
+    }
+
+    /// The operator as a symbol (`<=`, `<`, ...).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Le => "<=",
+            CmpOp::Lt => "<",
+            CmpOp::Ge => ">=",
+            CmpOp::Gt => ">",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<CmpOp> {
+        [
+            CmpOp::Le,
+            CmpOp::Lt,
+            CmpOp::Ge,
+            CmpOp::Gt,
+            CmpOp::Eq,
+            CmpOp::Ne,
+        ]
+        .into_iter()
+        .find(|op| op.name() == name)
+    }
+
+    /// Applies the operator.
+    pub fn apply(self, lhs: i64, rhs: i64) -> bool {
+        match self {
+            CmpOp::Le => lhs <= rhs,
+            CmpOp::Lt => lhs < rhs,
+            CmpOp::Ge => lhs >= rhs,
+            CmpOp::Gt => lhs > rhs,
+            CmpOp::Eq => lhs == rhs,
+            CmpOp::Ne => lhs != rhs,
+        }
+    }
+}
+
+/// A condition (`when`) of an MDC or ADRG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cond {
+    /// `true` / `false`.
+    Const(bool),
+    /// `{"and": [..]}`
+    And(Vec<Cond>),
+    /// `{"or": [..]}`
+    Or(Vec<Cond>),
+    /// `{"not": e}`
+    Not(Box<Cond>),
+    /// `{"present": field}`
+    Present(Field),
+    /// `{"in": [field, list]}` (a code field).
+    In(Field, String),
+    /// `{"intersects": [field, list]}` (a code-list field).
+    Intersects(Field, String),
+    /// `{"le"|"lt"|...: [field, number]}` (a number field); false when the field is absent.
+    Cmp(CmpOp, Field, i64),
+    /// `{"proc_tag": t}`
+    ProcTag(String),
+    /// `{"distinct_trauma_sites_ge": n}`
+    DistinctTraumaSitesGe(u32),
+}
+
+impl fmt::Display for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn join(f: &mut fmt::Formatter<'_>, items: &[Cond], sep: &str) -> fmt::Result {
+            f.write_str("(")?;
+            for (i, c) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{c}")?;
+            }
+            f.write_str(")")
+        }
+        match self {
+            Cond::Const(b) => write!(f, "{b}"),
+            Cond::And(items) => join(f, items, " and "),
+            Cond::Or(items) => join(f, items, " or "),
+            Cond::Not(c) => write!(f, "not {c}"),
+            Cond::Present(field) => write!(f, "present({})", field.name()),
+            Cond::In(field, list) => write!(f, "{} in {list}", field.name()),
+            Cond::Intersects(field, list) => write!(f, "{} intersects {list}", field.name()),
+            Cond::Cmp(op, field, n) => write!(f, "{} {} {n}", field.name(), op.symbol()),
+            Cond::ProcTag(t) => write!(f, "proc_tag({t})"),
+            Cond::DistinctTraumaSitesGe(n) => write!(f, "distinct_trauma_sites >= {n}"),
+        }
+    }
+}
+
+/// How a DRG inside an ADRG is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DrgRule {
+    /// Some secondary diagnosis is a non-excluded MCC.
+    Mcc,
+    /// Some secondary diagnosis is a non-excluded MCC or CC.
+    MccOrCc,
+    /// Always.
+    Always,
+}
+
+impl DrgRule {
+    /// The rule's name in `scheme.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DrgRule::Mcc => "mcc",
+            DrgRule::MccOrCc => "mcc_or_cc",
+            DrgRule::Always => "always",
+        }
+    }
+
+    /// Parses a rule name.
+    pub fn from_name(name: &str) -> Option<DrgRule> {
+        match name {
+            "mcc" => Some(DrgRule::Mcc),
+            "mcc_or_cc" => Some(DrgRule::MccOrCc),
+            "always" => Some(DrgRule::Always),
+            _ => None,
+        }
+    }
+}
+
+/// Named code lists of a node; each list is sorted and free of duplicates.
+pub type Lists = BTreeMap<String, Vec<Box<str>>>;
+
+/// A major diagnostic category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mdc {
+    /// Code, e.g. `MDCA`.
+    pub code: String,
+    /// Entry condition.
+    pub when: Cond,
+    /// Named code lists used by `when`.
+    pub lists: Lists,
+    /// ADRGs in evaluation order.
+    pub adrgs: Vec<Adrg>,
+    /// Diagnosis code → body-site name (only MDCZ in CHS-DRG 1.1).
+    pub trauma_sites: BTreeMap<Box<str>, String>,
+}
+
+/// An adjacent DRG (核心疾病诊断相关组).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adrg {
+    /// Code, e.g. `AA1`.
+    pub code: String,
+    /// Entry condition.
+    pub when: Cond,
+    /// Named code lists used by `when`.
+    pub lists: Lists,
+    /// Procedure code → tag, used by `proc_tag` conditions.
+    pub proc_tags: BTreeMap<Box<str>, String>,
+    /// DRGs in evaluation order.
+    pub drgs: Vec<Drg>,
+}
+
+/// A DRG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drg {
+    /// Code, e.g. `AA19`.
+    pub code: String,
+    /// Name as given in `scheme.json`.
+    pub name: String,
+    /// Selection rule.
+    pub rule: DrgRule,
+}
+
+/// A complete grouping scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheme {
+    /// Scheme name.
+    pub name: String,
+    /// MDCs in evaluation order.
+    pub mdcs: Vec<Mdc>,
+    /// CC secondary diagnosis → exclusion table id.
+    pub cc: FxHashMap<Box<str>, Box<str>>,
+    /// MCC secondary diagnosis → exclusion table id.
+    pub mcc: FxHashMap<Box<str>, Box<str>>,
+    /// Main diagnosis → exclusion table id.
+    pub main_dx_exclusion: FxHashMap<Box<str>, Box<str>>,
+    /// Operating-room procedures (`SS_VALID`), sorted, no duplicates.
+    pub surgical_procedures: Vec<Box<str>>,
+    /// DRG code → Chinese name.
+    pub drg_names: FxHashMap<Box<str>, String>,
+}
+
+impl Scheme {
+    /// Parses and validates a scheme from the text of its files.
+    pub fn from_files(files: SchemeFiles<'_>) -> Result<Scheme, SchemeError> {
+        use file_names::*;
+        let cc = parse_code_table(CC_TSV, files.cc_tsv, &["code", "exclusion_table"])?;
+        let mcc = parse_code_table(MCC_TSV, files.mcc_tsv, &["code", "exclusion_table"])?;
+        let main_dx_exclusion = parse_code_table(
+            MAIN_DX_EXCLUSION_TSV,
+            files.main_dx_exclusion_tsv,
+            &["main_dx", "exclusion_table"],
+        )?;
+        let mut surgical_procedures: Vec<Box<str>> = Vec::new();
+        for row in tsv_rows(
+            SURGICAL_PROCEDURES_TSV,
+            files.surgical_procedures_tsv,
+            &["code", "name"],
+        )? {
+            let (_, cols) = row?;
+            // The same code may appear with several names; it is one procedure.
+            surgical_procedures.push(cols[0].into());
+        }
+        surgical_procedures.sort_unstable();
+        surgical_procedures.dedup();
+        let mut drg_names = FxHashMap::default();
+        for row in tsv_rows(DRG_NAMES_TSV, files.drg_names_tsv, &["drg", "name"])? {
+            let (line, cols) = row?;
+            if drg_names
+                .insert(cols[0].into(), cols[1].to_string())
+                .is_some()
+            {
+                return Err(SchemeError {
+                    file: DRG_NAMES_TSV,
+                    location: Location::Line(line),
+                    what: format!("duplicate DRG `{}`", cols[0]),
+                });
+            }
+        }
+        let (name, mdcs) = parse_scheme_json(files.scheme_json)?;
+        Ok(Scheme {
+            name,
+            mdcs,
+            cc,
+            mcc,
+            main_dx_exclusion,
+            surgical_procedures,
+            drg_names,
+        })
+    }
+
+    /// The DRG's name: from `drg_names.tsv`, else from `scheme.json`.
+    pub fn drg_name<'a>(&'a self, drg: &'a Drg) -> &'a str {
+        self.drg_names
+            .get(drg.code.as_str())
+            .map(String::as_str)
+            .unwrap_or(&drg.name)
+    }
+
+    /// Number of ADRGs and DRGs.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let adrgs = self.mdcs.iter().map(|m| m.adrgs.len()).sum();
+        let drgs = self
+            .mdcs
+            .iter()
+            .flat_map(|m| &m.adrgs)
+            .map(|a| a.drgs.len())
+            .sum();
+        (self.mdcs.len(), adrgs, drgs)
+    }
+}
+
+type Row<'a> = Result<(usize, Vec<&'a str>), SchemeError>;
+
+/// Rows of a TSV file after checking its header; yields (1-based line, columns).
+fn tsv_rows<'a>(
+    file: &'static str,
+    text: &'a str,
+    header: &'static [&'static str],
+) -> Result<impl Iterator<Item = Row<'a>> + 'a, SchemeError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.lines().enumerate();
+    let first = lines.next().map(|(_, l)| l.trim_end_matches('\r'));
+    let got: Vec<&str> = first.unwrap_or("").split('\t').map(str::trim).collect();
+    if got.len() < header.len() || got[..header.len()] != *header {
+        return Err(SchemeError {
+            file,
+            location: Location::Line(1),
+            what: format!(
+                "expected header `{}`, found `{}`",
+                header.join("\\t"),
+                first.unwrap_or("")
+            ),
+        });
+    }
+    Ok(lines.filter_map(move |(i, line)| {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            return None;
+        }
+        let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if cols.len() < header.len() {
+            return Some(Err(SchemeError {
+                file,
+                location: Location::Line(i + 1),
+                what: format!("expected {} columns, found {}", header.len(), cols.len()),
+            }));
+        }
+        if cols[0].is_empty() {
+            return Some(Err(SchemeError {
+                file,
+                location: Location::Line(i + 1),
+                what: format!("empty `{}`", header[0]),
+            }));
+        }
+        Some(Ok((i + 1, cols)))
+    }))
+}
+
+/// A two-column `code → exclusion table id` file; duplicate codes are errors.
+fn parse_code_table(
+    file: &'static str,
+    text: &str,
+    header: &'static [&'static str],
+) -> Result<FxHashMap<Box<str>, Box<str>>, SchemeError> {
+    let mut map = FxHashMap::default();
+    for row in tsv_rows(file, text, header)? {
+        let (line, cols) = row?;
+        if cols[1].is_empty() {
+            return Err(SchemeError {
+                file,
+                location: Location::Line(line),
+                what: format!("empty `{}` for `{}`", header[1], cols[0]),
+            });
+        }
+        if map.insert(cols[0].into(), cols[1].into()).is_some() {
+            return Err(SchemeError {
+                file,
+                location: Location::Line(line),
+                what: format!("duplicate code `{}`", cols[0]),
+            });
+        }
+    }
+    Ok(map)
+}
+
+struct JsonCtx {
+    path: String,
+}
+
+impl JsonCtx {
+    fn err(&self, what: impl Into<String>) -> SchemeError {
+        SchemeError {
+            file: file_names::SCHEME_JSON,
+            location: Location::JsonPath(self.path.clone()),
+            what: what.into(),
+        }
+    }
+
+    fn child(&self, seg: impl fmt::Display) -> JsonCtx {
+        let path = if self.path.is_empty() || seg.to_string().starts_with('[') {
+            format!("{}{seg}", self.path)
+        } else {
+            format!("{}.{seg}", self.path)
+        };
+        JsonCtx { path }
+    }
+}
+
+fn parse_scheme_json(text: &str) -> Result<(String, Vec<Mdc>), SchemeError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| SchemeError {
+        file: file_names::SCHEME_JSON,
+        location: Location::LineColumn(e.line(), e.column()),
+        what: e.to_string(),
+    })?;
+    let ctx = JsonCtx {
+        path: String::new(),
+    };
+    let obj = root
+        .as_object()
+        .ok_or_else(|| ctx.err("the document must be an object"))?;
+    let name = match obj.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        None => String::new(),
+        Some(_) => return Err(ctx.child("name").err("must be a string")),
+    };
+    let mdcs_ctx = ctx.child("mdcs");
+    let mdcs_v = obj
+        .get("mdcs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| mdcs_ctx.err("missing array `mdcs`"))?;
+    let mut mdcs = Vec::with_capacity(mdcs_v.len());
+    let mut seen = FxHashSet::default();
+    for (i, m) in mdcs_v.iter().enumerate() {
+        let mdc = parse_mdc(m, &mdcs_ctx.child(format!("[{i}]")))?;
+        if !seen.insert(mdc.code.clone()) {
+            return Err(mdcs_ctx
+                .child(format!("[{i}]"))
+                .err(format!("duplicate MDC `{}`", mdc.code)));
+        }
+        mdcs.push(mdc);
+    }
+    let mut adrgs = FxHashSet::default();
+    let mut drgs = FxHashSet::default();
+    for (i, m) in mdcs.iter().enumerate() {
+        for (j, a) in m.adrgs.iter().enumerate() {
+            let actx = mdcs_ctx.child(format!("[{i}]({}).adrgs[{j}]({})", m.code, a.code));
+            // The same ADRG code in two MDCs is allowed (e.g. a shared ADRG); within
+            // one MDC it would be unreachable.
+            if !adrgs.insert((m.code.as_str(), a.code.as_str())) {
+                return Err(actx.err(format!("duplicate ADRG `{}` in {}", a.code, m.code)));
+            }
+            for d in &a.drgs {
+                if !drgs.insert((m.code.as_str(), d.code.as_str())) {
+                    return Err(actx.err(format!("duplicate DRG `{}` in {}", d.code, m.code)));
+                }
+            }
+        }
+    }
+    Ok((name, mdcs))
+}
+
+fn get_str<'v>(
+    obj: &'v serde_json::Map<String, Value>,
+    key: &str,
+    ctx: &JsonCtx,
+) -> Result<&'v str, SchemeError> {
+    match obj.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
+        Some(_) => Err(ctx.child(key).err("must be a non-empty string")),
+        None => Err(ctx.err(format!("missing `{key}`"))),
+    }
+}
+
+fn parse_lists(v: Option<&Value>, ctx: &JsonCtx) -> Result<Lists, SchemeError> {
+    let mut lists = Lists::new();
+    let Some(v) = v else { return Ok(lists) };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ctx.err("`lists` must be an object"))?;
+    for (name, codes) in obj {
+        let lctx = ctx.child(name);
+        if name == SS_VALID {
+            return Err(lctx.err("`SS_VALID` is reserved for surgical_procedures.tsv"));
+        }
+        let arr = codes
+            .as_array()
+            .ok_or_else(|| lctx.err("a list must be an array of codes"))?;
+        let mut out: Vec<Box<str>> = Vec::with_capacity(arr.len());
+        for (k, c) in arr.iter().enumerate() {
+            let s = c
+                .as_str()
+                .ok_or_else(|| lctx.child(format!("[{k}]")).err("a code must be a string"))?;
+            out.push(s.trim().into());
+        }
+        out.sort_unstable();
+        out.dedup();
+        lists.insert(name.clone(), out);
+    }
+    Ok(lists)
+}
+
+fn parse_str_map(
+    v: Option<&Value>,
+    ctx: &JsonCtx,
+) -> Result<BTreeMap<Box<str>, String>, SchemeError> {
+    let mut map = BTreeMap::new();
+    let Some(v) = v else { return Ok(map) };
+    let obj = v.as_object().ok_or_else(|| ctx.err("must be an object"))?;
+    for (k, val) in obj {
+        let s = val
+            .as_str()
+            .ok_or_else(|| ctx.child(k).err("must be a string"))?;
+        map.insert(k.trim().into(), s.to_string());
+    }
+    Ok(map)
+}
+
+fn parse_mdc(v: &Value, ctx: &JsonCtx) -> Result<Mdc, SchemeError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ctx.err("an MDC must be an object"))?;
+    let code = get_str(obj, "code", ctx)?.to_string();
+    let ctx = JsonCtx {
+        path: format!("{}({code})", ctx.path),
+    };
+    let lists = parse_lists(obj.get("lists"), &ctx.child("lists"))?;
+    let trauma_sites = parse_str_map(obj.get("trauma_sites"), &ctx.child("trauma_sites"))?;
+    let scope = Scope {
+        lists: &lists,
+        proc_tags: None,
+    };
+    let when = parse_cond(
+        obj.get("when").ok_or_else(|| ctx.err("missing `when`"))?,
+        &ctx.child("when"),
+        &scope,
+    )?;
+    let actx = ctx.child("adrgs");
+    let adrgs_v = obj
+        .get("adrgs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| actx.err("missing array `adrgs`"))?;
+    let adrgs = adrgs_v
+        .iter()
+        .enumerate()
+        .map(|(i, a)| parse_adrg(a, &actx.child(format!("[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Mdc {
+        code,
+        when,
+        lists,
+        adrgs,
+        trauma_sites,
+    })
+}
+
+fn parse_adrg(v: &Value, ctx: &JsonCtx) -> Result<Adrg, SchemeError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ctx.err("an ADRG must be an object"))?;
+    let code = get_str(obj, "code", ctx)?.to_string();
+    let ctx = JsonCtx {
+        path: format!("{}({code})", ctx.path),
+    };
+    let lists = parse_lists(obj.get("lists"), &ctx.child("lists"))?;
+    let proc_tags = parse_str_map(obj.get("proc_tags"), &ctx.child("proc_tags"))?;
+    let scope = Scope {
+        lists: &lists,
+        proc_tags: Some(&proc_tags),
+    };
+    let when = parse_cond(
+        obj.get("when").ok_or_else(|| ctx.err("missing `when`"))?,
+        &ctx.child("when"),
+        &scope,
+    )?;
+    let dctx = ctx.child("drgs");
+    let drgs_v = obj
+        .get("drgs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| dctx.err("missing array `drgs`"))?;
+    if drgs_v.is_empty() {
+        return Err(dctx.err("an ADRG needs at least one DRG"));
+    }
+    let mut drgs = Vec::with_capacity(drgs_v.len());
+    for (i, d) in drgs_v.iter().enumerate() {
+        let dc = dctx.child(format!("[{i}]"));
+        let o = d
+            .as_object()
+            .ok_or_else(|| dc.err("a DRG must be an object"))?;
+        let code = get_str(o, "code", &dc)?.to_string();
+        let name = match o.get("name") {
+            Some(Value::String(s)) => s.clone(),
+            None => String::new(),
+            Some(_) => return Err(dc.child("name").err("must be a string")),
+        };
+        let rule_s = get_str(o, "rule", &dc)?;
+        let rule = DrgRule::from_name(rule_s).ok_or_else(|| {
+            dc.child("rule").err(format!(
+                "unknown rule `{rule_s}` (expected mcc, mcc_or_cc or always)"
+            ))
+        })?;
+        drgs.push(Drg { code, name, rule });
+    }
+    Ok(Adrg {
+        code,
+        when,
+        lists,
+        proc_tags,
+        drgs,
+    })
+}
+
+struct Scope<'a> {
+    lists: &'a Lists,
+    proc_tags: Option<&'a BTreeMap<Box<str>, String>>,
+}
+
+fn parse_field(v: &Value, ctx: &JsonCtx, want: &[FieldKind]) -> Result<Field, SchemeError> {
+    let name = v
+        .as_str()
+        .ok_or_else(|| ctx.err("a field name must be a string"))?;
+    let field = Field::from_name(name).ok_or_else(|| ctx.err(format!("unknown field `{name}`")))?;
+    if !want.contains(&field.kind()) {
+        return Err(ctx.err(format!("field `{name}` cannot be used here")));
+    }
+    Ok(field)
+}
+
+fn parse_list_ref(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<String, SchemeError> {
+    let name = v
+        .as_str()
+        .ok_or_else(|| ctx.err("a list name must be a string"))?;
+    if name != SS_VALID && !scope.lists.contains_key(name) {
+        return Err(ctx.err(format!(
+            "unknown list `{name}` (not in this node's `lists`)"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, SchemeError> {
+    let obj = match v {
+        Value::Bool(b) => return Ok(Cond::Const(*b)),
+        Value::Object(o) if o.len() == 1 => o,
+        _ => return Err(ctx.err("a condition must be true, false or an object with one key")),
+    };
+    let Some((op, arg)) = obj.iter().next() else {
+        return Err(ctx.err("empty condition"));
+    };
+    let ctx = ctx.child(op);
+    let pair = |arg: &Value| -> Result<(Value, Value), SchemeError> {
+        match arg.as_array().map(Vec::as_slice) {
+            Some([a, b]) => Ok((a.clone(), b.clone())),
+            _ => Err(ctx.err("expected a two-element array")),
+        }
+    };
+    Ok(match op.as_str() {
+        "and" | "or" => {
+            let arr = arg
+                .as_array()
+                .ok_or_else(|| ctx.err("expected an array of conditions"))?;
+            let items = arr
+                .iter()
+                .enumerate()
+                .map(|(i, c)| parse_cond(c, &ctx.child(format!("[{i}]")), scope))
+                .collect::<Result<Vec<_>, _>>()?;
+            if op == "and" {
+                Cond::And(items)
+            } else {
+                Cond::Or(items)
+            }
+        }
+        "not" => Cond::Not(Box::new(parse_cond(arg, &ctx, scope)?)),
+        "present" => Cond::Present(parse_field(
+            arg,
+            &ctx,
+            &[FieldKind::Number, FieldKind::Code, FieldKind::CodeList],
+        )?),
+        "in" => {
+            let (f, l) = pair(arg)?;
+            Cond::In(
+                parse_field(&f, &ctx, &[FieldKind::Code])?,
+                parse_list_ref(&l, &ctx, scope)?,
+            )
+        }
+        "intersects" => {
+            let (f, l) = pair(arg)?;
+            Cond::Intersects(
+                parse_field(&f, &ctx, &[FieldKind::CodeList])?,
+                parse_list_ref(&l, &ctx, scope)?,
+            )
+        }
+        "proc_tag" => {
+            let tag = match arg {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err(ctx.err("a tag must be a string")),
+            };
+            let known = scope
+                .proc_tags
+                .is_some_and(|tags| tags.values().any(|t| *t == tag));
+            if !known {
+                return Err(ctx.err(format!(
+                    "tag `{tag}` is not used by this ADRG's `proc_tags`"
+                )));
+            }
+            Cond::ProcTag(tag)
+        }
+        "distinct_trauma_sites_ge" => {
+            let n = arg
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| ctx.err("expected a non-negative integer"))?;
+            Cond::DistinctTraumaSitesGe(n)
+        }
+        other => {
+            let cmp = CmpOp::from_name(other)
+                .ok_or_else(|| ctx.err(format!("unknown operator `{other}`")))?;
+            let (f, n) = pair(arg)?;
+            let field = parse_field(&f, &ctx, &[FieldKind::Number])?;
+            let n = n
+                .as_i64()
+                .ok_or_else(|| ctx.err("expected an integer to compare with"))?;
+            Cond::Cmp(cmp, field, n)
+        }
+    })
+}

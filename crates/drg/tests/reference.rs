@@ -1,0 +1,60 @@
+//! Acceptance: the grouper reproduces the reference grouper on all 5,000 reference cases,
+//! and `explain` agrees with the fast path.
+
+mod common;
+
+use drg::{explain, Grouper, Scratch};
+
+#[test]
+fn reference_cases_match_expected() {
+    let Some(dir) = common::reference_dir() else {
+        return;
+    };
+    let grouper = Grouper::new(common::load_scheme(&dir)).expect("compiles");
+    let cases = common::load_cases(&dir);
+    assert_eq!(cases.len(), 5000);
+    let mut scratch = Scratch::default();
+    let mut mismatches = Vec::new();
+    for c in &cases {
+        let g = c.with_case(|case| grouper.group(case));
+        let g2 = c.with_case(|case| grouper.group_with(case, &mut scratch));
+        assert_eq!(g, g2, "group and group_with differ on {}", c.id);
+        let codes = grouper.codes_of(&g);
+        let got = [codes.mdc, codes.adrg, codes.drg, g.status.label()];
+        if got != c.expected.each_ref().map(String::as_str) {
+            mismatches.push(format!("{}: got {got:?}, expected {:?}", c.id, c.expected));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cases differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches[..mismatches.len().min(30)].join("\n")
+    );
+}
+
+#[test]
+fn explain_agrees_with_fast_path() {
+    let Some(dir) = common::reference_dir() else {
+        return;
+    };
+    let grouper = Grouper::new(common::load_scheme(&dir)).expect("compiles");
+    let cases = common::load_cases(&dir);
+    for c in &cases {
+        let (g, trace) = c.with_case(|case| (grouper.group(case), explain(grouper.scheme(), case)));
+        let codes = grouper.codes_of(&g);
+        assert_eq!(
+            (
+                trace.mdc.as_str(),
+                trace.adrg.as_str(),
+                trace.drg.as_str(),
+                trace.drg_name.as_str()
+            ),
+            (codes.mdc, codes.adrg, codes.drg, codes.drg_name),
+            "{}",
+            c.id
+        );
+        assert_eq!(trace.status, g.status, "{}", c.id);
+    }
+}
