@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_drg;
+mod cmd_qc;
+mod codes_io;
+mod progress;
 
 #[derive(Parser)]
 #[command(name = "drgdip", version, about = "DRG/DIP payment under a regional point-method budget (区域点数法总额预算)")]
@@ -13,14 +16,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Quality control of settlement lists (结算清单质控): findings per record
+    /// and a data-quality score per institution.
+    Qc(cmd_qc::QcArgs),
     /// CHS-DRG grouping (DRG 分组): group, explain, diff schemes.
     #[command(subcommand)]
     Drg(cmd_drg::DrgCommand),
+}
+
+/// Language of messages and traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// 中文
+    Zh,
+    /// English
+    En,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Drg(cmd) => cmd_drg::run(cmd),
+        Command::Qc(args) => cmd_qc::run(args),
     }
 }
