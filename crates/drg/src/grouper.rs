@@ -1,5 +1,7 @@
 //! The compiled grouper: codes interned to `u32` ids, conditions as a flat node
-//! arena, code lists as sorted id slices, CC/MCC/exclusion tables as id-indexed arrays.
+//! arena, CC/MCC/exclusion tables as id-indexed arrays. Code lists are numbered and
+//! stored inverted: each code id has a short sorted slice of the list ids it belongs
+//! to, so "code in list" touches one small slice instead of searching a large list.
 //!
 //! Grouping a case does not allocate (see [`Grouper::group`] for the one exception).
 
@@ -63,7 +65,7 @@ pub const UNGROUPABLE_ADRG: &str = "00";
 /// DRG code written for ungroupable cases.
 pub const UNGROUPABLE_DRG: &str = "0000";
 
-/// A span of the list arena: a sorted slice of code ids.
+/// A span of the child arena.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
@@ -78,9 +80,9 @@ enum Node {
     Not(u32),
     Present(Field),
     /// Code field in list.
-    In(Field, Span),
+    In(Field, ListId),
     /// Code-list field intersects list.
-    Intersects(Field, Span),
+    Intersects(Field, ListId),
     Cmp(crate::scheme::CmpOp, Field, i64),
     /// Trauma sites of the MDC at this index, threshold.
     TraumaGe(u16, u32),
@@ -136,7 +138,9 @@ pub struct Grouper {
     secondary: Vec<Secondary>,
     nodes: Vec<Node>,
     kids: Vec<u32>,
-    arena: Vec<CodeId>,
+    /// `member_ids[member_start[c]..member_start[c + 1]]`: sorted ids of the lists code `c` is in.
+    member_start: Vec<u32>,
+    member_ids: Vec<ListId>,
     mdcs: Vec<CMdc>,
     adrgs: Vec<CAdrg>,
     drgs: Vec<CDrg>,
@@ -148,9 +152,17 @@ struct Builder {
     tables: FxHashMap<Box<str>, u32>,
     nodes: Vec<Node>,
     kids: Vec<u32>,
-    arena: Vec<CodeId>,
-    ss_valid: Span,
+    /// Per code id: the lists it is in.
+    members: Vec<Vec<ListId>>,
+    n_lists: u32,
+    ss_valid: ListId,
 }
+
+/// Number of a code list.
+type ListId = u32;
+
+/// A list id no code belongs to.
+const NO_LIST: ListId = u32::MAX;
 
 impl Builder {
     fn intern(&mut self, code: &str) -> CodeId {
@@ -159,6 +171,7 @@ impl Builder {
         }
         let id = self.codes.len() as CodeId;
         self.codes.push(code.into());
+        self.members.push(Vec::new());
         self.ids.insert(code.into(), id);
         id
     }
@@ -168,23 +181,25 @@ impl Builder {
         *self.tables.entry(t.into()).or_insert(next)
     }
 
-    fn list<'a>(&mut self, codes: impl IntoIterator<Item = &'a str>) -> Span {
-        let mut ids: Vec<CodeId> = codes.into_iter().map(|c| self.intern(c)).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let start = self.arena.len() as u32;
-        self.arena.extend_from_slice(&ids);
-        Span {
-            start,
-            len: ids.len() as u32,
+    fn list<'a>(&mut self, codes: impl IntoIterator<Item = &'a str>) -> ListId {
+        let list = self.n_lists;
+        self.n_lists += 1;
+        for c in codes {
+            let id = self.intern(c);
+            let m = &mut self.members[id as usize];
+            // List ids grow, so each member slice stays sorted; skip duplicate codes.
+            if m.last() != Some(&list) {
+                m.push(list);
+            }
         }
+        list
     }
 
     fn compile(
         &mut self,
         cond: &Cond,
-        lists: &FxHashMap<&str, Span>,
-        tags: &FxHashMap<&str, Span>,
+        lists: &FxHashMap<&str, ListId>,
+        tags: &FxHashMap<&str, ListId>,
         mdc: u16,
     ) -> u32 {
         let node = match cond {
@@ -213,9 +228,7 @@ impl Builder {
             Cond::Cmp(op, f, n) => Node::Cmp(*op, *f, *n),
             Cond::ProcTag(t) => Node::Intersects(
                 Field::Procs,
-                tags.get(t.as_str())
-                    .copied()
-                    .unwrap_or(Span { start: 0, len: 0 }),
+                tags.get(t.as_str()).copied().unwrap_or(NO_LIST),
             ),
             Cond::DistinctTraumaSitesGe(n) => Node::TraumaGe(mdc, *n),
         };
@@ -223,18 +236,15 @@ impl Builder {
         (self.nodes.len() - 1) as u32
     }
 
-    fn resolve(&self, lists: &FxHashMap<&str, Span>, name: &str) -> Span {
+    fn resolve(&self, lists: &FxHashMap<&str, ListId>, name: &str) -> ListId {
         if name == SS_VALID {
             self.ss_valid
         } else {
-            lists
-                .get(name)
-                .copied()
-                .unwrap_or(Span { start: 0, len: 0 })
+            lists.get(name).copied().unwrap_or(NO_LIST)
         }
     }
 
-    fn lists<'s>(&mut self, lists: &'s Lists) -> FxHashMap<&'s str, Span> {
+    fn lists<'s>(&mut self, lists: &'s Lists) -> FxHashMap<&'s str, ListId> {
         lists
             .iter()
             .map(|(name, codes)| (name.as_str(), self.list(codes.iter().map(|c| &**c))))
@@ -260,8 +270,9 @@ impl Grouper {
             tables: FxHashMap::default(),
             nodes: Vec::new(),
             kids: Vec::new(),
-            arena: Vec::new(),
-            ss_valid: Span { start: 0, len: 0 },
+            members: Vec::new(),
+            n_lists: 0,
+            ss_valid: NO_LIST,
         };
         b.ss_valid = b.list(scheme.surgical_procedures.iter().map(|c| &**c));
         let mut sec: FxHashMap<CodeId, Secondary> = FxHashMap::default();
@@ -298,7 +309,7 @@ impl Grouper {
                 for (code, tag) in &a.proc_tags {
                     by_tag.entry(tag.as_str()).or_default().push(code);
                 }
-                let tags: FxHashMap<&str, Span> = by_tag
+                let tags: FxHashMap<&str, ListId> = by_tag
                     .into_iter()
                     .map(|(t, codes)| (t, b.list(codes)))
                     .collect();
@@ -325,6 +336,13 @@ impl Grouper {
                 n_sites: site_ids.len() as u16,
             });
         }
+        let mut member_start = Vec::with_capacity(b.members.len() + 1);
+        let mut member_ids = Vec::new();
+        member_start.push(0);
+        for m in &b.members {
+            member_ids.extend_from_slice(m);
+            member_start.push(member_ids.len() as u32);
+        }
         let mut secondary = vec![Secondary::default(); b.codes.len()];
         for (id, s) in sec {
             secondary[id as usize] = s;
@@ -337,7 +355,8 @@ impl Grouper {
             secondary,
             nodes: b.nodes,
             kids: b.kids,
-            arena: b.arena,
+            member_start,
+            member_ids,
             mdcs,
             adrgs,
             drgs,
@@ -566,9 +585,19 @@ impl Grouper {
         (mcc, cc)
     }
 
+    /// Whether the code is in the list (unknown codes are in none).
     #[inline]
-    fn slice(&self, s: Span) -> &[CodeId] {
-        &self.arena[s.start as usize..(s.start + s.len) as usize]
+    fn in_list(&self, code: CodeId, list: ListId) -> bool {
+        let c = code as usize;
+        let (Some(&a), Some(&b)) = (self.member_start.get(c), self.member_start.get(c + 1)) else {
+            return false;
+        };
+        let m = &self.member_ids[a as usize..b as usize];
+        if m.len() <= 16 {
+            m.contains(&list)
+        } else {
+            m.binary_search(&list).is_ok()
+        }
     }
 
     fn eval(&self, node: u32, c: &CaseIds<'_>) -> bool {
@@ -591,12 +620,11 @@ impl Grouper {
                     Field::MainDx => c.dx.first(),
                     _ => c.procs.first(),
                 };
-                v.is_some_and(|id| self.slice(s).binary_search(id).is_ok())
+                v.is_some_and(|&id| self.in_list(id, s))
             }
             Node::Intersects(f, s) => {
-                let list = self.slice(s);
                 let codes = if f == Field::Dx { c.dx } else { c.procs };
-                !list.is_empty() && codes.iter().any(|id| list.binary_search(id).is_ok())
+                codes.iter().any(|&id| self.in_list(id, s))
             }
             Node::Cmp(op, f, n) => c.number(f).is_some_and(|v| op.apply(i64::from(v), n)),
             Node::TraumaGe(mi, n) => self.trauma_sites_ge(&self.mdcs[mi as usize], c.dx, n),
