@@ -534,3 +534,47 @@ not json
         assert!(!h.present.contains(Field::TotalCost));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Arbitrary bytes after a known header: the reader never panics and
+        /// every item is either a record or a located error.
+        #[test]
+        fn readers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048), pick in 0usize..3) {
+            let (name, mut input) = match pick {
+                0 => ("p.csv", b"case_id,sex,age,diagnoses,procedures,total_cost,admitted_at\n".to_vec()),
+                1 => ("p.jsonl", Vec::new()),
+                _ => ("p.xlsx", b"PK\x03\x04".to_vec()),
+            };
+            input.extend_from_slice(&body);
+            let opened = Reader::open(name, &input[..], None);
+            if let Ok(reader) = opened {
+                for item in reader {
+                    if let Err(e) = item {
+                        prop_assert!(e.line >= 1);
+                    }
+                }
+            }
+        }
+
+        /// CSV text made of field-like tokens (commas, quotes, separators,
+        /// multi-byte characters) reads without panicking.
+        #[test]
+        fn csv_tokens_never_panic(cells in proptest::collection::vec("[a-zA-Z0-9.|,;\"\n 病号+*-]{0,12}", 0..60)) {
+            let mut text = String::from("case_id,sex,age,diagnoses,procedures,total_cost\n");
+            for (i, c) in cells.iter().enumerate() {
+                text.push_str(c);
+                text.push(if i % 6 == 5 { '\n' } else { ',' });
+            }
+            let opened = Reader::open("t.csv", text.as_bytes(), None);
+            if let Ok(reader) = opened {
+                for _ in reader {}
+            }
+        }
+    }
+}
