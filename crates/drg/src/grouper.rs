@@ -684,7 +684,7 @@ impl Scratch {
 }
 
 /// A code-mapping function: a source code to its target code, `None` when unmapped.
-pub type MapFn<'m> = &'m dyn Fn(&str) -> Option<&str>;
+pub type MapFn<'m> = &'m dyn Fn(&str) -> Option<&'m str>;
 
 /// Code mappings applied before grouping; `None` leaves codes as they are.
 #[derive(Clone, Copy, Default)]
