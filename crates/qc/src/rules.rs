@@ -303,3 +303,15 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    /// docs/QC.md lists every built-in rule.
+    #[test]
+    fn qc_doc_lists_every_rule() {
+        let doc = include_str!("../../../docs/QC.md");
+        for rule in super::RuleSet::builtin().rules {
+            assert!(doc.contains(&format!("| {} |", rule.id)), "docs/QC.md lacks rule {}", rule.id);
+        }
+    }
+}
