@@ -1,8 +1,321 @@
-//! `drgdip drg ...` subcommands.
+//! `drgdip drg ...` subcommands: group a case file, explain one case.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use drg::scheme::file_names;
+use drg::{CaseIds, CodeId, Grouper, Lang, Scheme, SchemeFiles, UNKNOWN_CODE};
+
+/// Output language of `explain`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LangArg {
+    /// Chinese.
+    Zh,
+    /// English.
+    En,
+}
 
 #[derive(clap::Subcommand)]
-pub enum DrgCommand {}
+pub enum DrgCommand {
+    /// Group every case of a CSV file (columns looked up by header name:
+    /// case_id, sex, age, age_days, weight_g, diagnoses, procedures; lists joined by `|`).
+    Group {
+        /// Scheme directory (scheme.json, cc.tsv, mcc.tsv, main_dx_exclusion.tsv,
+        /// surgical_procedures.tsv, drg_names.tsv).
+        #[arg(long)]
+        scheme: PathBuf,
+        /// Input cases CSV.
+        #[arg(long)]
+        cases: PathBuf,
+        /// Output CSV: case_id,mdc,adrg,drg,status,drg_name,reason.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Explain step by step how one case is grouped.
+    Explain {
+        /// Scheme directory.
+        #[arg(long)]
+        scheme: PathBuf,
+        /// The case to explain.
+        #[arg(long)]
+        case_id: String,
+        /// Cases CSV holding the case.
+        #[arg(long)]
+        cases: PathBuf,
+        /// Language of the explanation.
+        #[arg(long, value_enum, default_value = "zh")]
+        lang: LangArg,
+    },
+}
 
 pub fn run(cmd: DrgCommand) -> anyhow::Result<()> {
-    match cmd {}
+    match cmd {
+        DrgCommand::Group { scheme, cases, out } => group(&scheme, &cases, &out),
+        DrgCommand::Explain {
+            scheme,
+            case_id,
+            cases,
+            lang,
+        } => explain(&scheme, &case_id, &cases, lang),
+    }
+}
+
+/// Reads a scheme directory.
+pub fn load_scheme(dir: &Path) -> anyhow::Result<Scheme> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+    };
+    let scheme_json = read(file_names::SCHEME_JSON)?;
+    let cc = read(file_names::CC_TSV)?;
+    let mcc = read(file_names::MCC_TSV)?;
+    let excl = read(file_names::MAIN_DX_EXCLUSION_TSV)?;
+    let surg = read(file_names::SURGICAL_PROCEDURES_TSV)?;
+    let names = read(file_names::DRG_NAMES_TSV)?;
+    Scheme::from_files(SchemeFiles {
+        scheme_json: &scheme_json,
+        cc_tsv: &cc,
+        mcc_tsv: &mcc,
+        main_dx_exclusion_tsv: &excl,
+        surgical_procedures_tsv: &surg,
+        drg_names_tsv: &names,
+    })
+    .with_context(|| format!("loading scheme {}", dir.display()))
+}
+
+/// Column positions of a cases file.
+struct Columns {
+    case_id: usize,
+    sex: Option<usize>,
+    age: Option<usize>,
+    age_days: Option<usize>,
+    weight_g: Option<usize>,
+    diagnoses: usize,
+    procedures: usize,
+}
+
+impl Columns {
+    fn from_header(header: &csv::ByteRecord, path: &Path) -> anyhow::Result<Columns> {
+        let find = |name: &str| {
+            header.iter().position(|h| {
+                let h = h.strip_prefix("\u{feff}".as_bytes()).unwrap_or(h);
+                h.trim_ascii() == name.as_bytes()
+            })
+        };
+        let need = |name: &str| {
+            find(name)
+                .with_context(|| format!("{}: no column `{name}` in the header", path.display()))
+        };
+        Ok(Columns {
+            case_id: need("case_id")?,
+            sex: find("sex"),
+            age: find("age"),
+            age_days: find("age_days"),
+            weight_g: find("weight_g"),
+            diagnoses: need("diagnoses")?,
+            procedures: need("procedures")?,
+        })
+    }
+}
+
+fn open_cases(path: &Path) -> anyhow::Result<(csv::Reader<File>, Columns)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(file);
+    let header = rdr
+        .byte_headers()
+        .with_context(|| format!("{}: reading the header", path.display()))?
+        .clone();
+    let cols = Columns::from_header(&header, path)?;
+    Ok((rdr, cols))
+}
+
+/// A number field: `Ok(None)` when empty or the column is missing, `Err(())` when malformed.
+fn number<T: std::str::FromStr>(
+    rec: &csv::ByteRecord,
+    col: Option<usize>,
+) -> Result<Option<T>, ()> {
+    let Some(raw) = col.and_then(|c| rec.get(c)) else {
+        return Ok(None);
+    };
+    let raw = raw.trim_ascii();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let s = std::str::from_utf8(raw).map_err(|_| ())?;
+    s.parse().map(Some).map_err(|_| ())
+}
+
+/// Interns the `|`-separated codes of a field into `out`.
+fn intern_field(grouper: &Grouper, field: &[u8], out: &mut Vec<CodeId>) {
+    out.clear();
+    for code in field.split(|&b| b == b'|') {
+        let code = code.trim_ascii();
+        if code.is_empty() {
+            continue;
+        }
+        let id = std::str::from_utf8(code)
+            .ok()
+            .and_then(|c| grouper.code_id(c))
+            .unwrap_or(UNKNOWN_CODE);
+        out.push(id);
+    }
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() || len < 16 << 20 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+    ) {
+        pb.set_style(style);
+    }
+    pb
+}
+
+fn group(scheme_dir: &Path, cases: &Path, out: &Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let grouper = Grouper::new(load_scheme(scheme_dir)?)?;
+    let (mut rdr, cols) = open_cases(cases)?;
+    let len = std::fs::metadata(cases).map(|m| m.len()).unwrap_or(0);
+    let pb = progress_bar(len);
+    let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut wtr = csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
+    wtr.write_record([
+        "case_id", "mdc", "adrg", "drg", "status", "drg_name", "reason",
+    ])?;
+
+    let mut rec = csv::ByteRecord::new();
+    let (mut dx, mut procs) = (Vec::new(), Vec::new());
+    let (mut n, mut grouped, mut malformed) = (0u64, 0u64, 0u64);
+    while rdr
+        .read_byte_record(&mut rec)
+        .with_context(|| format!("{}: reading record {}", cases.display(), n + 1))?
+    {
+        n += 1;
+        if n % 65_536 == 0 {
+            pb.set_position(rec.position().map_or(0, |p| p.byte()));
+        }
+        let id = rec.get(cols.case_id).unwrap_or_default();
+        let fields = (
+            number::<u8>(&rec, cols.sex),
+            number::<u32>(&rec, cols.age),
+            number::<u32>(&rec, cols.age_days),
+            number::<u32>(&rec, cols.weight_g),
+        );
+        let (Ok(sex), Ok(age), Ok(age_days), Ok(weight_g)) = fields else {
+            malformed += 1;
+            let bad = match fields {
+                (Err(()), ..) => "malformed_sex",
+                (_, Err(()), ..) => "malformed_age",
+                (_, _, Err(()), _) => "malformed_age_days",
+                _ => "malformed_weight_g",
+            };
+            wtr.write_record([
+                id,
+                b"0000",
+                b"00",
+                b"0000",
+                "无法入组".as_bytes(),
+                b"",
+                bad.as_bytes(),
+            ])?;
+            continue;
+        };
+        intern_field(
+            &grouper,
+            rec.get(cols.diagnoses).unwrap_or_default(),
+            &mut dx,
+        );
+        intern_field(
+            &grouper,
+            rec.get(cols.procedures).unwrap_or_default(),
+            &mut procs,
+        );
+        let g = grouper.group_ids(&CaseIds {
+            sex,
+            age,
+            age_days,
+            weight_g,
+            dx: &dx,
+            procs: &procs,
+        });
+        let c = grouper.codes_of(&g);
+        let reason = g.status.reason().map_or("", |r| r.code());
+        grouped += u64::from(g.status.reason().is_none());
+        wtr.write_record([
+            id,
+            c.mdc.as_bytes(),
+            c.adrg.as_bytes(),
+            c.drg.as_bytes(),
+            g.status.label().as_bytes(),
+            c.drg_name.as_bytes(),
+            reason.as_bytes(),
+        ])?;
+    }
+    wtr.flush()
+        .with_context(|| format!("writing {}", out.display()))?;
+    pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} cases: {grouped} grouped, {} ungroupable ({malformed} with malformed fields) in {secs:.2} s ({:.0} cases/s) -> {}",
+        n - grouped,
+        n as f64 / secs.max(1e-9),
+        out.display()
+    );
+    Ok(())
+}
+
+fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> anyhow::Result<()> {
+    let grouper = Grouper::new(load_scheme(scheme_dir)?)?;
+    let (mut rdr, cols) = open_cases(cases)?;
+    let mut rec = csv::ByteRecord::new();
+    while rdr.read_byte_record(&mut rec)? {
+        if rec.get(cols.case_id).map(<[u8]>::trim_ascii) != Some(case_id.as_bytes()) {
+            continue;
+        }
+        let num = |col, name: &str| {
+            number::<u32>(&rec, col)
+                .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `{name}`"))
+        };
+        let sex = number::<u8>(&rec, cols.sex)
+            .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `sex`"))?;
+        let (age, age_days, weight_g) = (
+            num(cols.age, "age")?,
+            num(cols.age_days, "age_days")?,
+            num(cols.weight_g, "weight_g")?,
+        );
+        let text =
+            |col: usize| String::from_utf8_lossy(rec.get(col).unwrap_or_default()).into_owned();
+        let (dx_s, procs_s) = (text(cols.diagnoses), text(cols.procedures));
+        let dx: Vec<&str> = dx_s.split('|').collect();
+        let procs: Vec<&str> = procs_s.split('|').collect();
+        let case = drg::Case {
+            sex,
+            age,
+            age_days,
+            weight_g,
+            dx: &dx,
+            procs: &procs,
+        };
+        let trace = drg::explain_with(grouper.scheme(), &case, grouper.limits());
+        let lang = match lang {
+            LangArg::Zh => Lang::Zh,
+            LangArg::En => Lang::En,
+        };
+        let mut stdout = std::io::stdout().lock();
+        match lang {
+            Lang::Zh => writeln!(stdout, "病例 {case_id}：性别 {sex:?}，年龄 {age:?}，年龄(天) {age_days:?}，出生体重(克) {weight_g:?}\n诊断：{dx_s}\n手术操作：{procs_s}\n")?,
+            Lang::En => writeln!(stdout, "case {case_id}: sex {sex:?}, age {age:?}, age_days {age_days:?}, weight_g {weight_g:?}\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n")?,
+        }
+        stdout.write_all(trace.render(lang).as_bytes())?;
+        return Ok(());
+    }
+    bail!("case `{case_id}` not found in {}", cases.display())
 }
