@@ -309,10 +309,23 @@ fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> any
             LangArg::Zh => Lang::Zh,
             LangArg::En => Lang::En,
         };
+        let show = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        let (sex, age, age_days, weight_g) = (
+            show(sex.map(u32::from)),
+            show(age),
+            show(age_days),
+            show(weight_g),
+        );
         let mut stdout = std::io::stdout().lock();
         match lang {
-            Lang::Zh => writeln!(stdout, "病例 {case_id}：性别 {sex:?}，年龄 {age:?}，年龄(天) {age_days:?}，出生体重(克) {weight_g:?}\n诊断：{dx_s}\n手术操作：{procs_s}\n")?,
-            Lang::En => writeln!(stdout, "case {case_id}: sex {sex:?}, age {age:?}, age_days {age_days:?}, weight_g {weight_g:?}\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n")?,
+            Lang::Zh => writeln!(
+                stdout,
+                "病例 {case_id}：性别 {sex}，年龄 {age} 岁，年龄 {age_days} 天，出生体重 {weight_g} 克\n诊断：{dx_s}\n手术操作：{procs_s}\n"
+            )?,
+            Lang::En => writeln!(
+                stdout,
+                "case {case_id}: sex {sex}, age {age} y, age {age_days} d, birth weight {weight_g} g\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n"
+            )?,
         }
         stdout.write_all(trace.render(lang).as_bytes())?;
         return Ok(());
