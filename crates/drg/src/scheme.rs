@@ -855,3 +855,157 @@ fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, Schem
         }
     })
 }
+
+/// The text of every file of a scheme, as written by [`Scheme::to_files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeText {
+    /// `scheme.json`
+    pub scheme_json: String,
+    /// `cc.tsv`
+    pub cc_tsv: String,
+    /// `mcc.tsv`
+    pub mcc_tsv: String,
+    /// `main_dx_exclusion.tsv`
+    pub main_dx_exclusion_tsv: String,
+    /// `surgical_procedures.tsv`
+    pub surgical_procedures_tsv: String,
+    /// `drg_names.tsv`
+    pub drg_names_tsv: String,
+}
+
+impl SchemeText {
+    /// The texts as [`SchemeFiles`] (to load them back).
+    pub fn as_files(&self) -> SchemeFiles<'_> {
+        SchemeFiles {
+            scheme_json: &self.scheme_json,
+            cc_tsv: &self.cc_tsv,
+            mcc_tsv: &self.mcc_tsv,
+            main_dx_exclusion_tsv: &self.main_dx_exclusion_tsv,
+            surgical_procedures_tsv: &self.surgical_procedures_tsv,
+            drg_names_tsv: &self.drg_names_tsv,
+        }
+    }
+
+    /// `(file name, text)` pairs.
+    pub fn named(&self) -> [(&'static str, &str); 6] {
+        use file_names::*;
+        [
+            (SCHEME_JSON, &self.scheme_json),
+            (CC_TSV, &self.cc_tsv),
+            (MCC_TSV, &self.mcc_tsv),
+            (MAIN_DX_EXCLUSION_TSV, &self.main_dx_exclusion_tsv),
+            (SURGICAL_PROCEDURES_TSV, &self.surgical_procedures_tsv),
+            (DRG_NAMES_TSV, &self.drg_names_tsv),
+        ]
+    }
+}
+
+impl Cond {
+    /// The condition in `scheme.json` form.
+    pub fn to_json(&self) -> Value {
+        use serde_json::json;
+        match self {
+            Cond::Const(b) => Value::Bool(*b),
+            Cond::And(items) => json!({"and": items.iter().map(Cond::to_json).collect::<Vec<_>>()}),
+            Cond::Or(items) => json!({"or": items.iter().map(Cond::to_json).collect::<Vec<_>>()}),
+            Cond::Not(c) => json!({"not": c.to_json()}),
+            Cond::Present(f) => json!({"present": f.name()}),
+            Cond::In(f, l) => json!({"in": [f.name(), l]}),
+            Cond::Intersects(f, l) => json!({"intersects": [f.name(), l]}),
+            Cond::Cmp(op, f, n) => json!({op.name(): [f.name(), n]}),
+            Cond::ProcTag(t) => json!({"proc_tag": t}),
+            Cond::DistinctTraumaSitesGe(n) => json!({"distinct_trauma_sites_ge": n}),
+        }
+    }
+}
+
+fn tsv_table<'a>(header: &str, rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut rows: Vec<(&str, &str)> = rows.into_iter().collect();
+    rows.sort_unstable();
+    let mut out = format!("{header}\n");
+    for (a, b) in rows {
+        out.push_str(a);
+        out.push('\t');
+        out.push_str(b);
+        out.push('\n');
+    }
+    out
+}
+
+impl Scheme {
+    /// Writes the scheme in the directory format read by [`Scheme::from_files`]
+    /// (deterministic: tables sorted by code).
+    pub fn to_files(&self) -> SchemeText {
+        use serde_json::{json, Map};
+        let lists = |l: &Lists| -> Value {
+            Value::Object(
+                l.iter()
+                    .map(|(k, v)| (k.clone(), json!(v.iter().map(|c| &**c).collect::<Vec<_>>())))
+                    .collect::<Map<_, _>>(),
+            )
+        };
+        let str_map = |m: &BTreeMap<Box<str>, String>| -> Value {
+            Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                    .collect(),
+            )
+        };
+        let mdcs: Vec<Value> = self
+            .mdcs
+            .iter()
+            .map(|m| {
+                let adrgs: Vec<Value> = m
+                    .adrgs
+                    .iter()
+                    .map(|a| {
+                        let mut o = Map::new();
+                        o.insert("code".into(), json!(a.code));
+                        o.insert("when".into(), a.when.to_json());
+                        o.insert("lists".into(), lists(&a.lists));
+                        if !a.proc_tags.is_empty() {
+                            o.insert("proc_tags".into(), str_map(&a.proc_tags));
+                        }
+                        let drgs: Vec<Value> = a
+                            .drgs
+                            .iter()
+                            .map(|d| json!({"code": d.code, "name": d.name, "rule": d.rule.name()}))
+                            .collect();
+                        o.insert("drgs".into(), Value::Array(drgs));
+                        Value::Object(o)
+                    })
+                    .collect();
+                let mut o = Map::new();
+                o.insert("code".into(), json!(m.code));
+                o.insert("when".into(), m.when.to_json());
+                o.insert("lists".into(), lists(&m.lists));
+                if !m.trauma_sites.is_empty() {
+                    o.insert("trauma_sites".into(), str_map(&m.trauma_sites));
+                }
+                o.insert("adrgs".into(), Value::Array(adrgs));
+                Value::Object(o)
+            })
+            .collect();
+        let doc = json!({"name": self.name, "mdcs": mdcs});
+        fn pairs(m: &FxHashMap<Box<str>, Box<str>>) -> impl Iterator<Item = (&str, &str)> {
+            m.iter().map(|(a, b)| (&**a, &**b))
+        }
+        SchemeText {
+            scheme_json: serde_json::to_string_pretty(&doc).unwrap_or_default(),
+            cc_tsv: tsv_table("code\texclusion_table", pairs(&self.cc)),
+            mcc_tsv: tsv_table("code\texclusion_table", pairs(&self.mcc)),
+            main_dx_exclusion_tsv: tsv_table(
+                "main_dx\texclusion_table",
+                pairs(&self.main_dx_exclusion),
+            ),
+            surgical_procedures_tsv: tsv_table(
+                "code\tname",
+                self.surgical_procedures.iter().map(|c| (&**c, "")),
+            ),
+            drg_names_tsv: tsv_table(
+                "drg\tname",
+                self.drg_names.iter().map(|(a, b)| (&**a, b.as_str())),
+            ),
+        }
+    }
+}

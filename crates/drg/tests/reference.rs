@@ -58,3 +58,22 @@ fn explain_agrees_with_fast_path() {
         assert_eq!(trace.status, g.status, "{}", c.id);
     }
 }
+
+#[test]
+fn scheme_round_trips_through_its_file_format() {
+    let Some(dir) = common::reference_dir() else {
+        return;
+    };
+    let scheme = common::load_scheme(&dir);
+    let text = scheme.to_files();
+    let again = drg::Scheme::from_files(text.as_files()).expect("written scheme loads");
+    // drg_names.tsv wins over scheme.json names on load, so compare through the grouper.
+    assert_eq!(again.mdcs.len(), scheme.mdcs.len());
+    assert_eq!(again.cc, scheme.cc);
+    assert_eq!(again.mcc, scheme.mcc);
+    assert_eq!(again.main_dx_exclusion, scheme.main_dx_exclusion);
+    assert_eq!(again.surgical_procedures, scheme.surgical_procedures);
+    assert_eq!(again.drg_names, scheme.drg_names);
+    assert_eq!(again.mdcs, scheme.mdcs);
+    assert!(drg::diff::diff(&scheme, &again).is_empty());
+}

@@ -344,3 +344,53 @@ fn loader_errors_are_located() {
         assert!(err.what.contains(what), "{name}: {err}");
     }
 }
+
+#[test]
+fn diff_reports_changes() {
+    let from = Scheme::from_files(files()).expect("loads");
+    assert!(drg::diff::diff(&from, &from).is_empty());
+    let json = SCHEME
+        .replace(r#""name": "伴CC""#, r#""name": "伴并发症""#)
+        .replace(r#""lists": {"sx": ["G40"]}"#, r#""lists": {"sx": ["G41"]}"#)
+        .replace(r#"{"code": "BR25", "name": "不伴", "rule": "always"}"#, r#"{"code": "BR25", "name": "不伴", "rule": "always"}, {"code": "BR29", "name": "新", "rule": "always"}"#);
+    let to = Scheme::from_files(SchemeFiles {
+        scheme_json: &json,
+        cc_tsv: "code\texclusion_table\nE87.1\t3\nR57\t2\n",
+        mcc_tsv: "code\texclusion_table\nJ96.0\t9\n",
+        ..files()
+    })
+    .expect("loads");
+    let d = drg::diff::diff(&from, &to);
+    assert_eq!(d.drgs_added, vec![("BR29".to_string(), "新".to_string())]);
+    assert!(d.drgs_removed.is_empty());
+    assert_eq!(d.drgs_renamed.len(), 1);
+    assert_eq!(d.drgs_renamed[0].code, "BR23");
+    assert_eq!(d.adrg_conditions_changed, vec!["BR2".to_string()]);
+    let moved: Vec<(&str, &[String], &[String])> = d
+        .codes_moved
+        .iter()
+        .map(|m| (m.code.as_str(), &m.from[..], &m.to[..]))
+        .collect();
+    assert_eq!(
+        moved,
+        vec![
+            ("G40", &["BR2".to_string()][..], &[][..]),
+            ("G41", &[][..], &["BR2".to_string()][..])
+        ]
+    );
+    use drg::diff::Complication as C;
+    let cc: Vec<(&str, &C, &C)> = d
+        .complications_changed
+        .iter()
+        .map(|c| (c.code.as_str(), &c.from, &c.to))
+        .collect();
+    assert_eq!(
+        cc,
+        vec![
+            ("J96.0", &C::Mcc("1".into()), &C::Mcc("9".into())),
+            ("R57", &C::Mcc("2".into()), &C::Cc("2".into()))
+        ]
+    );
+    let text = d.render(10);
+    assert!(text.contains("DRGs added: 1\n  BR29 新"), "{text}");
+}
