@@ -115,6 +115,40 @@ impl<'w> Sheet<'w> {
     }
 }
 
+/// Reads an `.xlsx` workbook from its bytes into string cells (numbers that are whole
+/// are written without a fraction, so `1.0` reads `1`).
+pub fn workbook_from_xlsx(bytes: &[u8]) -> Result<Workbook, ImportError> {
+    use calamine::{Data, Reader, Xlsx};
+    let err = |sheet: &str, e: &dyn std::fmt::Display| ImportError {
+        sheet: sheet.to_string(),
+        row: None,
+        what: e.to_string(),
+    };
+    let mut xlsx: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| err("(workbook)", &e))?;
+    let mut wb = Workbook::new();
+    for name in xlsx.sheet_names() {
+        let range = xlsx.worksheet_range(&name).map_err(|e| err(&name, &e))?;
+        let rows = range
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::Empty => String::new(),
+                        Data::String(s) => s.clone(),
+                        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                            format!("{}", *f as i64)
+                        }
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        wb.insert(name, rows);
+    }
+    Ok(wb)
+}
+
 /// Imports a workbook in the published layout.
 pub fn import_workbook(wb: &Workbook, name: &str) -> Result<Imported, ImportError> {
     let mut warnings = Vec::new();

@@ -77,3 +77,42 @@ fn scheme_round_trips_through_its_file_format() {
     assert_eq!(again.mdcs, scheme.mdcs);
     assert!(drg::diff::diff(&scheme, &again).is_empty());
 }
+
+#[test]
+fn official_tables_import() {
+    let Some(dir) = common::reference_dir() else {
+        return;
+    };
+    let path = dir.join("official-tables/chs-drg-local-1.x-grouper_rule.xlsx");
+    let bytes = std::fs::read(&path).expect("xlsx");
+    let wb = drg::import::workbook_from_xlsx(&bytes).expect("reads");
+    let imported = drg::import::import_workbook(&wb, "local 1.x").expect("imports");
+    let (mdcs, adrgs, drgs) = imported.scheme.counts();
+    // README: 398 ADRGs (ADRG信息 counts the `0000` placeholder) and 639 DRGs.
+    assert_eq!((mdcs, adrgs + 1, drgs), (26, 398, 639));
+    // The written files load back and compile.
+    let text = imported.scheme.to_files();
+    let again = drg::Scheme::from_files(text.as_files()).expect("imported scheme loads");
+    assert_eq!(again.mdcs, imported.scheme.mdcs);
+    let grouper = Grouper::new(again).expect("compiles");
+    // Untranslatable rules are reported by node.
+    let nodes: Vec<&str> = imported
+        .untranslatable
+        .iter()
+        .map(|u| u.node.as_str())
+        .collect();
+    for n in ["MDC MDCZ", "MDC MDCP"] {
+        assert!(nodes.contains(&n), "{nodes:?}");
+    }
+    // Most reference cases group under the imported scheme too.
+    let cases = common::load_cases(&dir);
+    let grouped = cases
+        .iter()
+        .filter(|c| c.with_case(|case| grouper.group(case)).status == drg::Status::Grouped)
+        .count();
+    eprintln!(
+        "imported scheme: {grouped} of {} reference cases grouped; untranslatable: {nodes:?}",
+        cases.len()
+    );
+    assert!(grouped > cases.len() / 2, "{grouped}");
+}
