@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_drg;
 mod cmd_qc;
+mod cmd_synth;
 mod codes_io;
 mod progress;
 
@@ -22,6 +23,8 @@ enum Command {
     /// CHS-DRG grouping (DRG 分组): group, explain, diff schemes.
     #[command(subcommand)]
     Drg(cmd_drg::DrgCommand),
+    /// Synthetic region (模拟统筹区): institutions, settlement lists per year, injected abuse labels.
+    Synth(cmd_synth::SynthArgs),
 }
 
 /// Language of messages and traces.
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Drg(cmd) => cmd_drg::run(cmd),
         Command::Qc(args) => cmd_qc::run(args),
+        Command::Synth(args) => cmd_synth::run(args),
     }
 }
