@@ -165,30 +165,33 @@ impl Field {
     }
 
     /// Find a field by a header cell: canonical name, Chinese name or alias.
-    /// Case, surrounding whitespace, a UTF-8 BOM and full-width brackets do not matter.
+    /// ASCII case, whitespace, a UTF-8 BOM and full-width brackets do not matter.
+    /// Allocation-free: JSON Lines input calls this for every key of every record.
     pub fn from_header(h: &str) -> Option<Field> {
-        let h = h.trim().trim_start_matches('\u{feff}').trim();
-        let lower = h.to_ascii_lowercase();
-        let folded = fold_brackets(h);
+        let h = h.trim_start_matches('\u{feff}');
         FIELDS.iter().find_map(|i| {
-            let hit = i.name == lower
-                || i.zh == h
-                || fold_brackets(i.zh) == folded
-                || i.aliases.iter().any(|a| *a == h || a.eq_ignore_ascii_case(h) || fold_brackets(a) == folded);
+            let hit = same_header(i.name, h) || same_header(i.zh, h) || i.aliases.iter().any(|a| same_header(a, h));
             hit.then_some(i.field)
         })
     }
 }
 
-fn fold_brackets(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '（' => '(',
-            '）' => ')',
-            c => c,
-        })
-        .filter(|c| !c.is_whitespace())
-        .collect()
+/// Header equality ignoring ASCII case, whitespace and full-width brackets.
+fn same_header(a: &str, b: &str) -> bool {
+    let norm = |c: char| match c {
+        '（' => '(',
+        '）' => ')',
+        c => c.to_ascii_lowercase(),
+    };
+    let mut x = a.chars().filter(|c| !c.is_whitespace()).map(norm);
+    let mut y = b.chars().filter(|c| !c.is_whitespace()).map(norm);
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(p), Some(q)) if p == q => {}
+            _ => return false,
+        }
+    }
 }
 
 /// A set of fields, e.g. the columns a file provides.
@@ -243,10 +246,11 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: Vec<&str> = Vec::new();
         for i in FIELDS {
             for n in std::iter::once(&i.name).chain(std::iter::once(&i.zh)).chain(i.aliases.iter()) {
-                assert!(seen.insert(fold_brackets(&n.to_ascii_lowercase())), "duplicate header name {n}");
+                assert!(seen.iter().all(|s: &&str| !same_header(s, n)), "duplicate header name {n}");
+                seen.push(*n);
             }
         }
     }

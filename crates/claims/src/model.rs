@@ -368,8 +368,9 @@ impl ClaimBuilder {
     }
 }
 
+/// A short run of ASCII digits (at most 9, so it always fits) as a number.
 fn num(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(b.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')))
@@ -439,6 +440,9 @@ mod tests {
             ("1800-01-01", None),
             ("yesterday", None),
             ("2025-01", None),
+            // Found by fuzzing: long digit runs used to overflow.
+            ("2025-01-99999999999", None),
+            ("99999999999-01-01", None),
             ("", None),
         ];
         for (s, want) in table {
