@@ -48,6 +48,35 @@ pub enum DrgCommand {
         #[arg(long, value_enum, default_value = "zh")]
         lang: LangArg,
     },
+    /// Compare two schemes: groups added/removed/renamed, codes moved between ADRGs,
+    /// CC/MCC changes; with --cases, how many cases change group.
+    Diff {
+        /// Old scheme directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// New scheme directory.
+        #[arg(long)]
+        to: PathBuf,
+        /// Cases CSV to regroup under both schemes.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Items listed per section.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Import a scheme from the published table layout (*_grouper_rule.xlsx) into a
+    /// scheme directory; untranslatable rule expressions are reported by name.
+    ImportXlsx {
+        /// The workbook.
+        #[arg(long)]
+        xlsx: PathBuf,
+        /// Output scheme directory (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Scheme name written into scheme.json (default: the workbook's file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 pub fn run(cmd: DrgCommand) -> anyhow::Result<()> {
@@ -59,6 +88,13 @@ pub fn run(cmd: DrgCommand) -> anyhow::Result<()> {
             cases,
             lang,
         } => explain(&scheme, &case_id, &cases, lang),
+        DrgCommand::Diff {
+            from,
+            to,
+            cases,
+            limit,
+        } => diff(&from, &to, cases.as_deref(), limit),
+        DrgCommand::ImportXlsx { xlsx, out, name } => import_xlsx(&xlsx, &out, name),
     }
 }
 
@@ -331,4 +367,159 @@ fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> any
         return Ok(());
     }
     bail!("case `{case_id}` not found in {}", cases.display())
+}
+
+fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::Result<()> {
+    let (a, b) = (load_scheme(from)?, load_scheme(to)?);
+    let report = drg::diff::diff(&a, &b);
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{} -> {}", a.name, b.name)?;
+    stdout.write_all(report.render(limit).as_bytes())?;
+    let Some(cases) = cases else { return Ok(()) };
+    let (ga, gb) = (Grouper::new(a)?, Grouper::new(b)?);
+    let (mut rdr, cols) = open_cases(cases)?;
+    let mut rec = csv::ByteRecord::new();
+    let (mut da, mut pa, mut db, mut pb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut n, mut changed) = (0u64, 0u64);
+    let mut moves: std::collections::HashMap<(String, String), u64> = Default::default();
+    while rdr.read_byte_record(&mut rec)? {
+        n += 1;
+        let num = |c| number::<u32>(&rec, c).ok().flatten();
+        let (sex, age, age_days, weight_g) = (
+            number::<u8>(&rec, cols.sex).ok().flatten(),
+            num(cols.age),
+            num(cols.age_days),
+            num(cols.weight_g),
+        );
+        let dx = rec.get(cols.diagnoses).unwrap_or_default();
+        let procs = rec.get(cols.procedures).unwrap_or_default();
+        intern_field(&ga, dx, &mut da);
+        intern_field(&ga, procs, &mut pa);
+        intern_field(&gb, dx, &mut db);
+        intern_field(&gb, procs, &mut pb);
+        let case = |dx, procs| CaseIds {
+            sex,
+            age,
+            age_days,
+            weight_g,
+            dx,
+            procs,
+        };
+        let x = ga.codes_of(&ga.group_ids(&case(&da, &pa))).drg;
+        let y = gb.codes_of(&gb.group_ids(&case(&db, &pb))).drg;
+        if x != y {
+            changed += 1;
+            *moves.entry((x.to_string(), y.to_string())).or_default() += 1;
+        }
+    }
+    let mut moves: Vec<_> = moves.into_iter().collect();
+    moves.sort_by(|p, q| q.1.cmp(&p.1).then_with(|| p.0.cmp(&q.0)));
+    writeln!(
+        stdout,
+        "cases: {n}, changing DRG: {changed} ({:.1}%)",
+        100.0 * changed as f64 / n.max(1) as f64
+    )?;
+    for ((x, y), k) in moves.iter().take(limit) {
+        writeln!(stdout, "  {x} -> {y}: {k}")?;
+    }
+    if moves.len() > limit {
+        writeln!(stdout, "  … {} more transitions", moves.len() - limit)?;
+    }
+    Ok(())
+}
+
+fn import_xlsx(xlsx: &Path, out: &Path, name: Option<String>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(xlsx).with_context(|| format!("reading {}", xlsx.display()))?;
+    let wb = drg::import::workbook_from_xlsx(&bytes)
+        .with_context(|| format!("reading {}", xlsx.display()))?;
+    let name = name.unwrap_or_else(|| {
+        xlsx.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let imported = drg::import::import_workbook(&wb, &name)
+        .with_context(|| format!("importing {}", xlsx.display()))?;
+    // Check that what is written loads back before writing it.
+    let text = imported.scheme.to_files();
+    Scheme::from_files(text.as_files()).context("the imported scheme does not load back")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (file, content) in text.named() {
+        let p = out.join(file);
+        std::fs::write(&p, content).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let (mdcs, adrgs, drgs) = imported.scheme.counts();
+    eprintln!(
+        "{}: {mdcs} MDCs, {adrgs} ADRGs, {drgs} DRGs -> {}",
+        xlsx.display(),
+        out.display()
+    );
+    for w in &imported.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !imported.untranslatable.is_empty() {
+        eprintln!(
+            "{} rule expressions could not be translated (imported as `false`, the node never matches):",
+            imported.untranslatable.len()
+        );
+        for u in &imported.untranslatable {
+            eprintln!("  {}: `{}`: {}", u.node, u.expr, u.why);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> Option<PathBuf> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference");
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!("skipped: ../shared/reference not found");
+            None
+        }
+    }
+
+    #[test]
+    fn group_command_reproduces_expected_csv() {
+        let Some(r) = reference() else { return };
+        let out = std::env::temp_dir().join(format!("drgdip-drg-test-{}.csv", std::process::id()));
+        group(&r.join("chs-drg-1.1"), &r.join("drg-cases/cases.csv"), &out).expect("group runs");
+        let got = std::fs::read_to_string(&out).expect("output");
+        let _ = std::fs::remove_file(&out);
+        let expected = std::fs::read_to_string(r.join("drg-cases/expected.csv")).expect("expected");
+        let first5 = |l: &str| l.splitn(6, ',').take(5).collect::<Vec<_>>().join(",");
+        let got: Vec<String> = got.lines().map(first5).collect();
+        let want: Vec<&str> = expected.lines().collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w);
+        }
+    }
+
+    #[test]
+    fn group_command_tolerates_extra_and_reordered_columns_and_bad_fields() {
+        let Some(r) = reference() else { return };
+        let dir = std::env::temp_dir();
+        let input = dir.join(format!("drgdip-drg-in-{}.csv", std::process::id()));
+        let out = dir.join(format!("drgdip-drg-out-{}.csv", std::process::id()));
+        std::fs::write(
+            &input,
+            "extra,procedures,diagnoses,age,sex,case_id\n\
+             x,,I63.900,50,1,A\n\
+             y,,I63.900,fifty,1,B\n\
+             z,,,50,1,C\n",
+        )
+        .expect("write input");
+        group(&r.join("chs-drg-1.1"), &input, &out).expect("group runs");
+        let got = std::fs::read_to_string(&out).expect("output");
+        let _ = (std::fs::remove_file(&input), std::fs::remove_file(&out));
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines[0], "case_id,mdc,adrg,drg,status,drg_name,reason");
+        assert!(lines[1].starts_with("A,MDCB,"), "{}", lines[1]);
+        assert_eq!(lines[2], "B,0000,00,0000,无法入组,,malformed_age");
+        assert_eq!(lines[3], "C,0000,00,0000,无法入组,,no_diagnosis");
+    }
 }
