@@ -18,11 +18,13 @@
 //! * **Age** ([`AgeParams`]): 1 = infant (under 1 year), 2 = elderly (65–79), 3 = very old
 //!   (≥ 80); 0 = everyone else.
 //!
-//! Coefficients are estimated when a library is built (see `build`): for level `L` of a
-//! catalogue, `Σ cost / Σ group average` over the build cases at that level (after
-//! trimming), when at least [`AuxParams::min_cases`] cases have the level, else 1.
-//! With [`AuxParams::floor_at_one`] (default) coefficients below 1 are raised to 1:
-//! the catalogues only ever raise a score. A case's coefficient is the product of
+//! Coefficients are estimated when a library is built (see `build`). Level 0 (no
+//! feature) is the reference and keeps coefficient 1. For level `L ≥ 1` of a
+//! catalogue, with `r_L = Σ cost / Σ group average` over the (kept, untrimmed-away)
+//! build cases at that level, the coefficient is `r_L / r_0`, when both levels have at
+//! least [`AuxParams::min_cases`] cases; otherwise 1. With [`AuxParams::floor_at_one`]
+//! (default) coefficients below 1 are raised to 1: the catalogues only ever raise a
+//! score. A case's coefficient is the product of
 //! its levels' coefficients over the enabled catalogues.
 
 use rustc_hash::FxHashMap;
@@ -67,7 +69,10 @@ pub struct SeverityParams {
 
 impl Default for SeverityParams {
     fn default() -> Self {
-        SeverityParams { enabled: true, thresholds: [1, 3, 5] }
+        SeverityParams {
+            enabled: true,
+            thresholds: [1, 3, 5],
+        }
     }
 }
 
@@ -115,7 +120,12 @@ pub struct AgeParams {
 
 impl Default for AgeParams {
     fn default() -> Self {
-        AgeParams { enabled: true, infant_below_years: 1, elderly_from: 65, very_old_from: 80 }
+        AgeParams {
+            enabled: true,
+            infant_below_years: 1,
+            elderly_from: 65,
+            very_old_from: 80,
+        }
     }
 }
 
@@ -181,7 +191,10 @@ pub struct Coefficients {
 
 impl Default for Coefficients {
     fn default() -> Self {
-        Coefficients { values: [[Fixed::ONE; 4]; 3], cases: [[0; 4]; 3] }
+        Coefficients {
+            values: [[Fixed::ONE; 4]; 3],
+            cases: [[0; 4]; 3],
+        }
     }
 }
 
@@ -199,7 +212,12 @@ impl Coefficients {
         let mut s = String::from("catalogue\tlevel\tcases\tcoefficient\n");
         for c in Catalogue::ALL {
             for l in 0..4 {
-                s.push_str(&format!("{}\t{l}\t{}\t{}\n", c.key(), self.cases[c as usize][l], self.values[c as usize][l]));
+                s.push_str(&format!(
+                    "{}\t{l}\t{}\t{}\n",
+                    c.key(),
+                    self.cases[c as usize][l],
+                    self.values[c as usize][l]
+                ));
             }
         }
         s
@@ -217,7 +235,12 @@ impl Coefficients {
                 return Err(bad("expected 4 columns"));
             }
             let c = Catalogue::parse(cols[0]).ok_or_else(|| bad("unknown catalogue"))?;
-            let l: usize = cols[1].trim().parse().ok().filter(|l| *l < 4).ok_or_else(|| bad("level must be 0..3"))?;
+            let l: usize = cols[1]
+                .trim()
+                .parse()
+                .ok()
+                .filter(|l| *l < 4)
+                .ok_or_else(|| bad("level must be 0..3"))?;
             out.cases[c as usize][l] = cols[2].trim().parse().map_err(|_| bad("bad case count"))?;
             out.values[c as usize][l] = Fixed::parse(cols[3]).map_err(|e| bad(&e.to_string()))?;
         }
@@ -374,9 +397,16 @@ impl CciTable {
         rows.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         let mut by_first: FxHashMap<u8, Vec<u16>> = FxHashMap::default();
         for (i, r) in rows.iter().enumerate() {
-            by_first.entry(r.0.as_bytes()[0]).or_default().push(i as u16);
+            by_first
+                .entry(r.0.as_bytes()[0])
+                .or_default()
+                .push(i as u16);
         }
-        Ok(CciTable { rows, families, by_first })
+        Ok(CciTable {
+            rows,
+            families,
+            by_first,
+        })
     }
 
     pub fn to_tsv(&self) -> String {
@@ -393,7 +423,10 @@ impl CciTable {
     pub fn lookup(&self, code: &str) -> Option<(u8, u8)> {
         let first = *code.as_bytes().first()?;
         let idx = self.by_first.get(&first)?;
-        idx.iter().map(|&i| &self.rows[i as usize]).find(|r| code.starts_with(r.0.as_str())).map(|r| (r.1, r.2))
+        idx.iter()
+            .map(|&i| &self.rows[i as usize])
+            .find(|r| code.starts_with(r.0.as_str()))
+            .map(|r| (r.1, r.2))
     }
 }
 
@@ -411,7 +444,10 @@ pub(crate) struct CciSum {
 
 impl Default for CciSum {
     fn default() -> Self {
-        CciSum { best: [0; 64], seen: 0 }
+        CciSum {
+            best: [0; 64],
+            seen: 0,
+        }
     }
 }
 
@@ -508,13 +544,19 @@ mod tests {
         for (codes, want) in table {
             assert_eq!(sum(codes), *want, "{codes:?}");
         }
-        assert_eq!(CciTable::parse_tsv(&t.to_tsv()).unwrap().to_tsv(), t.to_tsv());
+        assert_eq!(
+            CciTable::parse_tsv(&t.to_tsv()).unwrap().to_tsv(),
+            t.to_tsv()
+        );
     }
 
     #[test]
     fn levels() {
         let s = SeverityParams::default();
-        assert_eq!([0, 1, 2, 3, 4, 5, 9].map(|c| s.level(c)), [0, 1, 1, 2, 2, 3, 3]);
+        assert_eq!(
+            [0, 1, 2, 3, 4, 5, 9].map(|c| s.level(c)),
+            [0, 1, 1, 2, 2, 3, 3]
+        );
         let a = AgeParams::default();
         assert_eq!(a.level(Some(0), Some(20)), 1);
         assert_eq!(a.level(None, Some(20)), 1);

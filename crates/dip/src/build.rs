@@ -48,7 +48,12 @@ pub(crate) fn proc_key(code: &str, level: ProcLevel) -> &str {
 }
 
 /// The auxiliary levels of a case (shared by build and grouping).
-pub(crate) fn aux_levels(case: &dyn CaseSource, main: &str, params: &crate::aux::AuxParams, cci: &CciTable) -> Levels {
+pub(crate) fn aux_levels(
+    case: &dyn CaseSource,
+    main: &str,
+    params: &crate::aux::AuxParams,
+    cci: &CciTable,
+) -> Levels {
     use crate::aux::starts_with_any;
     let t = &params.tumour;
     let neoplasm = t.enabled && starts_with_any(main, &t.neoplasm_prefixes);
@@ -233,7 +238,11 @@ impl Builder {
             | (class as u64) << CLASS_SHIFT;
         let key = u64::from(dx_id) << 32 | u64::from(set_id);
         let idx = *self.keys.entry(key).or_insert_with(|| {
-            self.accs.push(Acc { dx: dx_id, set: set_id, costs: Vec::new() });
+            self.accs.push(Acc {
+                dx: dx_id,
+                set: set_id,
+                costs: Vec::new(),
+            });
             (self.accs.len() - 1) as u32
         });
         self.accs[idx as usize].costs.push(packed);
@@ -263,10 +272,23 @@ impl Builder {
             let dx = &self.dx_names[acc.dx as usize];
             if acc.costs.len() as u64 >= u64::from(p.min_cases) {
                 let ids = &self.sets[acc.set as usize];
-                let mut procedures: Vec<String> = ids.iter().map(|&i| self.proc_names[i as usize].to_string()).collect();
+                let mut procedures: Vec<String> = ids
+                    .iter()
+                    .map(|&i| self.proc_names[i as usize].to_string())
+                    .collect();
                 procedures.sort();
-                let class = ids.iter().map(|&i| self.proc_class[i as usize]).max().unwrap_or(ProcClass::Conservative);
-                pending.push(Pending { kind: GroupKind::Core, dx: dx.to_string(), procedures, class, costs: acc.costs });
+                let class = ids
+                    .iter()
+                    .map(|&i| self.proc_class[i as usize])
+                    .max()
+                    .unwrap_or(ProcClass::Conservative);
+                pending.push(Pending {
+                    kind: GroupKind::Core,
+                    dx: dx.to_string(),
+                    procedures,
+                    class,
+                    costs: acc.costs,
+                });
             } else {
                 let cat = codes::category(dx).unwrap_or(dx).to_owned();
                 for v in acc.costs {
@@ -276,7 +298,13 @@ impl Builder {
             }
         }
         for ((cat, class), costs) in comp {
-            pending.push(Pending { kind: GroupKind::Comprehensive, dx: cat, procedures: Vec::new(), class, costs });
+            pending.push(Pending {
+                kind: GroupKind::Comprehensive,
+                dx: cat,
+                procedures: Vec::new(),
+                class,
+                costs,
+            });
         }
         // 2. Trim and average.
         struct Stats {
@@ -314,14 +342,24 @@ impl Builder {
                 }
             }
             let by_level = std::array::from_fn(|i| {
-                (ln[i] >= i64::from(p.min_level_cases.max(1))).then(|| Fen(div_round(lsum[i], ln[i] as i128) as i64))
+                (ln[i] >= i64::from(p.min_level_cases.max(1)))
+                    .then(|| Fen(div_round(lsum[i], ln[i] as i128) as i64))
             });
             let cv = (kept.len() >= 2).then(|| {
                 let mean = sum as f64 / kept.len() as f64;
-                let var = kept.iter().map(|v| ((v & COST_MASK) as f64 - mean).powi(2)).sum::<f64>() / (kept.len() - 1) as f64;
+                let var = kept
+                    .iter()
+                    .map(|v| ((v & COST_MASK) as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / (kept.len() - 1) as f64;
                 var.sqrt() / mean
             });
-            stats.push(Stats { avg, by_level, cv, n: g.costs.len() as u64 });
+            stats.push(Stats {
+                avg,
+                by_level,
+                cv,
+                n: g.costs.len() as u64,
+            });
         }
         // 3. Reference cost and scores.
         let n_all: i128 = stats.iter().map(|s| s.n as i128).sum();
@@ -332,11 +370,23 @@ impl Builder {
         };
         report.reference_cost = div_round(ref_num, ref_den) as i64;
         let mut coefficients = Coefficients::default();
+        let enough = |k: usize, l: usize| {
+            aux_n[k][l] >= u64::from(p.aux.min_cases.max(1))
+                && aux_exp[k][l] > 0
+                && aux_cost[k][l] > 0
+        };
         for k in 0..3 {
-            for l in 0..4 {
-                coefficients.cases[k][l] = aux_n[k][l];
-                if aux_n[k][l] >= u64::from(p.aux.min_cases.max(1)) && aux_exp[k][l] > 0 {
-                    let mut c = Fixed::ratio(aux_cost[k][l], aux_exp[k][l]);
+            coefficients.cases[k] = aux_n[k];
+            if !enough(k, 0) {
+                continue;
+            }
+            // Level 0 is the reference: coefficient_L = (ΣC_L / ΣE_L) / (ΣC_0 / ΣE_0).
+            for l in 1..4 {
+                if enough(k, l) {
+                    let mut c = Fixed::ratio(
+                        aux_cost[k][l] * aux_exp[k][0],
+                        aux_exp[k][l] * aux_cost[k][0],
+                    );
                     if p.aux.floor_at_one && c < Fixed::ONE {
                         c = Fixed::ONE;
                     }
@@ -347,7 +397,8 @@ impl Builder {
         let mut groups = Vec::with_capacity(pending.len());
         let (mut cv_w, mut cv_n) = ([0f64; 2], [0f64; 2]);
         for (g, s) in pending.into_iter().zip(&stats) {
-            let score = Fixed(div_round(s.avg as i128 * p.base.0 as i128 * ref_den, ref_num) as i64);
+            let score =
+                Fixed(div_round(s.avg as i128 * p.base.0 as i128 * ref_den, ref_num) as i64);
             let k = (g.kind == GroupKind::Comprehensive) as usize;
             if let Some(cv) = s.cv {
                 cv_w[k] += cv * s.n as f64;
@@ -395,7 +446,13 @@ impl Builder {
             aux: p.aux.clone(),
             build: Some(p.clone()),
         };
-        let library = Library { manifest, groups, classifier: self.classifier, cci: self.cci, coefficients };
+        let library = Library {
+            manifest,
+            groups,
+            classifier: self.classifier,
+            cci: self.cci,
+            coefficients,
+        };
         report.weighted_mean_score = library.weighted_mean_score().unwrap_or_default();
         Some((library, report))
     }

@@ -57,7 +57,12 @@ impl<'a> ListCase<'a> {
     pub fn from_diagnoses(diagnoses: &'a str, procedures: &'a str) -> ListCase<'a> {
         let t = diagnoses.trim_start();
         let end = t.find(['|', ',', ';', '，', '；', '｜']).unwrap_or(t.len());
-        ListCase { main_diagnosis: t[..end].trim(), other_diagnoses: &t[end..], procedures, ..ListCase::default() }
+        ListCase {
+            main_diagnosis: t[..end].trim(),
+            other_diagnoses: &t[end..],
+            procedures,
+            ..ListCase::default()
+        }
     }
 }
 

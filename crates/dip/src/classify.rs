@@ -25,7 +25,9 @@ use std::fmt;
 use rustc_hash::FxHashSet;
 
 /// The intervention class of a procedure or a case, ordered by intensity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcClass {
     /// 保守治疗: no procedure.
@@ -39,7 +41,12 @@ pub enum ProcClass {
 }
 
 impl ProcClass {
-    pub const ALL: [ProcClass; 4] = [ProcClass::Conservative, ProcClass::Diagnostic, ProcClass::Therapeutic, ProcClass::Surgical];
+    pub const ALL: [ProcClass; 4] = [
+        ProcClass::Conservative,
+        ProcClass::Diagnostic,
+        ProcClass::Therapeutic,
+        ProcClass::Surgical,
+    ];
 
     /// The Chinese name used in published libraries.
     pub fn zh(self) -> &'static str {
@@ -65,7 +72,10 @@ impl ProcClass {
     pub fn parse(s: &str) -> Option<ProcClass> {
         let s = s.trim();
         ProcClass::ALL.into_iter().find(|c| {
-            s.eq_ignore_ascii_case(c.key()) || s == c.zh() || s == (*c as u8).to_string() || s == c.zh().trim_end_matches("治疗")
+            s.eq_ignore_ascii_case(c.key())
+                || s == c.zh()
+                || s == (*c as u8).to_string()
+                || s == c.zh().trim_end_matches("治疗")
         })
     }
 
@@ -174,19 +184,36 @@ impl ProcClassifier {
             let prefix = cols.next().unwrap_or("").trim();
             let class = cols.next().unwrap_or("").trim();
             if prefix.is_empty() {
-                return Err(ClassTableError { line: i + 1, reason: "empty prefix".into() });
+                return Err(ClassTableError {
+                    line: i + 1,
+                    reason: "empty prefix".into(),
+                });
             }
-            let class = ProcClass::parse(class)
-                .ok_or_else(|| ClassTableError { line: i + 1, reason: format!("unknown class {class:?}") })?;
+            let class = ProcClass::parse(class).ok_or_else(|| ClassTableError {
+                line: i + 1,
+                reason: format!("unknown class {class:?}"),
+            })?;
             prefixes.push((codes::normalize(prefix).into_owned(), class));
         }
         prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Ok(ProcClassifier { prefixes, surgical: None })
+        Ok(ProcClassifier {
+            prefixes,
+            surgical: None,
+        })
     }
 
     /// Adds an exact list of surgical procedure codes (see the module docs).
-    pub fn with_surgical_list<'a>(mut self, codes: impl IntoIterator<Item = &'a str>) -> ProcClassifier {
-        self.surgical = Some(codes.into_iter().map(|c| codes::normalize(c.trim()).into_owned()).filter(|c| !c.is_empty()).collect());
+    pub fn with_surgical_list<'a>(
+        mut self,
+        codes: impl IntoIterator<Item = &'a str>,
+    ) -> ProcClassifier {
+        self.surgical = Some(
+            codes
+                .into_iter()
+                .map(|c| codes::normalize(c.trim()).into_owned())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        );
         self
     }
 

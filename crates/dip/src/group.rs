@@ -194,17 +194,26 @@ impl Grouper {
                     ids.dedup();
                     let procs: Box<[u32]> = ids.into();
                     if let Some(&other) = keys_seen.get(&(dx_id, procs.clone())) {
-                        return Err(CompileError::DuplicateKey(g.lib.groups[other as usize].code.clone(), grp.code.clone()));
+                        return Err(CompileError::DuplicateKey(
+                            g.lib.groups[other as usize].code.clone(),
+                            grp.code.clone(),
+                        ));
                     }
                     keys_seen.insert((dx_id, procs.clone()), i as u32);
-                    g.cores[dx_id as usize].push(Core { procs, group: i as u32 });
+                    g.cores[dx_id as usize].push(Core {
+                        procs,
+                        group: i as u32,
+                    });
                 }
                 GroupKind::Comprehensive => {
                     let cat = codes::normalize(&grp.dx);
                     let cat = codes::category(&cat).unwrap_or(&cat).to_owned();
                     let slot = g.comp.entry(cat.into()).or_insert([NONE; 4]);
                     if slot[grp.class as usize] != NONE {
-                        return Err(CompileError::DuplicateKey(g.lib.groups[slot[grp.class as usize] as usize].code.clone(), grp.code.clone()));
+                        return Err(CompileError::DuplicateKey(
+                            g.lib.groups[slot[grp.class as usize] as usize].code.clone(),
+                            grp.code.clone(),
+                        ));
                     }
                     slot[grp.class as usize] = i as u32;
                 }
@@ -233,14 +242,24 @@ impl Grouper {
     }
 
     /// Groups one case. `hospital_level` is 1, 2 or 3 when known.
-    pub fn group(&self, case: &dyn CaseSource, hospital_level: Option<u8>, scratch: &mut Scratch) -> Outcome {
+    pub fn group(
+        &self,
+        case: &dyn CaseSource,
+        hospital_level: Option<u8>,
+        scratch: &mut Scratch,
+    ) -> Outcome {
         let m = &self.lib.manifest;
         let mut out = Outcome {
             group: None,
             how: Match::NoMainDiagnosis,
             class: ProcClass::Conservative,
             unknown_procedures: 0,
-            levels: Levels { severity: NA, tumour: NA, age: NA, cci: 0 },
+            levels: Levels {
+                severity: NA,
+                tumour: NA,
+                age: NA,
+                cci: 0,
+            },
             group_score: Fixed::ZERO,
             aux_coefficient: Fixed::ONE,
             adjusted_score: Fixed::ZERO,
@@ -291,7 +310,10 @@ impl Grouper {
             }
             if out.group.is_none() && self.params.match_rule != MatchRule::ExactOnly {
                 let mut best: Option<&Core> = None;
-                for c in cands.iter().filter(|c| !c.procs.is_empty() && is_subset(&c.procs, ids)) {
+                for c in cands
+                    .iter()
+                    .filter(|c| !c.procs.is_empty() && is_subset(&c.procs, ids))
+                {
                     match self.params.match_rule {
                         MatchRule::ExactThenHighestScore => {
                             best = Some(c);
@@ -306,13 +328,21 @@ impl Grouper {
                 }
                 if let Some(c) = best {
                     out.group = Some(c.group);
-                    out.how = Match::Subset { matched: c.procs.len() as u16, of: n_case.min(u16::MAX as usize) as u16 };
+                    out.how = Match::Subset {
+                        matched: c.procs.len() as u16,
+                        of: n_case.min(u16::MAX as usize) as u16,
+                    };
                 }
             }
         }
         if out.group.is_none() {
             let cat = codes::category(dx).unwrap_or(dx);
-            match self.comp.get(cat).map(|s| s[class as usize]).filter(|&g| g != NONE) {
+            match self
+                .comp
+                .get(cat)
+                .map(|s| s[class as usize])
+                .filter(|&g| g != NONE)
+            {
                 Some(g) => {
                     out.group = Some(g);
                     out.how = Match::Comprehensive;
@@ -329,7 +359,9 @@ impl Grouper {
         out.levels = aux_levels(case, &main, &m.aux, &self.lib.cci);
         if self.params.apply_aux {
             for c in Catalogue::ALL {
-                out.aux_coefficient = out.aux_coefficient.mul(self.lib.coefficients.get(c, out.levels.get(c)));
+                out.aux_coefficient = out
+                    .aux_coefficient
+                    .mul(self.lib.coefficients.get(c, out.levels.get(c)));
             }
         }
         out.adjusted_score = grp.score.mul(out.aux_coefficient);
@@ -343,14 +375,20 @@ impl Grouper {
         let avg = level_avg.or(grp.avg_cost);
         if let (true, Some(avg), Some(cost)) = (dev.enabled, avg, case.total_cost()) {
             if avg.0 > 0 {
-                let expected = crate::score::div_round(avg.0 as i128 * out.aux_coefficient.0 as i128, crate::score::SCALE as i128);
+                let expected = crate::score::div_round(
+                    avg.0 as i128 * out.aux_coefficient.0 as i128,
+                    crate::score::SCALE as i128,
+                );
                 out.expected_cost = Some(Fen(expected as i64));
                 if expected > 0 {
                     let ratio = Fixed::ratio(cost.0 as i128, expected);
                     out.cost_ratio = Some(ratio);
                     if ratio > dev.high {
                         out.deviation = Deviation::High;
-                        out.score = Fixed(out.adjusted_score.0 + out.adjusted_score.mul(Fixed(ratio.0 - dev.high.0)).0);
+                        out.score = Fixed(
+                            out.adjusted_score.0
+                                + out.adjusted_score.mul(Fixed(ratio.0 - dev.high.0)).0,
+                        );
                     } else if ratio < dev.low {
                         out.deviation = Deviation::Low;
                         out.score = out.adjusted_score.mul(ratio);
@@ -365,7 +403,9 @@ impl Grouper {
 
     /// The group's code, or empty when ungrouped.
     pub fn code(&self, o: &Outcome) -> &str {
-        o.group.map(|g| self.lib.groups[g as usize].code.as_str()).unwrap_or("")
+        o.group
+            .map(|g| self.lib.groups[g as usize].code.as_str())
+            .unwrap_or("")
     }
 
     /// A one-line explanation of an outcome (allocates; not for the hot path).
@@ -374,19 +414,32 @@ impl Grouper {
         let m = &self.lib.manifest;
         match o.how {
             Match::NoMainDiagnosis => return "no usable main diagnosis: ungrouped (未入组)".into(),
-            Match::NoComprehensiveGroup => {
-                return format!("no core group matched; no comprehensive group for class {}: ungrouped (未入组)", o.class.zh())
-            }
+            Match::NoComprehensiveGroup => return format!(
+                "no core group matched; no comprehensive group for class {}: ungrouped (未入组)",
+                o.class.zh()
+            ),
             Match::Exact => s.push_str("core (核心病种), exact procedure set"),
             Match::Subset { matched, of } => {
-                let _ = write!(s, "core (核心病种), {matched} of {of} key procedures by {:?}", self.params.match_rule);
+                let _ = write!(
+                    s,
+                    "core (核心病种), {matched} of {of} key procedures by {:?}",
+                    self.params.match_rule
+                );
             }
             Match::Comprehensive => {
-                let _ = write!(s, "no core group matched; comprehensive (综合病种) by class {}", o.class.zh());
+                let _ = write!(
+                    s,
+                    "no core group matched; comprehensive (综合病种) by class {}",
+                    o.class.zh()
+                );
             }
         }
         if o.unknown_procedures > 0 {
-            let _ = write!(s, "; {} procedure(s) not in the library", o.unknown_procedures);
+            let _ = write!(
+                s,
+                "; {} procedure(s) not in the library",
+                o.unknown_procedures
+            );
         }
         let _ = write!(s, "; group score {}", o.group_score);
         if o.aux_coefficient != Fixed::ONE {
@@ -396,7 +449,12 @@ impl Grouper {
                 let l = o.levels.get(c);
                 let k = self.lib.coefficients.get(c, l);
                 if k != Fixed::ONE {
-                    let _ = write!(s, "{}{} level {l} ×{k}", if first { "" } else { ", " }, c.zh());
+                    let _ = write!(
+                        s,
+                        "{}{} level {l} ×{k}",
+                        if first { "" } else { ", " },
+                        c.zh()
+                    );
                     first = false;
                 }
             }
@@ -405,10 +463,18 @@ impl Grouper {
         match (o.deviation, o.cost_ratio, o.expected_cost) {
             (Deviation::NotAssessed, _, _) => s.push_str("; deviation not assessed"),
             (d, Some(r), Some(e)) => {
-                let basis = if o.level_average { "hospital-level average" } else { "average" };
+                let basis = if o.level_average {
+                    "hospital-level average"
+                } else {
+                    "average"
+                };
                 let _ = write!(s, "; cost ratio {r} to {basis}×aux {e}: {}", d.key());
                 if d == Deviation::High {
-                    let _ = write!(s, " (score + (ratio − {}) × score)", self.params.deviation.high);
+                    let _ = write!(
+                        s,
+                        " (score + (ratio − {}) × score)",
+                        self.params.deviation.high
+                    );
                 } else if d == Deviation::Low {
                     s.push_str(" (ratio × score)");
                 }

@@ -43,21 +43,71 @@ pub enum Column {
 
 /// Header names per column (compared after trimming, case-insensitively for ASCII).
 pub const COLUMNS: &[(Column, &[&str])] = &[
-    (Column::Code, &["code", "group_code", "病种编码", "病种代码", "DIP编码", "病种组合编码", "编码"]),
+    (
+        Column::Code,
+        &[
+            "code",
+            "group_code",
+            "病种编码",
+            "病种代码",
+            "DIP编码",
+            "病种组合编码",
+            "编码",
+        ],
+    ),
     (Column::Kind, &["kind", "病种类型", "类型", "病种类别"]),
-    (Column::Diagnosis, &["dx", "diagnosis", "diagnosis_code", "主要诊断编码", "主要诊断代码", "主诊断编码", "诊断编码", "疾病诊断编码"]),
-    (Column::Procedures, &["procedures", "procedure_codes", "手术操作编码", "手术操作代码", "手术及操作编码", "操作编码", "治疗方式编码", "治疗方式"]),
+    (
+        Column::Diagnosis,
+        &[
+            "dx",
+            "diagnosis",
+            "diagnosis_code",
+            "主要诊断编码",
+            "主要诊断代码",
+            "主诊断编码",
+            "诊断编码",
+            "疾病诊断编码",
+        ],
+    ),
+    (
+        Column::Procedures,
+        &[
+            "procedures",
+            "procedure_codes",
+            "手术操作编码",
+            "手术操作代码",
+            "手术及操作编码",
+            "操作编码",
+            "治疗方式编码",
+            "治疗方式",
+        ],
+    ),
     (Column::Score, &["score", "分值", "病种分值", "基准分值"]),
-    (Column::BaseLevel, &["base_level", "基层病种", "是否基层病种"]),
+    (
+        Column::BaseLevel,
+        &["base_level", "基层病种", "是否基层病种"],
+    ),
     (Column::Tcm, &["tcm", "中医优势病种", "是否中医优势病种"]),
-    (Column::AvgCost, &["avg_cost", "次均费用", "平均费用", "例均费用", "病种次均费用"]),
+    (
+        Column::AvgCost,
+        &[
+            "avg_cost",
+            "次均费用",
+            "平均费用",
+            "例均费用",
+            "病种次均费用",
+        ],
+    ),
     (Column::Cases, &["cases", "病例数", "例数"]),
     (Column::Name, &["name", "病种名称", "名称"]),
 ];
 
 fn column_of(header: &str) -> Option<Column> {
     let h = header.trim().trim_start_matches('\u{feff}');
-    COLUMNS.iter().find(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(h))).map(|(c, _)| *c)
+    COLUMNS
+        .iter()
+        .find(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(h)))
+        .map(|(c, _)| *c)
 }
 
 /// How to interpret a published library.
@@ -119,13 +169,19 @@ pub enum ImportError {
 }
 
 /// Reads a published library; `name` selects XLSX (`.xlsx`/`.xlsm`) or CSV (UTF-8 or GBK).
-pub fn import(name: &str, bytes: &[u8], opts: ImportOptions) -> Result<(Library, ImportReport), ImportError> {
+pub fn import(
+    name: &str,
+    bytes: &[u8],
+    opts: ImportOptions,
+) -> Result<(Library, ImportReport), ImportError> {
     let lower = name.to_ascii_lowercase();
-    let rows = if lower.ends_with(".xlsx") || lower.ends_with(".xlsm") || bytes.starts_with(b"PK\x03\x04") {
-        xlsx_rows(bytes)?
-    } else {
-        csv_rows(bytes)?
-    };
+    let rows =
+        if lower.ends_with(".xlsx") || lower.ends_with(".xlsm") || bytes.starts_with(b"PK\x03\x04")
+        {
+            xlsx_rows(bytes)?
+        } else {
+            csv_rows(bytes)?
+        };
     import_rows(name, rows, opts)
 }
 
@@ -136,7 +192,11 @@ fn csv_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, ImportError> {
     };
     let first = text.lines().next().unwrap_or("");
     let delim = if first.contains('\t') { b'\t' } else { b',' };
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delim).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delim)
+        .from_reader(text.as_bytes());
     let mut out = Vec::new();
     for r in rdr.records() {
         let r = r.map_err(|e| ImportError::Read(e.to_string()))?;
@@ -152,9 +212,16 @@ fn encoding_gbk(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, ImportError> {
     use calamine::{Data, Reader as _, Xlsx};
-    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| ImportError::Read(e.to_string()))?;
-    let sheet = wb.sheet_names().first().cloned().ok_or(ImportError::Empty)?;
-    let range = wb.worksheet_range(&sheet).map_err(|e| ImportError::Read(e.to_string()))?;
+    let mut wb: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| ImportError::Read(e.to_string()))?;
+    let sheet = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(ImportError::Empty)?;
+    let range = wb
+        .worksheet_range(&sheet)
+        .map_err(|e| ImportError::Read(e.to_string()))?;
     Ok(range
         .rows()
         .map(|r| {
@@ -163,7 +230,9 @@ fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, ImportError> {
                     Data::Empty => String::new(),
                     Data::String(s) => s.clone(),
                     Data::Int(i) => i.to_string(),
-                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+                    Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                        format!("{}", *f as i64)
+                    }
                     Data::Float(f) => f.to_string(),
                     Data::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
                     other => other.to_string(),
@@ -174,7 +243,11 @@ fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, ImportError> {
 }
 
 /// Imports already-split rows (first row = header).
-pub fn import_rows(name: &str, rows: Vec<Vec<String>>, opts: ImportOptions) -> Result<(Library, ImportReport), ImportError> {
+pub fn import_rows(
+    name: &str,
+    rows: Vec<Vec<String>>,
+    opts: ImportOptions,
+) -> Result<(Library, ImportReport), ImportError> {
     let mut it = rows.into_iter();
     let header = it.next().ok_or(ImportError::Empty)?;
     let mut report = ImportReport::default();
@@ -187,12 +260,28 @@ pub fn import_rows(name: &str, rows: Vec<Vec<String>>, opts: ImportOptions) -> R
         cols.push(c);
     }
     let pos = |c: Column| cols.iter().position(|x| *x == Some(c));
-    let names = |c: Column| COLUMNS.iter().find(|x| x.0 == c).map(|x| x.1.join("/")).unwrap_or_default();
-    let dx_col = pos(Column::Diagnosis).ok_or_else(|| ImportError::MissingColumn("diagnosis", names(Column::Diagnosis)))?;
-    let score_col = pos(Column::Score).ok_or_else(|| ImportError::MissingColumn("score", names(Column::Score)))?;
-    let [code_col, kind_col, proc_col, base_col, tcm_col, avg_col, cases_col, name_col] =
-        [Column::Code, Column::Kind, Column::Procedures, Column::BaseLevel, Column::Tcm, Column::AvgCost, Column::Cases, Column::Name]
-            .map(pos);
+    let names = |c: Column| {
+        COLUMNS
+            .iter()
+            .find(|x| x.0 == c)
+            .map(|x| x.1.join("/"))
+            .unwrap_or_default()
+    };
+    let dx_col = pos(Column::Diagnosis)
+        .ok_or_else(|| ImportError::MissingColumn("diagnosis", names(Column::Diagnosis)))?;
+    let score_col = pos(Column::Score)
+        .ok_or_else(|| ImportError::MissingColumn("score", names(Column::Score)))?;
+    let [code_col, kind_col, proc_col, base_col, tcm_col, avg_col, cases_col, name_col] = [
+        Column::Code,
+        Column::Kind,
+        Column::Procedures,
+        Column::BaseLevel,
+        Column::Tcm,
+        Column::AvgCost,
+        Column::Cases,
+        Column::Name,
+    ]
+    .map(pos);
     let mut groups: Vec<Group> = Vec::new();
     let mut seen = rustc_hash::FxHashSet::default();
     for (i, row) in it.enumerate() {
@@ -202,16 +291,40 @@ pub fn import_rows(name: &str, rows: Vec<Vec<String>>, opts: ImportOptions) -> R
         }
         report.rows += 1;
         let cell = |c: Option<usize>| c.and_then(|c| row.get(c)).map(|s| s.trim()).unwrap_or("");
-        match import_row(&cell, dx_col, score_col, [code_col, kind_col, proc_col, base_col, tcm_col, avg_col, cases_col, name_col], &opts)
-        {
+        match import_row(
+            &cell,
+            dx_col,
+            score_col,
+            [
+                code_col, kind_col, proc_col, base_col, tcm_col, avg_col, cases_col, name_col,
+            ],
+            &opts,
+        ) {
             Ok(g) => {
-                let key = (g.kind, g.dx.clone(), g.procedures.clone(), if g.kind == GroupKind::Core { ProcClass::Conservative } else { g.class });
+                let key = (
+                    g.kind,
+                    g.dx.clone(),
+                    g.procedures.clone(),
+                    if g.kind == GroupKind::Core {
+                        ProcClass::Conservative
+                    } else {
+                        g.class
+                    },
+                );
                 if !seen.insert(key) {
-                    report.rejected.push((line, format!("group {} repeats the diagnosis and procedures of an earlier row", g.code)));
+                    report.rejected.push((
+                        line,
+                        format!(
+                            "group {} repeats the diagnosis and procedures of an earlier row",
+                            g.code
+                        ),
+                    ));
                     continue;
                 }
                 if groups.iter().any(|x| x.code == g.code) {
-                    report.rejected.push((line, format!("duplicate code {}", g.code)));
+                    report
+                        .rejected
+                        .push((line, format!("duplicate code {}", g.code)));
                     continue;
                 }
                 match g.kind {
@@ -237,7 +350,13 @@ pub fn import_rows(name: &str, rows: Vec<Vec<String>>, opts: ImportOptions) -> R
         aux: opts.aux,
         build: None,
     };
-    let lib = Library { manifest, groups, classifier: opts.classifier, cci: opts.cci, coefficients: opts.coefficients };
+    let lib = Library {
+        manifest,
+        groups,
+        classifier: opts.classifier,
+        cci: opts.cci,
+        coefficients: opts.coefficients,
+    };
     Ok((lib, report))
 }
 
@@ -245,7 +364,8 @@ fn import_row<'r>(
     cell: &dyn Fn(Option<usize>) -> &'r str,
     dx_col: usize,
     score_col: usize,
-    [code_col, kind_col, proc_col, base_col, tcm_col, avg_col, cases_col, name_col]: [Option<usize>; 8],
+    [code_col, kind_col, proc_col, base_col, tcm_col, avg_col, cases_col, name_col]: [Option<usize>;
+        8],
     opts: &ImportOptions,
 ) -> Result<Group, String> {
     let dx_raw = cell(Some(dx_col));
@@ -274,14 +394,24 @@ fn import_row<'r>(
     };
     let (dx, procedures, class) = match kind {
         GroupKind::Comprehensive => {
-            let cat = codes::category(&dx_norm).ok_or_else(|| format!("diagnosis {dx_raw:?} has no category"))?;
-            (cat.to_owned(), Vec::new(), class_word.unwrap_or(ProcClass::Conservative))
+            let cat = codes::category(&dx_norm)
+                .ok_or_else(|| format!("diagnosis {dx_raw:?} has no category"))?;
+            (
+                cat.to_owned(),
+                Vec::new(),
+                class_word.unwrap_or(ProcClass::Conservative),
+            )
         }
         GroupKind::Core => {
-            let dx = dx_key(&dx_norm, opts.dx_level).ok_or_else(|| format!("diagnosis {dx_raw:?} is not code-shaped"))?;
+            let dx = dx_key(&dx_norm, opts.dx_level)
+                .ok_or_else(|| format!("diagnosis {dx_raw:?} is not code-shaped"))?;
             let mut procs: Vec<String> = Vec::new();
             if class_word.is_none() {
-                for p in proc_cell.split(['+', '|', ',', ';', '/', '、', ' ', '，', '；']).map(str::trim).filter(|s| !s.is_empty()) {
+                for p in proc_cell
+                    .split(['+', '|', ',', ';', '/', '、', ' ', '，', '；'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
                     let norm = codes::normalize(p);
                     if !codes::looks_like_procedure(&norm) {
                         return Err(format!("procedure {p:?} is not code-shaped"));
@@ -294,11 +424,17 @@ fn import_row<'r>(
             }
             procs.sort();
             procs.dedup();
-            let class = procs.iter().map(|p| opts.classifier.classify(p)).max().unwrap_or(ProcClass::Conservative);
+            let class = procs
+                .iter()
+                .map(|p| opts.classifier.classify(p))
+                .max()
+                .unwrap_or(ProcClass::Conservative);
             (dx.to_owned(), procs, class)
         }
     };
-    let flag = |c: Option<usize>, what: &str| parse_flag(cell(c)).ok_or_else(|| format!("{what}: not a yes/no value: {:?}", cell(c)));
+    let flag = |c: Option<usize>, what: &str| {
+        parse_flag(cell(c)).ok_or_else(|| format!("{what}: not a yes/no value: {:?}", cell(c)))
+    };
     let avg_cost = match cell(avg_col) {
         "" => opts
             .reference_cost
@@ -307,7 +443,10 @@ fn import_row<'r>(
     };
     let cases = match cell(cases_col) {
         "" => 0,
-        s => s.trim_end_matches(".0").parse().map_err(|_| format!("case count {s:?}"))?,
+        s => s
+            .trim_end_matches(".0")
+            .parse()
+            .map_err(|_| format!("case count {s:?}"))?,
     };
     let code = match cell(code_col) {
         "" => Group::make_code(kind, &dx, &procedures, class),
@@ -334,14 +473,29 @@ fn import_row<'r>(
 /// 主要诊断编码, 手术操作编码, 分值, 次均费用, 病例数, 基层病种, 中医优势病种, 病种名称.
 pub fn to_published_csv(lib: &Library) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(["病种编码", "病种类型", "主要诊断编码", "手术操作编码", "分值", "次均费用", "病例数", "基层病种", "中医优势病种", "病种名称"]);
+    let _ = w.write_record([
+        "病种编码",
+        "病种类型",
+        "主要诊断编码",
+        "手术操作编码",
+        "分值",
+        "次均费用",
+        "病例数",
+        "基层病种",
+        "中医优势病种",
+        "病种名称",
+    ]);
     for g in &lib.groups {
         let procs = match g.kind {
             GroupKind::Core if g.procedures.is_empty() => ProcClass::Conservative.zh().to_owned(),
             GroupKind::Core => g.procedures.join("+"),
             GroupKind::Comprehensive => g.class.zh().to_owned(),
         };
-        let kind = if g.kind == GroupKind::Core { "核心病种" } else { "综合病种" };
+        let kind = if g.kind == GroupKind::Core {
+            "核心病种"
+        } else {
+            "综合病种"
+        };
         let _ = w.write_record([
             g.code.as_str(),
             kind,
@@ -370,7 +524,9 @@ mod tests {
     use super::*;
 
     fn rows(text: &str) -> Vec<Vec<String>> {
-        text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+        text.lines()
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect()
     }
 
     #[test]
@@ -402,13 +558,21 @@ mod tests {
 
     #[test]
     fn missing_score_column_is_fatal() {
-        let e = import_rows("x.csv", rows("主要诊断编码,手术操作编码\nK35.8,47.01\n"), ImportOptions::default()).unwrap_err();
+        let e = import_rows(
+            "x.csv",
+            rows("主要诊断编码,手术操作编码\nK35.8,47.01\n"),
+            ImportOptions::default(),
+        )
+        .unwrap_err();
         assert!(matches!(e, ImportError::MissingColumn("score", _)));
     }
 
     #[test]
     fn average_from_reference_cost() {
-        let opts = ImportOptions { reference_cost: Some(Fen(1_000_000)), ..ImportOptions::default() };
+        let opts = ImportOptions {
+            reference_cost: Some(Fen(1_000_000)),
+            ..ImportOptions::default()
+        };
         let (lib, _) = import_rows("x.csv", rows("dx,score\nK35.8,1500\n"), opts).unwrap();
         assert_eq!(lib.groups[0].avg_cost, Some(Fen(1_500_000)));
     }

@@ -154,7 +154,11 @@ pub enum LibraryError {
     #[error("{file}: {reason}")]
     Bad { file: &'static str, reason: String },
     #[error("{file} line {line}: {reason}")]
-    Line { file: &'static str, line: usize, reason: String },
+    Line {
+        file: &'static str,
+        line: usize,
+        reason: String,
+    },
     #[error("unsupported library format {0} (this program reads format {FORMAT})")]
     Format(u32),
 }
@@ -249,29 +253,49 @@ impl Library {
         use file_names::*;
         let manifest_text = get(MANIFEST).ok_or(LibraryError::Missing(MANIFEST))?;
         let manifest: Manifest =
-            serde_json::from_str(&manifest_text).map_err(|e| LibraryError::Bad { file: MANIFEST, reason: e.to_string() })?;
+            serde_json::from_str(&manifest_text).map_err(|e| LibraryError::Bad {
+                file: MANIFEST,
+                reason: e.to_string(),
+            })?;
         if manifest.format != FORMAT {
             return Err(LibraryError::Format(manifest.format));
         }
         let groups = parse_groups(&get(GROUPS).ok_or(LibraryError::Missing(GROUPS))?)?;
         let mut classifier = match get(PROC_CLASSES) {
-            Some(t) => ProcClassifier::parse_tsv(&t).map_err(|e| LibraryError::Line { file: PROC_CLASSES, line: e.line, reason: e.reason })?,
+            Some(t) => ProcClassifier::parse_tsv(&t).map_err(|e| LibraryError::Line {
+                file: PROC_CLASSES,
+                line: e.line,
+                reason: e.reason,
+            })?,
             None => ProcClassifier::builtin(),
         };
         if let Some(t) = get(SURGICAL) {
             classifier = classifier.with_surgical_list(
-                t.lines().skip(1).filter_map(|l| l.split('\t').next()).map(str::trim).filter(|c| !c.is_empty()),
+                t.lines()
+                    .skip(1)
+                    .filter_map(|l| l.split('\t').next())
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty()),
             );
         }
         let cci = match get(CCI) {
-            Some(t) => CciTable::parse_tsv(&t).map_err(|reason| LibraryError::Bad { file: CCI, reason })?,
+            Some(t) => {
+                CciTable::parse_tsv(&t).map_err(|reason| LibraryError::Bad { file: CCI, reason })?
+            }
             None => CciTable::builtin(),
         };
         let coefficients = match get(AUX) {
-            Some(t) => Coefficients::parse_tsv(&t).map_err(|reason| LibraryError::Bad { file: AUX, reason })?,
+            Some(t) => Coefficients::parse_tsv(&t)
+                .map_err(|reason| LibraryError::Bad { file: AUX, reason })?,
             None => Coefficients::default(),
         };
-        Ok(Library { manifest, groups, classifier, cci, coefficients })
+        Ok(Library {
+            manifest,
+            groups,
+            classifier,
+            cci,
+            coefficients,
+        })
     }
 
     /// Sets the 基层病种 flag on every group whose code or diagnosis is listed;
@@ -307,7 +331,11 @@ impl Library {
         if n == 0 {
             return None;
         }
-        let s: i128 = self.groups.iter().map(|g| g.cases as i128 * g.score.0 as i128).sum();
+        let s: i128 = self
+            .groups
+            .iter()
+            .map(|g| g.cases as i128 * g.score.0 as i128)
+            .sum();
         Some(Fixed(crate::score::div_round(s, n) as i64))
     }
 }
@@ -317,13 +345,21 @@ fn parse_groups(text: &str) -> Result<Vec<Group>, LibraryError> {
     let mut lines = text.lines().enumerate();
     let header: Vec<&str> = lines
         .next()
-        .map(|(_, h)| h.trim_start_matches('\u{feff}').trim_end_matches('\r').split('\t').collect())
+        .map(|(_, h)| {
+            h.trim_start_matches('\u{feff}')
+                .trim_end_matches('\r')
+                .split('\t')
+                .collect()
+        })
         .unwrap_or_default();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let idx: Vec<Option<usize>> = GROUP_COLUMNS.iter().map(|c| col(c)).collect();
     for required in ["code", "kind", "dx", "score"] {
         if col(required).is_none() {
-            return Err(LibraryError::Bad { file, reason: format!("no column `{required}`") });
+            return Err(LibraryError::Bad {
+                file,
+                reason: format!("no column `{required}`"),
+            });
         }
     }
     let mut groups = Vec::new();
@@ -333,28 +369,46 @@ fn parse_groups(text: &str) -> Result<Vec<Group>, LibraryError> {
             continue;
         }
         let cells: Vec<&str> = line.split('\t').collect();
-        let get = |k: usize| idx[k].and_then(|i| cells.get(i)).map(|s| s.trim()).unwrap_or("");
-        let bad = |reason: String| LibraryError::Line { file, line: i + 1, reason };
+        let get = |k: usize| {
+            idx[k]
+                .and_then(|i| cells.get(i))
+                .map(|s| s.trim())
+                .unwrap_or("")
+        };
+        let bad = |reason: String| LibraryError::Line {
+            file,
+            line: i + 1,
+            reason,
+        };
         let fen = |k: usize| -> Result<Option<Fen>, LibraryError> {
             let s = get(k);
             if s.is_empty() {
                 return Ok(None);
             }
-            Fen::parse_yuan(s).map(Some).map_err(|e| bad(format!("{}: {e}", GROUP_COLUMNS[k])))
+            Fen::parse_yuan(s)
+                .map(Some)
+                .map_err(|e| bad(format!("{}: {e}", GROUP_COLUMNS[k])))
         };
         let kind = match get(1) {
             "core" => GroupKind::Core,
             "comprehensive" => GroupKind::Comprehensive,
             other => return Err(bad(format!("unknown kind {other:?}"))),
         };
-        let procedures: Vec<String> = get(3).split('+').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let procedures: Vec<String> = get(3)
+            .split('+')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         let class = match get(4) {
             "" => ProcClass::Conservative,
             s => ProcClass::parse(s).ok_or_else(|| bad(format!("unknown class {s:?}")))?,
         };
         let cases = match get(5) {
             "" => 0,
-            s => s.parse().map_err(|_| bad(format!("bad case count {s:?}")))?,
+            s => s
+                .parse()
+                .map_err(|_| bad(format!("bad case count {s:?}")))?,
         };
         let score = Fixed::parse(get(10)).map_err(|e| bad(e.to_string()))?;
         let cv = match get(11) {

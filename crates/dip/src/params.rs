@@ -66,7 +66,10 @@ pub enum Trim {
 
 impl Default for Trim {
     fn default() -> Self {
-        Trim::Percentile { lower: 2.5, upper: 97.5 }
+        Trim::Percentile {
+            lower: 2.5,
+            upper: 97.5,
+        }
     }
 }
 
@@ -148,7 +151,12 @@ pub struct DeviationParams {
 
 impl Default for DeviationParams {
     fn default() -> Self {
-        DeviationParams { enabled: true, high: Fixed::from_int(2), low: Fixed(5_000), same_level: true }
+        DeviationParams {
+            enabled: true,
+            high: Fixed::from_int(2),
+            low: Fixed(5_000),
+            same_level: true,
+        }
     }
 }
 
@@ -164,7 +172,11 @@ pub struct GroupParams {
 
 impl Default for GroupParams {
     fn default() -> Self {
-        GroupParams { match_rule: MatchRule::default(), deviation: DeviationParams::default(), apply_aux: true }
+        GroupParams {
+            match_rule: MatchRule::default(),
+            deviation: DeviationParams::default(),
+            apply_aux: true,
+        }
     }
 }
 
@@ -180,7 +192,10 @@ mod tests {
 
     #[test]
     fn names_parse_and_params_serialise() {
-        assert_eq!(parse_name::<MatchRule>("exact-only"), Ok(MatchRule::ExactOnly));
+        assert_eq!(
+            parse_name::<MatchRule>("exact-only"),
+            Ok(MatchRule::ExactOnly)
+        );
         assert_eq!(parse_name::<DxLevel>("category"), Ok(DxLevel::Category));
         assert!(parse_name::<DxLevel>("chapter").is_err());
         let p = BuildParams::default();

@@ -79,7 +79,10 @@ impl Fixed {
         for b in int_part.bytes() {
             match b {
                 b'0'..=b'9' => {
-                    v = v.checked_mul(10).and_then(|v| v.checked_add(i64::from(b - b'0'))).ok_or_else(err)?
+                    v = v
+                        .checked_mul(10)
+                        .and_then(|v| v.checked_add(i64::from(b - b'0')))
+                        .ok_or_else(err)?
                 }
                 b',' => {}
                 _ => return Err(err()),
@@ -99,7 +102,10 @@ impl Fixed {
         for _ in frac.len().min(4)..4 {
             f *= 10;
         }
-        let total = v.checked_mul(SCALE).and_then(|v| v.checked_add(f)).ok_or_else(err)?;
+        let total = v
+            .checked_mul(SCALE)
+            .and_then(|v| v.checked_add(f))
+            .ok_or_else(err)?;
         Ok(Fixed(if neg { -total } else { total }))
     }
 }
