@@ -78,7 +78,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
             let scheme = load_scheme(dir)?;
             let codes_dir = args.codes.clone().or_else(|| {
                 let guess = dir.parent().map(|p| p.join("codes"))?;
-                guess.join(crate::codes_io::DIAGNOSES).exists().then_some(guess)
+                guess
+                    .join(crate::codes_io::DIAGNOSES)
+                    .exists()
+                    .then_some(guess)
             });
             let dicts = match codes_dir {
                 Some(c) => {
@@ -94,7 +97,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
                 Some(c) => crate::codes_io::load(c)?,
                 None => synth::demo::dictionaries().context("built-in demo dictionary")?,
             };
-            (synth::demo::scheme().context("built-in demo scheme")?, Some(dicts))
+            (
+                synth::demo::scheme().context("built-in demo scheme")?,
+                Some(dicts),
+            )
         }
     };
     let grouper = drg::Grouper::new(scheme).context("compiling the scheme")?;
@@ -114,10 +120,14 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         cat.adrgs.len() - cat.unverified.len(),
         cat.adrgs.len()
     );
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let create = |name: &str| -> anyhow::Result<BufWriter<File>> {
         let p = args.out.join(name);
-        Ok(BufWriter::with_capacity(1 << 20, File::create(&p).with_context(|| format!("creating {}", p.display()))?))
+        Ok(BufWriter::with_capacity(
+            1 << 20,
+            File::create(&p).with_context(|| format!("creating {}", p.display()))?,
+        ))
     };
     let mut inst = create("institutions.csv")?;
     gen.write_institutions(&mut inst)?;
@@ -130,7 +140,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     } else {
         ProgressBar::hidden()
     };
-    if let Ok(style) = ProgressStyle::with_template("synth [{bar:30}] {pos}/{len} cases {per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("synth [{bar:30}] {pos}/{len} cases {per_sec} eta {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     let mut before = 0;
@@ -139,8 +151,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         let mut out = create(&name)?;
         let b = bar.clone();
         let base = before;
-        gen.write_year(i, &mut out, &mut anomalies, &move |n| b.set_position(base + n))
-            .with_context(|| format!("writing {name}"))?;
+        gen.write_year(i, &mut out, &mut anomalies, &move |n| {
+            b.set_position(base + n)
+        })
+        .with_context(|| format!("writing {name}"))?;
         out.flush()?;
         before += gen.year_cases()[i];
     }
@@ -150,7 +164,11 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         "wrote {} institutions and {} cases ({}) to {} in {:.1} s",
         gen.region().institutions.len(),
         total,
-        args.years.iter().map(|y| format!("claims-{y}.csv")).collect::<Vec<_>>().join(", "),
+        args.years
+            .iter()
+            .map(|y| format!("claims-{y}.csv"))
+            .collect::<Vec<_>>()
+            .join(", "),
         args.out.display(),
         started.elapsed().as_secs_f64()
     );

@@ -11,8 +11,8 @@
 
 use claims::Sex;
 use codes::Dictionaries;
-use drg::scheme::{CmpOp, Cond, Field as SField, Lists, Scheme, SS_VALID};
 use drg::scheme::DrgRule;
+use drg::scheme::{CmpOp, Cond, Field as SField, Lists, Scheme, SS_VALID};
 use drg::{Case, Grouper, Status};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -108,13 +108,15 @@ pub struct Catalog {
 
 /// Common comorbidities used as plain secondary diagnoses (when the dictionary has them).
 pub const COMMON_COMORBIDITIES: &[&str] = &[
-    "I10.x00", "E11.900", "E78.500", "I25.103", "K21.900", "K76.000", "E03.900", "D64.900", "K29.500", "K59.000",
-    "H25.900", "M81.900", "J44.900", "N18.900", "E87.600", "I50.900", "I48.900", "E66.900", "G47.000", "M17.900",
-    "K80.200", "N20.000", "E79.000", "I67.200",
+    "I10.x00", "E11.900", "E78.500", "I25.103", "K21.900", "K76.000", "E03.900", "D64.900",
+    "K29.500", "K59.000", "H25.900", "M81.900", "J44.900", "N18.900", "E87.600", "I50.900",
+    "I48.900", "E66.900", "G47.000", "M17.900", "K80.200", "N20.000", "E79.000", "I67.200",
 ];
 
 /// ADRGs (CHS-DRG codes) of conditions usually treated as outpatients.
-const OUTPATIENT_TYPE: &[&str] = &["FV2", "KS1", "GW1", "DT1", "EX2", "IU2", "BV3", "ET2", "DT2", "GZ1"];
+const OUTPATIENT_TYPE: &[&str] = &[
+    "FV2", "KS1", "GW1", "DT1", "EX2", "IU2", "BV3", "ET2", "DT2", "GZ1",
+];
 
 #[derive(Default)]
 struct Req<'s> {
@@ -163,7 +165,9 @@ fn collect<'s>(
     };
     match cond {
         Cond::Const(_) | Cond::Not(_) => {}
-        Cond::And(items) => items.iter().for_each(|c| collect(c, lists, scheme, req, rng)),
+        Cond::And(items) => items
+            .iter()
+            .for_each(|c| collect(c, lists, scheme, req, rng)),
         Cond::Or(items) => {
             if !items.is_empty() {
                 let i = rng.random_range(0..items.len());
@@ -200,7 +204,11 @@ fn collect<'s>(
 }
 
 /// Pick a code in every list of `lists` (drawn from the smallest) that passes `ok`.
-fn pick_in_all<'s>(lists: &[&'s [Box<str>]], rng: &mut ChaCha8Rng, ok: impl Fn(&str) -> bool) -> Option<&'s str> {
+fn pick_in_all<'s>(
+    lists: &[&'s [Box<str>]],
+    rng: &mut ChaCha8Rng,
+    ok: impl Fn(&str) -> bool,
+) -> Option<&'s str> {
     let smallest = lists.iter().min_by_key(|l| l.len())?;
     if smallest.is_empty() {
         return None;
@@ -280,13 +288,22 @@ fn normal_hash(s: &str, seed: u64, salt: u64) -> f64 {
 impl Catalog {
     /// Derive and verify templates for every ADRG of the grouper's scheme.
     /// `dicts`, when given, restricts codes to those valid in the dictionaries.
-    pub fn build(grouper: &Grouper, dicts: Option<&Dictionaries>, rules: &CodeRules, seed: u64) -> Catalog {
+    pub fn build(
+        grouper: &Grouper,
+        dicts: Option<&Dictionaries>,
+        rules: &CodeRules,
+        seed: u64,
+    ) -> Catalog {
         let scheme = grouper.scheme();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xca7a_1095);
         let dx_ok = |c: &str| dicts.is_none_or(|d| d.diagnoses.is_valid(c));
         let px_ok = |c: &str| dicts.is_none_or(|d| d.procedures.is_valid(c));
         // Fallback main diagnoses for ADRGs that only test procedures (pre-MDC).
-        let mut fallback: Vec<&Box<str>> = scheme.mdcs.iter().flat_map(|m| m.lists.values().flatten()).collect();
+        let mut fallback: Vec<&Box<str>> = scheme
+            .mdcs
+            .iter()
+            .flat_map(|m| m.lists.values().flatten())
+            .collect();
         fallback.sort();
         fallback.dedup();
         let fallback: Vec<Box<str>> = fallback.into_iter().cloned().collect();
@@ -303,14 +320,22 @@ impl Catalog {
                     if found.len() >= 4 {
                         break;
                     }
-                    let mut req = Req { age: (0, 150), age_days: (0, 365), weight: (100, 10_000), ..Req::default() };
+                    let mut req = Req {
+                        age: (0, 150),
+                        age_days: (0, 365),
+                        weight: (100, 10_000),
+                        ..Req::default()
+                    };
                     collect(&mdc.when, &mdc.lists, scheme, &mut req, &mut rng);
                     collect(&adrg.when, &adrg.lists, scheme, &mut req, &mut rng);
-                    let Some(t) = self::candidate(&req, adrg, &fallback, rules, &dx_ok, &px_ok, dicts, &mut rng)
-                    else {
+                    let Some(t) = self::candidate(
+                        &req, adrg, &fallback, rules, &dx_ok, &px_ok, dicts, &mut rng,
+                    ) else {
                         continue;
                     };
-                    let Some((t, at)) = verify(grouper, t) else { continue };
+                    let Some((t, at)) = verify(grouper, t) else {
+                        continue;
+                    };
                     if at != adrg.code {
                         // Grouped elsewhere (an earlier ADRG caught it): still a valid template of that ADRG,
                         // but this loop collects templates of `adrg` only.
@@ -319,9 +344,16 @@ impl Catalog {
                     if found.iter().any(|f| f.dx == t.dx && f.procs == t.procs) {
                         continue;
                     }
-                    found.push(Template { adrg: info_index, ..t });
+                    found.push(Template {
+                        adrg: info_index,
+                        ..t
+                    });
                 }
-                let name = adrg.drgs.first().map(|d| scheme.drg_name(d).to_owned()).unwrap_or_default();
+                let name = adrg
+                    .drgs
+                    .first()
+                    .map(|d| scheme.drg_name(d).to_owned())
+                    .unwrap_or_default();
                 let code = adrg.code.clone();
                 let surgical = surgical_hint;
                 let kind = if code.starts_with('T') && !surgical || code.starts_with('U') {
@@ -335,14 +367,27 @@ impl Catalog {
                 };
                 let cancer = found.iter().any(|t| {
                     let m = &*t.dx[0];
-                    m.starts_with('C') || m.starts_with("D0") || m.starts_with("Z51.0") || m.starts_with("Z51.1")
+                    m.starts_with('C')
+                        || m.starts_with("D0")
+                        || m.starts_with("Z51.0")
+                        || m.starts_with("Z51.1")
                 });
                 // Cost weight: log-normal around a level set by the kind of care.
-                let mut rw = if surgical { 1.6 } else { 0.75 } * (0.45 * normal_hash(&code, seed, 1)).exp();
+                let mut rw =
+                    if surgical { 1.6 } else { 0.75 } * (0.45 * normal_hash(&code, seed, 1)).exp();
                 if mdc.code == "MDCA" {
                     rw *= 8.0;
                 }
-                for (word, f) in [("移植", 2.0), ("大手术", 1.5), ("开颅", 1.6), ("置换", 1.6), ("介入", 1.3), ("呼吸机", 2.0), ("内镜", 0.6), ("小手术", 0.5)] {
+                for (word, f) in [
+                    ("移植", 2.0),
+                    ("大手术", 1.5),
+                    ("开颅", 1.6),
+                    ("置换", 1.6),
+                    ("介入", 1.3),
+                    ("呼吸机", 2.0),
+                    ("内镜", 0.6),
+                    ("小手术", 0.5),
+                ] {
                     if name.contains(word) {
                         rw *= f;
                     }
@@ -356,7 +401,11 @@ impl Catalog {
                     StayKind::Hospice => 22.0,
                     StayKind::Acute if mdc.code == "MDCO" => 4.5,
                     StayKind::Acute if mdc.code == "MDCP" => 7.0,
-                    StayKind::Acute => (if surgical { 6.0 } else { 6.5 }) * rw.powf(0.35) * (0.15 * normal_hash(&code, seed, 2)).exp(),
+                    StayKind::Acute => {
+                        (if surgical { 6.0 } else { 6.5 })
+                            * rw.powf(0.35)
+                            * (0.15 * normal_hash(&code, seed, 2)).exp()
+                    }
                 };
                 let info = AdrgInfo {
                     splits_mcc: adrg.drgs.iter().any(|d| d.rule == DrgRule::Mcc),
@@ -376,7 +425,8 @@ impl Catalog {
                     unverified.push(info.code.clone());
                 }
                 // Popularity: medical stays are commoner than operations; the pre-MDC rare.
-                let mut pop = (1.0 * normal_hash(&info.code, seed, 3)).exp() * if surgical { 0.6 } else { 1.0 };
+                let mut pop = (1.0 * normal_hash(&info.code, seed, 3)).exp()
+                    * if surgical { 0.6 } else { 1.0 };
                 if mdc.code == "MDCA" {
                     pop *= 0.02;
                 }
@@ -396,12 +446,20 @@ impl Catalog {
             }
         }
         let secondaries = secondaries(scheme, dicts, rules);
-        Catalog { adrgs, templates, secondaries, main_dx_exclusion: scheme.main_dx_exclusion.clone(), unverified }
+        Catalog {
+            adrgs,
+            templates,
+            secondaries,
+            main_dx_exclusion: scheme.main_dx_exclusion.clone(),
+            unverified,
+        }
     }
 
     /// Whether `secondary` (with exclusion table `table`) is excluded as CC/MCC for `main`.
     pub fn excluded(&self, main: &str, table: &str) -> bool {
-        self.main_dx_exclusion.get(main).is_some_and(|t| &**t == table)
+        self.main_dx_exclusion
+            .get(main)
+            .is_some_and(|t| &**t == table)
     }
 }
 
@@ -449,8 +507,12 @@ fn candidate(
         procs.push(p.into());
     }
     for tag in &req.proc_tags {
-        let tagged: Vec<&str> =
-            adrg.proc_tags.iter().filter(|(c, t)| t.as_str() == *tag && proc_ok(c, sex)).map(|(c, _)| &**c).collect();
+        let tagged: Vec<&str> = adrg
+            .proc_tags
+            .iter()
+            .filter(|(c, t)| t.as_str() == *tag && proc_ok(c, sex))
+            .map(|(c, _)| &**c)
+            .collect();
         if tagged.is_empty() {
             return None;
         }
@@ -464,7 +526,9 @@ fn candidate(
         return None;
     }
     // Main diagnosis.
-    let main_ok = |c: &str, sex: Option<Sex>| dx_ok(c) && rules.main_ok(c) && sex_fits(rules.dx_sex(c), sex) && age_fits(c);
+    let main_ok = |c: &str, sex: Option<Sex>| {
+        dx_ok(c) && rules.main_ok(c) && sex_fits(rules.dx_sex(c), sex) && age_fits(c)
+    };
     let main: Box<str> = if req.main_dx.is_empty() {
         let mut m = None;
         for _ in 0..60 {
@@ -477,11 +541,18 @@ fn candidate(
         m?
     } else if !procs.is_empty() && req.main_dx.iter().all(|l| l.len() > 8) {
         // Surgical: among random candidates, the diagnosis whose name best fits the procedure's.
-        let words = bigrams(dicts.and_then(|d| d.procedures.name(&procs[0])).unwrap_or(""));
+        let words = bigrams(
+            dicts
+                .and_then(|d| d.procedures.name(&procs[0]))
+                .unwrap_or(""),
+        );
         let mut best: Option<(&str, usize)> = None;
         for _ in 0..40 {
             if let Some(c) = pick_in_all(&req.main_dx, rng, |c| main_ok(c, sex)) {
-                let score = bigrams(dicts.and_then(|d| d.diagnoses.name(c)).unwrap_or("")).iter().filter(|b| words.contains(b)).count();
+                let score = bigrams(dicts.and_then(|d| d.diagnoses.name(c)).unwrap_or(""))
+                    .iter()
+                    .filter(|b| words.contains(b))
+                    .count();
                 if best.is_none_or(|(_, s)| score > s) {
                     best = Some((c, score));
                 }
@@ -520,21 +591,42 @@ fn candidate(
         if lo > 0 {
             return None;
         }
-        let days = (req.age_days.0.max(0) as u32, req.age_days.1.clamp(0, 28) as u32);
+        let days = (
+            req.age_days.0.max(0) as u32,
+            req.age_days.1.clamp(0, 28) as u32,
+        );
         let w = (req.weight.0.max(700) as u32, req.weight.1.min(4800) as u32);
         if days.0 > days.1 || w.0 > w.1 {
             return None;
         }
-        Demography { sex, age: (0, 0), newborn: Some((days, w)) }
+        Demography {
+            sex,
+            age: (0, 0),
+            newborn: Some((days, w)),
+        }
     } else {
         // Obstetric codes: women of childbearing age.
-        let (lo, hi) = if hi <= 60 && lo >= 10 { (18.max(lo), 45.min(hi)) } else { (lo.max(1), hi.min(95)) };
+        let (lo, hi) = if hi <= 60 && lo >= 10 {
+            (18.max(lo), 45.min(hi))
+        } else {
+            (lo.max(1), hi.min(95))
+        };
         if lo > hi {
             return None;
         }
-        Demography { sex, age: (lo, hi), newborn: None }
+        Demography {
+            sex,
+            age: (lo, hi),
+            newborn: None,
+        }
     };
-    Some(Template { adrg: 0, dx, procs, demography, popularity: 0.0 })
+    Some(Template {
+        adrg: 0,
+        dx,
+        procs,
+        demography,
+        popularity: 0.0,
+    })
 }
 
 /// Group the template at the corners of its demography; the ADRG code when they all
@@ -564,7 +656,14 @@ fn verify(grouper: &Grouper, t: Template) -> Option<(Template, String)> {
     let mut adrg: Option<String> = None;
     for &sex in sexes {
         for &(age, age_days, weight_g) in &corners {
-            let g = grouper.group(&Case { sex: Some(sex), age, age_days, weight_g, dx: &dx, procs: &procs });
+            let g = grouper.group(&Case {
+                sex: Some(sex),
+                age,
+                age_days,
+                weight_g,
+                dx: &dx,
+                procs: &procs,
+            });
             if g.status != Status::Grouped {
                 return None;
             }
@@ -583,22 +682,37 @@ fn secondaries(scheme: &Scheme, dicts: Option<&Dictionaries>, rules: &CodeRules)
     let dx_ok = |c: &str| dicts.is_none_or(|d| d.diagnoses.is_valid(c));
     // Injuries and perinatal codes would move cases to other MDCs or need newborns.
     let usable = |c: &str| {
-        dx_ok(c) && rules.plain_secondary_ok(c) && !c.starts_with(['S', 'T']) && !c.starts_with("B2") && !c.starts_with('Z')
+        dx_ok(c)
+            && rules.plain_secondary_ok(c)
+            && !c.starts_with(['S', 'T'])
+            && !c.starts_with("B2")
+            && !c.starts_with('Z')
     };
     let sorted = |m: &rustc_hash::FxHashMap<Box<str>, Box<str>>, keep: &dyn Fn(&str) -> bool| {
-        let mut v: Vec<(Box<str>, Box<str>)> = m.iter().filter(|(c, _)| keep(c)).map(|(c, t)| (c.clone(), t.clone())).collect();
+        let mut v: Vec<(Box<str>, Box<str>)> = m
+            .iter()
+            .filter(|(c, _)| keep(c))
+            .map(|(c, t)| (c.clone(), t.clone()))
+            .collect();
         v.sort();
         v
     };
     let mcc = sorted(&scheme.mcc, &usable);
     let cc = sorted(&scheme.cc, &usable);
-    let newborn_cc = sorted(&scheme.cc, &|c: &str| dx_ok(c) && c.starts_with('P') && !c.contains('*') && rules.dx_sex(c).is_none());
+    let newborn_cc = sorted(&scheme.cc, &|c: &str| {
+        dx_ok(c) && c.starts_with('P') && !c.contains('*') && rules.dx_sex(c).is_none()
+    });
     let plain = COMMON_COMORBIDITIES
         .iter()
         .filter(|c| dx_ok(c) && !scheme.cc.contains_key(**c) && !scheme.mcc.contains_key(**c))
         .map(|c| Box::<str>::from(*c))
         .collect();
-    Secondaries { mcc, cc, plain, newborn_cc }
+    Secondaries {
+        mcc,
+        cc,
+        plain,
+        newborn_cc,
+    }
 }
 
 #[cfg(test)]
@@ -612,7 +726,11 @@ mod tests {
         let c = Catalog::build(&grouper, Some(&d), &CodeRules::builtin(), 7);
         assert!(c.unverified.len() <= 3, "unverified: {:?}", c.unverified);
         assert!(c.templates.len() >= 60, "{} templates", c.templates.len());
-        assert!(!c.secondaries.mcc.is_empty() && !c.secondaries.cc.is_empty() && !c.secondaries.plain.is_empty());
+        assert!(
+            !c.secondaries.mcc.is_empty()
+                && !c.secondaries.cc.is_empty()
+                && !c.secondaries.plain.is_empty()
+        );
         assert!(c.adrgs.iter().any(|a| a.kind == StayKind::Mental));
         assert!(c.adrgs.iter().any(|a| a.outpatient_type));
         assert!(c.adrgs.iter().any(|a| a.cancer));

@@ -29,11 +29,23 @@ impl CodeRules {
         let mut c = CodeRules::default();
         for r in &rules.rules {
             match &r.check {
-                Check::SexSpecificDx { sex: SexName::Female, .. } => c.female_dx.extend(r.ranges.iter().copied()),
-                Check::SexSpecificDx { sex: SexName::Male, .. } => c.male_dx.extend(r.ranges.iter().copied()),
-                Check::SexSpecificProc { sex: SexName::Female, .. } => c.female_proc.extend(r.proc_ranges.iter().copied()),
-                Check::SexSpecificProc { sex: SexName::Male, .. } => c.male_proc.extend(r.proc_ranges.iter().copied()),
-                Check::AgeSpecificDx { min_age, max_age, .. } => c.age_dx.push((r.ranges.clone(), *min_age, *max_age)),
+                Check::SexSpecificDx {
+                    sex: SexName::Female,
+                    ..
+                } => c.female_dx.extend(r.ranges.iter().copied()),
+                Check::SexSpecificDx {
+                    sex: SexName::Male, ..
+                } => c.male_dx.extend(r.ranges.iter().copied()),
+                Check::SexSpecificProc {
+                    sex: SexName::Female,
+                    ..
+                } => c.female_proc.extend(r.proc_ranges.iter().copied()),
+                Check::SexSpecificProc {
+                    sex: SexName::Male, ..
+                } => c.male_proc.extend(r.proc_ranges.iter().copied()),
+                Check::AgeSpecificDx {
+                    min_age, max_age, ..
+                } => c.age_dx.push((r.ranges.clone(), *min_age, *max_age)),
                 Check::NotMainDx { .. } => c.not_main.extend(r.ranges.iter().copied()),
                 Check::SymptomMainDx { .. } => c.symptom.extend(r.ranges.iter().copied()),
                 Check::PresentRequiresDx { .. } => c.coma.extend(r.ranges.iter().copied()),
@@ -112,7 +124,11 @@ impl CodeRules {
 /// Two-digit category of a procedure code (`33` of `33.6x00`).
 fn proc_category(code: &str) -> Option<u8> {
     let b = code.as_bytes();
-    if b.len() >= 2 && b[0].is_ascii_digit() && b[1].is_ascii_digit() && (b.len() == 2 || b[2] == b'.') {
+    if b.len() >= 2
+        && b[0].is_ascii_digit()
+        && b[1].is_ascii_digit()
+        && (b.len() == 2 || b[2] == b'.')
+    {
         Some((b[0] - b'0') * 10 + (b[1] - b'0'))
     } else {
         None
@@ -133,7 +149,12 @@ mod tests {
         assert_eq!(c.proc_sex("60.2100"), Some(Sex::Male));
         assert_eq!(c.dx_ages("P07.300"), (0, 0));
         assert_eq!(c.dx_ages("O80.000"), (10, 60));
-        assert!(!c.main_ok("Z37.000") && !c.main_ok("V89.200") && !c.main_ok("R50.900") && c.main_ok("K35.800"));
+        assert!(
+            !c.main_ok("Z37.000")
+                && !c.main_ok("V89.200")
+                && !c.main_ok("R50.900")
+                && c.main_ok("K35.800")
+        );
         assert!(c.allows_coma("S06.000"));
     }
 }

@@ -52,9 +52,21 @@ mod tests {
         assert!(adrgs >= 30 && drgs >= adrgs, "{adrgs} ADRGs, {drgs} DRGs");
         let mut missing = Vec::new();
         for m in &s.mdcs {
-            for (name, list) in m.lists.iter().chain(m.adrgs.iter().flat_map(|a| a.lists.iter())) {
-                let dict = if name.contains("ss") { &d.procedures } else { &d.diagnoses };
-                missing.extend(list.iter().filter(|c| !dict.is_valid(c)).map(|c| c.to_string()));
+            for (name, list) in m
+                .lists
+                .iter()
+                .chain(m.adrgs.iter().flat_map(|a| a.lists.iter()))
+            {
+                let dict = if name.contains("ss") {
+                    &d.procedures
+                } else {
+                    &d.diagnoses
+                };
+                missing.extend(
+                    list.iter()
+                        .filter(|c| !dict.is_valid(c))
+                        .map(|c| c.to_string()),
+                );
             }
         }
         for c in s.cc.keys().chain(s.mcc.keys()) {
@@ -67,6 +79,9 @@ mod tests {
                 missing.push(c.to_string());
             }
         }
-        assert!(missing.is_empty(), "codes missing from the demo dictionary: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "codes missing from the demo dictionary: {missing:?}"
+        );
     }
 }

@@ -34,8 +34,13 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 5] =
-        [Pattern::SplitAdmission, Pattern::Upcoding, Pattern::LowIndication, Pattern::ReducedServices, Pattern::PatientShirking];
+    pub const ALL: [Pattern; 5] = [
+        Pattern::SplitAdmission,
+        Pattern::Upcoding,
+        Pattern::LowIndication,
+        Pattern::ReducedServices,
+        Pattern::PatientShirking,
+    ];
 
     /// Label written to `anomalies.csv`.
     pub fn label(self) -> &'static str {
@@ -74,7 +79,9 @@ impl Profile {
     fn sample(&self, rng: &mut ChaCha8Rng) -> usize {
         let total = *self.cum.last().unwrap_or(&0.0);
         let x = rng.random::<f64>() * total;
-        self.cum.partition_point(|c| *c <= x).min(self.cum.len() - 1)
+        self.cum
+            .partition_point(|c| *c <= x)
+            .min(self.cum.len() - 1)
     }
 }
 
@@ -150,11 +157,20 @@ impl Generator {
     pub fn new(cfg: Config, grouper: &Grouper, dicts: Option<&Dictionaries>) -> Generator {
         let rules = CodeRules::builtin();
         let catalog = Catalog::build(grouper, dicts, &rules, cfg.seed);
-        let region = Region::generate(cfg.hospitals.max(1), cfg.seed, &cfg.region_id, &cfg.region_name);
+        let region = Region::generate(
+            cfg.hospitals.max(1),
+            cfg.seed,
+            &cfg.region_id,
+            &cfg.region_name,
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(mix(cfg.seed, 0x706c_616e));
 
         // High-weight threshold: the 75th percentile of template relative weights.
-        let mut rws: Vec<f64> = catalog.templates.iter().map(|t| catalog.adrgs[t.adrg].rw).collect();
+        let mut rws: Vec<f64> = catalog
+            .templates
+            .iter()
+            .map(|t| catalog.adrgs[t.adrg].rw)
+            .collect();
         rws.sort_by(f64::total_cmp);
         let high_rw = rws.get(rws.len() * 3 / 4).copied().unwrap_or(f64::INFINITY);
 
@@ -187,8 +203,15 @@ impl Generator {
         }
         // Hospitals before grassroots institutions (a pattern needs cases to show).
         order.sort_by_key(|&h| region.institutions[h].level == Level::Grassroots);
-        let case_patterns = [Pattern::SplitAdmission, Pattern::Upcoding, Pattern::LowIndication, Pattern::ReducedServices];
-        let n_abusive = ((n as f64 * cfg.abusive_share).ceil() as usize).max(n.min(4)).min(n);
+        let case_patterns = [
+            Pattern::SplitAdmission,
+            Pattern::Upcoding,
+            Pattern::LowIndication,
+            Pattern::ReducedServices,
+        ];
+        let n_abusive = ((n as f64 * cfg.abusive_share).ceil() as usize)
+            .max(n.min(4))
+            .min(n);
         for k in 0..n_abusive.max(case_patterns.len()) {
             let h = order[k % n_abusive.max(1)];
             let p = case_patterns[k % case_patterns.len()];
@@ -202,7 +225,10 @@ impl Generator {
             let mut cands: Vec<usize> = order
                 .iter()
                 .copied()
-                .filter(|&h| region.institutions[h].level <= Level::Secondary && region.institutions[h].kind == Kind::General)
+                .filter(|&h| {
+                    region.institutions[h].level <= Level::Secondary
+                        && region.institutions[h].kind == Kind::General
+                })
                 .collect();
             cands.sort_by_key(|&h| !plans[h].patterns.is_empty());
             for &h in cands.iter().take(n_shirk) {
@@ -222,7 +248,10 @@ impl Generator {
         let ny = cfg.years.len().max(1);
         let w: Vec<f64> = (0..ny).map(|i| 1.03f64.powi(i as i32)).collect();
         let ws: f64 = w.iter().sum();
-        let mut year_cases: Vec<u64> = w.iter().map(|x| (cfg.cases as f64 * x / ws).floor() as u64).collect();
+        let mut year_cases: Vec<u64> = w
+            .iter()
+            .map(|x| (cfg.cases as f64 * x / ws).floor() as u64)
+            .collect();
         let assigned: u64 = year_cases.iter().sum();
         if let Some(last) = year_cases.last_mut() {
             *last += cfg.cases - assigned;
@@ -280,7 +309,11 @@ impl Generator {
 
     /// The settlement-list CSV header (canonical English column names).
     pub fn claims_header() -> String {
-        let names: Vec<&str> = FIELDS.iter().filter(|f| f.field != Field::Diagnoses).map(|f| f.name).collect();
+        let names: Vec<&str> = FIELDS
+            .iter()
+            .filter(|f| f.field != Field::Diagnoses)
+            .map(|f| f.name)
+            .collect();
         names.join(",") + "\n"
     }
 
@@ -325,7 +358,8 @@ impl Generator {
 
     /// Generate the cases `start..start+len` of a year.
     fn chunk(&self, year_ix: usize, chunk_ix: u64, start: u64, len: u64) -> (Vec<u8>, Vec<u8>) {
-        let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.cfg.seed, year_ix as u64 + 1), chunk_ix));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(mix(mix(self.cfg.seed, year_ix as u64 + 1), chunk_ix));
         let mut out = Vec::with_capacity(len as usize * 460);
         let mut labels = Vec::new();
         let year = self.cfg.years[year_ix];
@@ -347,17 +381,42 @@ impl Generator {
                 self.line(&mut out, &a, year);
                 self.line(&mut out, &b, year);
                 let (ia, ib) = (self.case_id(year, a.case_ix), self.case_id(year, b.case_ix));
-                label(&mut labels, &ia, &self.region.institutions[hosp].id, year, Pattern::SplitAdmission, &format!("readmitted as {ib}"));
-                label(&mut labels, &ib, &self.region.institutions[hosp].id, year, Pattern::SplitAdmission, &format!("readmission of {ia}"));
+                label(
+                    &mut labels,
+                    &ia,
+                    &self.region.institutions[hosp].id,
+                    year,
+                    Pattern::SplitAdmission,
+                    &format!("readmitted as {ib}"),
+                );
+                label(
+                    &mut labels,
+                    &ib,
+                    &self.region.institutions[hosp].id,
+                    year,
+                    Pattern::SplitAdmission,
+                    &format!("readmission of {ia}"),
+                );
                 i += 2;
                 continue;
             }
-            let pattern = if pattern == Some(Pattern::SplitAdmission) { None } else { pattern };
+            let pattern = if pattern == Some(Pattern::SplitAdmission) {
+                None
+            } else {
+                pattern
+            };
             let (rec, applied) = self.case(&mut rng, year_ix, idx, hosp, pattern);
             self.line(&mut out, &rec, year);
             if let Some((p, detail)) = applied {
                 let id = self.case_id(year, idx);
-                label(&mut labels, &id, &self.region.institutions[hosp].id, year, p, &detail);
+                label(
+                    &mut labels,
+                    &id,
+                    &self.region.institutions[hosp].id,
+                    year,
+                    p,
+                    &detail,
+                );
             }
             i += 1;
         }
@@ -367,7 +426,9 @@ impl Generator {
     fn pick_hospital(&self, rng: &mut ChaCha8Rng) -> usize {
         let total = *self.hosp_cum.last().unwrap_or(&1.0);
         let x = rng.random::<f64>() * total;
-        self.hosp_cum.partition_point(|c| *c <= x).min(self.hosp_cum.len() - 1)
+        self.hosp_cum
+            .partition_point(|c| *c <= x)
+            .min(self.hosp_cum.len() - 1)
     }
 
     fn case_id(&self, year: i32, idx: u64) -> String {
@@ -385,18 +446,26 @@ impl Generator {
     ) -> (Rec<'_>, Option<(Pattern, String)>) {
         let plan = &self.plans[hosp];
         let shirking = plan.shirker && year_ix > 0;
-        let profile = &self.profiles[if shirking { plan.shirk_profile } else { plan.profile }];
+        let profile = &self.profiles[if shirking {
+            plan.shirk_profile
+        } else {
+            plan.profile
+        }];
         let mut applied: Option<(Pattern, String)> = None;
         // Template.
         let t_ix = match pattern {
-            Some(Pattern::LowIndication) if self.low_indication.cum.last().is_some_and(|x| *x > 0.0) => {
+            Some(Pattern::LowIndication)
+                if self.low_indication.cum.last().is_some_and(|x| *x > 0.0) =>
+            {
                 self.low_indication.sample(rng)
             }
             Some(Pattern::Upcoding) => {
                 let mut pick = profile.sample(rng);
                 for _ in 0..30 {
                     let a = &self.catalog.adrgs[self.catalog.templates[pick].adrg];
-                    if (a.splits_mcc || a.splits_cc) && self.catalog.templates[pick].demography.newborn.is_none() {
+                    if (a.splits_mcc || a.splits_cc)
+                        && self.catalog.templates[pick].demography.newborn.is_none()
+                    {
                         break;
                     }
                     pick = profile.sample(rng);
@@ -422,7 +491,7 @@ impl Generator {
             (0.0, 0.3)
         } else {
             let f = level_f * if old { 1.6 } else { 1.0 };
-            (0.07 * f, 0.18 * f)
+            (0.09 * f, 0.2 * f)
         };
         let u: f64 = rng.random();
         let mut sev = if u < p_mcc {
@@ -438,13 +507,30 @@ impl Generator {
             sev = Severity::None;
             cost_sev = Severity::None;
         }
-        if matches!(pattern, Some(Pattern::Upcoding)) && (a.splits_mcc || a.splits_cc) && t.demography.newborn.is_none() {
+        if matches!(pattern, Some(Pattern::Upcoding))
+            && (a.splits_mcc || a.splits_cc)
+            && t.demography.newborn.is_none()
+        {
             cost_sev = Severity::None;
-            sev = if a.splits_mcc { Severity::Mcc } else { Severity::Cc };
+            sev = if a.splits_mcc {
+                Severity::Mcc
+            } else {
+                Severity::Cc
+            };
         }
         sev = self.add_secondaries(rng, &mut rec, t, sev);
-        if matches!(pattern, Some(Pattern::Upcoding)) && cost_sev == Severity::None && sev > Severity::None {
-            applied = Some((Pattern::Upcoding, format!("{} secondary {} without matching cost", if sev == Severity::Mcc { "MCC" } else { "CC" }, rec.dx.last().copied().unwrap_or(""))));
+        if matches!(pattern, Some(Pattern::Upcoding))
+            && cost_sev == Severity::None
+            && sev > Severity::None
+        {
+            applied = Some((
+                Pattern::Upcoding,
+                format!(
+                    "{} secondary {} without matching cost",
+                    if sev == Severity::Mcc { "MCC" } else { "CC" },
+                    rec.dx.last().copied().unwrap_or("")
+                ),
+            ));
         } else {
             cost_sev = sev;
         }
@@ -454,12 +540,20 @@ impl Generator {
         if low_ind {
             los = rng.random_range(1..=3);
             cost = rng.random_range(60_000..250_000) as f64 * self.level_cost(h.level).sqrt();
-            applied = Some((Pattern::LowIndication, format!("{}-day stay for {}", los, a.code)));
+            applied = Some((
+                Pattern::LowIndication,
+                format!("{}-day stay for {}", los, a.code),
+            ));
         } else if pattern == Some(Pattern::ReducedServices) && a.kind == StayKind::Acute {
             let f = rng.random_range(0.2..0.4);
             cost *= f;
-            los = ((los as f64) * rng.random_range(0.25..0.5)).round().max(1.0) as u32;
-            applied = Some((Pattern::ReducedServices, format!("cost {:.0} % of the group norm", f * 100.0)));
+            los = ((los as f64) * rng.random_range(0.25..0.5))
+                .round()
+                .max(1.0) as u32;
+            applied = Some((
+                Pattern::ReducedServices,
+                format!("cost {:.0} % of the group norm", f * 100.0),
+            ));
         }
         // Discharge way.
         let mut way = self.discharge_way(rng, &rec, t, sev);
@@ -467,7 +561,10 @@ impl Generator {
             way = 2;
             los = ((los as f64) * 0.5).round().max(1.0) as u32;
             cost *= 0.6;
-            applied = Some((Pattern::PatientShirking, format!("high-weight {} transferred out", a.code)));
+            applied = Some((
+                Pattern::PatientShirking,
+                format!("high-weight {} transferred out", a.code),
+            ));
         }
         rec.way = way;
         if way == 5 || sev == Severity::Mcc {
@@ -484,12 +581,19 @@ impl Generator {
 
     /// A split admission: one stay cut in two, same patient and main diagnosis,
     /// readmitted 1–14 days after the first discharge.
-    fn split_pair(&self, rng: &mut ChaCha8Rng, year_ix: usize, idx: u64, hosp: usize) -> Option<(Rec<'_>, Rec<'_>)> {
+    fn split_pair(
+        &self,
+        rng: &mut ChaCha8Rng,
+        year_ix: usize,
+        idx: u64,
+        hosp: usize,
+    ) -> Option<(Rec<'_>, Rec<'_>)> {
         let plan = &self.plans[hosp];
         let mut t_ix = self.profiles[plan.profile].sample(rng);
         for _ in 0..20 {
             let t = &self.catalog.templates[t_ix];
-            if self.catalog.adrgs[t.adrg].kind == StayKind::Acute && t.demography.newborn.is_none() {
+            if self.catalog.adrgs[t.adrg].kind == StayKind::Acute && t.demography.newborn.is_none()
+            {
                 break;
             }
             t_ix = self.profiles[plan.profile].sample(rng);
@@ -547,14 +651,27 @@ impl Generator {
     }
 
     /// Demographics, insurance, department; dates and money come later.
-    fn base_record<'s>(&'s self, rng: &mut ChaCha8Rng, year_ix: usize, idx: u64, hosp: usize, t: &'s Template) -> Rec<'s> {
+    fn base_record<'s>(
+        &'s self,
+        rng: &mut ChaCha8Rng,
+        year_ix: usize,
+        idx: u64,
+        hosp: usize,
+        t: &'s Template,
+    ) -> Rec<'s> {
         let h = &self.region.institutions[hosp];
         let a = &self.catalog.adrgs[t.adrg];
         let year = self.cfg.years[year_ix];
-        let sex = t.demography.sex.unwrap_or(if rng.random_bool(0.5) { Sex::Male } else { Sex::Female });
+        let sex = t.demography.sex.unwrap_or(if rng.random_bool(0.5) {
+            Sex::Male
+        } else {
+            Sex::Female
+        });
         let (age, age_days, birth_weight) = match t.demography.newborn {
             Some(((d0, d1), (w0, w1))) => {
-                let w = (3300.0 + 450.0 * normal(rng)).round().clamp(w0 as f64, w1 as f64) as u32;
+                let w = (3300.0 + 450.0 * normal(rng))
+                    .round()
+                    .clamp(w0 as f64, w1 as f64) as u32;
                 (0, Some(rng.random_range(d0..=d1)), Some(w))
             }
             None => {
@@ -586,15 +703,24 @@ impl Generator {
             Level::Grassroots => 0.2,
         };
         let employee = age_days.is_none() && age >= 18 && rng.random_bool(employee_p);
-        let offsite_p = if h.level == Level::Tertiary { 0.06 } else { 0.02 };
-        let offsite = rng.random_bool(offsite_p).then(|| OFFSITE_REGIONS[rng.random_range(0..OFFSITE_REGIONS.len())]);
+        let offsite_p = if h.level == Level::Tertiary {
+            0.06
+        } else {
+            0.02
+        };
+        let offsite = rng
+            .random_bool(offsite_p)
+            .then(|| OFFSITE_REGIONS[rng.random_range(0..OFFSITE_REGIONS.len())]);
         let route = match rng.random_range(0..100) {
             0..=24 => 1,
             25..=94 => 2,
             95..=98 => 3,
             _ => 9,
         };
-        let placeholder = NaiveDate::from_ymd_opt(year, 1, 1).expect("year").and_hms_opt(0, 0, 0).expect("time");
+        let placeholder = NaiveDate::from_ymd_opt(year, 1, 1)
+            .expect("year")
+            .and_hms_opt(0, 0, 0)
+            .expect("time");
         Rec {
             case_ix: idx,
             hosp,
@@ -629,26 +755,33 @@ impl Generator {
 
     /// Add secondary diagnoses for the wanted severity; returns the severity reached
     /// (an MCC/CC excluded for the main diagnosis is not used).
-    fn add_secondaries<'s>(&'s self, rng: &mut ChaCha8Rng, rec: &mut Rec<'s>, t: &'s Template, want: Severity) -> Severity {
+    fn add_secondaries<'s>(
+        &'s self,
+        rng: &mut ChaCha8Rng,
+        rec: &mut Rec<'s>,
+        t: &'s Template,
+        want: Severity,
+    ) -> Severity {
         let s = &self.catalog.secondaries;
         let main = t.dx[0].as_ref();
         let fits = |rec: &Rec<'_>, c: &str| {
             !rec.dx.contains(&c) && self.rules.dx_sex(c).is_none_or(|x| x == rec.sex)
         };
         let mut reached = Severity::None;
-        let try_add = |rec: &mut Rec<'s>, pool: &'s [(Box<str>, Box<str>)], rng: &mut ChaCha8Rng| -> bool {
-            if pool.is_empty() {
-                return false;
-            }
-            for _ in 0..8 {
-                let (c, table) = &pool[rng.random_range(0..pool.len())];
-                if fits(rec, c) && !self.catalog.excluded(main, table) {
-                    rec.dx.push(c);
-                    return true;
+        let try_add =
+            |rec: &mut Rec<'s>, pool: &'s [(Box<str>, Box<str>)], rng: &mut ChaCha8Rng| -> bool {
+                if pool.is_empty() {
+                    return false;
                 }
-            }
-            false
-        };
+                for _ in 0..8 {
+                    let (c, table) = &pool[rng.random_range(0..pool.len())];
+                    if fits(rec, c) && !self.catalog.excluded(main, table) {
+                        rec.dx.push(c);
+                        return true;
+                    }
+                }
+                false
+            };
         if t.demography.newborn.is_some() {
             if want > Severity::None && try_add(rec, &s.newborn_cc, rng) {
                 reached = Severity::Cc;
@@ -656,7 +789,11 @@ impl Generator {
             return reached;
         }
         // Plain comorbidities first, more with age.
-        let n_plain = if rec.age >= 45 { rng.random_range(0..=3) } else { rng.random_range(0..=1) };
+        let n_plain = if rec.age >= 45 {
+            rng.random_range(0..=3)
+        } else {
+            rng.random_range(0..=1)
+        };
         for _ in 0..n_plain {
             if s.plain.is_empty() {
                 break;
@@ -676,11 +813,19 @@ impl Generator {
     }
 
     /// Length of stay and cost (fen, before the split into categories).
-    fn stay(&self, rng: &mut ChaCha8Rng, year_ix: usize, hosp: usize, t: &Template, sev: Severity) -> (u32, f64) {
+    fn stay(
+        &self,
+        rng: &mut ChaCha8Rng,
+        year_ix: usize,
+        hosp: usize,
+        t: &Template,
+        sev: Severity,
+    ) -> (u32, f64) {
         let h = &self.region.institutions[hosp];
         let a = &self.catalog.adrgs[t.adrg];
         let growth = 1.045f64.powi(year_ix as i32);
-        let level = self.level_cost(h.level) * h.cost_factor * if h.kind == Kind::Tcm { 0.95 } else { 1.0 };
+        let level =
+            self.level_cost(h.level) * h.cost_factor * if h.kind == Kind::Tcm { 0.95 } else { 1.0 };
         let z = normal(rng);
         let z2 = normal(rng);
         match a.kind {
@@ -692,7 +837,12 @@ impl Generator {
                     _ => (1.1, 1.1),
                 };
                 let sigma = if a.surgical { 0.35 } else { 0.42 };
-                let mut cost = BASE_FEN * a.rw * sev_cost * level * growth * (sigma * z - sigma * sigma / 2.0).exp();
+                let mut cost = BASE_FEN
+                    * a.rw
+                    * sev_cost
+                    * level
+                    * growth
+                    * (sigma * z - sigma * sigma / 2.0).exp();
                 let level_los = match h.level {
                     Level::Tertiary | Level::Secondary => 1.0,
                     Level::Primary => 0.9,
@@ -720,7 +870,13 @@ impl Generator {
         }
     }
 
-    fn discharge_way(&self, rng: &mut ChaCha8Rng, rec: &Rec<'_>, t: &Template, sev: Severity) -> u8 {
+    fn discharge_way(
+        &self,
+        rng: &mut ChaCha8Rng,
+        rec: &Rec<'_>,
+        t: &Template,
+        sev: Severity,
+    ) -> u8 {
         let a = &self.catalog.adrgs[t.adrg];
         let mut p_death = match sev {
             Severity::None => 0.002,
@@ -730,7 +886,11 @@ impl Generator {
         if rec.age >= 80 {
             p_death *= 2.0;
         }
-        if a.mdc == "MDCO" || a.kind == StayKind::Mental || a.kind == StayKind::Rehab || a.outpatient_type {
+        if a.mdc == "MDCO"
+            || a.kind == StayKind::Mental
+            || a.kind == StayKind::Rehab
+            || a.outpatient_type
+        {
             p_death = 0.0002;
         }
         if a.kind == StayKind::Hospice {
@@ -741,7 +901,19 @@ impl Generator {
         if u < acc {
             return 5;
         }
-        for (p, way) in [(0.012, 2), (if a.kind == StayKind::Acute { 0.01 } else { 0.05 }, 3), (0.01, 4), (0.003, 9)] {
+        for (p, way) in [
+            (0.012, 2),
+            (
+                if a.kind == StayKind::Acute {
+                    0.01
+                } else {
+                    0.05
+                },
+                3,
+            ),
+            (0.01, 4),
+            (0.003, 9),
+        ] {
             acc += p;
             if u < acc {
                 return way;
@@ -765,10 +937,16 @@ impl Generator {
     ) {
         let year = self.cfg.years[year_ix];
         let jan1 = NaiveDate::from_ymd_opt(year, 1, 1).expect("year");
-        let days_in_year = (NaiveDate::from_ymd_opt(year + 1, 1, 1).expect("year") - jan1).num_days();
-        let d_date = discharge.unwrap_or_else(|| jan1 + Duration::days(rng.random_range(0..days_in_year)));
+        let days_in_year =
+            (NaiveDate::from_ymd_opt(year + 1, 1, 1).expect("year") - jan1).num_days();
+        let d_date =
+            discharge.unwrap_or_else(|| jan1 + Duration::days(rng.random_range(0..days_in_year)));
         let same_day = los == 1 && rng.random_bool(0.3);
-        let a_date = if same_day { d_date } else { d_date - Duration::days(i64::from(los)) };
+        let a_date = if same_day {
+            d_date
+        } else {
+            d_date - Duration::days(i64::from(los))
+        };
         let (ah, dh) = if same_day {
             (rng.random_range(0..10), rng.random_range(12..20))
         } else if rec.route == 1 {
@@ -777,7 +955,8 @@ impl Generator {
             (rng.random_range(7..18), rng.random_range(8..18))
         };
         let at = |d: NaiveDate, h: u32, rng: &mut ChaCha8Rng| {
-            d.and_hms_opt(h, rng.random_range(0..60), rng.random_range(0..60)).expect("valid time")
+            d.and_hms_opt(h, rng.random_range(0..60), rng.random_range(0..60))
+                .expect("valid time")
         };
         rec.admitted = at(a_date, ah, rng);
         rec.discharged = at(d_date, dh, rng);
@@ -790,7 +969,8 @@ impl Generator {
             }
             None if rec.patient.1 == rec.case_ix => {
                 let y = a_date.year() - rec.age as i32;
-                let anchor = NaiveDate::from_ymd_opt(y, a_date.month(), a_date.day().min(28)).expect("date");
+                let anchor =
+                    NaiveDate::from_ymd_opt(y, a_date.month(), a_date.day().min(28)).expect("date");
                 rec.birth = anchor - Duration::days(rng.random_range(0..364));
                 rec.age = a_date.years_since(rec.birth).unwrap_or(rec.age);
             }
@@ -802,7 +982,11 @@ impl Generator {
             let day = a_date + Duration::days(rng.random_range(0..=stay_days.min(2)));
             rec.procs.extend(t.procs.iter().map(|p| (&**p, day)));
         }
-        rec.coma = rec.dx.iter().any(|d| self.rules.allows_coma(d)).then(|| rng.random_range(10..600));
+        rec.coma = rec
+            .dx
+            .iter()
+            .any(|d| self.rules.allows_coma(d))
+            .then(|| rng.random_range(10..600));
     }
 
     /// Cost categories (largest-remainder split of integer fen), innovative drugs,
@@ -810,7 +994,9 @@ impl Generator {
     fn set_money(&self, rng: &mut ChaCha8Rng, rec: &mut Rec<'_>, t: &Template, cost: i64) {
         let h = &self.region.institutions[rec.hosp];
         let a = &self.catalog.adrgs[t.adrg];
-        let innovative = if a.cancer && a.kind == StayKind::Acute && !rec.procs.is_empty() || a.cancer && rng.random_bool(0.5) {
+        let innovative = if a.cancer && a.kind == StayKind::Acute && !rec.procs.is_empty()
+            || a.cancer && rng.random_bool(0.5)
+        {
             let p = if h.level == Level::Tertiary { 0.2 } else { 0.1 };
             if rng.random_bool(p) {
                 (2_500_000.0 * (0.6 * normal(rng)).exp()) as i64
@@ -823,11 +1009,15 @@ impl Generator {
         let cost = cost.max(1);
         //            bed  exam insp lab  treat surg nurs mat  west herb pat  gen  reg  other
         let mut w: [f64; 14] = match a.kind {
-            StayKind::Acute if !rec.procs.is_empty() && a.surgical => {
-                [4.0, 1.0, 8.0, 10.0, 10.0, 14.0, 3.0, 20.0, 22.0, 0.3, 2.0, 0.5, 0.02, 5.0]
-            }
-            StayKind::Acute => [8.0, 2.0, 12.0, 15.0, 14.0, 0.0, 5.0, 6.0, 30.0, 0.5, 4.0, 1.0, 0.05, 3.0],
-            _ => [25.0, 2.0, 4.0, 6.0, 20.0, 0.0, 15.0, 2.0, 18.0, 1.0, 4.0, 1.0, 0.02, 2.0],
+            StayKind::Acute if !rec.procs.is_empty() && a.surgical => [
+                4.0, 1.0, 8.0, 10.0, 10.0, 14.0, 3.0, 20.0, 22.0, 0.3, 2.0, 0.5, 0.02, 5.0,
+            ],
+            StayKind::Acute => [
+                8.0, 2.0, 12.0, 15.0, 14.0, 0.0, 5.0, 6.0, 30.0, 0.5, 4.0, 1.0, 0.05, 3.0,
+            ],
+            _ => [
+                25.0, 2.0, 4.0, 6.0, 20.0, 0.0, 15.0, 2.0, 18.0, 1.0, 4.0, 1.0, 0.02, 2.0,
+            ],
         };
         if rec.procs.is_empty() {
             w[5] = 0.0;
@@ -875,7 +1065,11 @@ impl Generator {
         let eligible = total - self_expense;
         let li = h.level as usize;
         let deductible = [120_000i64, 80_000, 50_000, 30_000][li];
-        let mut ratio = if rec.employee { [0.85, 0.88, 0.90, 0.92][li] } else { [0.60, 0.70, 0.80, 0.85][li] };
+        let mut ratio = if rec.employee {
+            [0.85, 0.88, 0.90, 0.92][li]
+        } else {
+            [0.60, 0.70, 0.80, 0.85][li]
+        };
         if rec.offsite.is_some() {
             ratio -= 0.1;
         }
@@ -883,7 +1077,11 @@ impl Generator {
         let fund = (((eligible - deductible).max(0) as f64 * ratio).round() as i64).min(cap);
         let self_pay = eligible - fund;
         let share = self_pay + self_expense;
-        let account = if rec.employee && rng.random_bool(0.6) { share.min(rng.random_range(0..300_000)) } else { 0 };
+        let account = if rec.employee && rng.random_bool(0.6) {
+            share.min(rng.random_range(0..300_000))
+        } else {
+            0
+        };
         rec.fund = fund;
         rec.self_pay = self_pay;
         rec.self_expense = self_expense;
@@ -910,8 +1108,12 @@ impl Generator {
                     pad9(out, rec.case_ix);
                 }
                 Field::InstitutionId => out.extend_from_slice(h.id.as_bytes()),
-                Field::RegionId => out.extend_from_slice(rec.offsite.unwrap_or(&self.cfg.region_id).as_bytes()),
-                Field::InsuranceType => out.extend_from_slice(if rec.employee { "职工" } else { "居民" }.as_bytes()),
+                Field::RegionId => {
+                    out.extend_from_slice(rec.offsite.unwrap_or(&self.cfg.region_id).as_bytes())
+                }
+                Field::InsuranceType => {
+                    out.extend_from_slice(if rec.employee { "职工" } else { "居民" }.as_bytes())
+                }
                 Field::PatientId => {
                     out.push(b'P');
                     write::int(out, rec.patient.0);
@@ -1015,7 +1217,11 @@ fn label(out: &mut Vec<u8>, case_id: &str, inst: &str, year: i32, p: Pattern, de
 }
 
 /// Template weights for one kind of institution.
-fn build_profile(catalog: &Catalog, (level, kind, shirking): (Level, Kind, bool), high_rw: f64) -> Profile {
+fn build_profile(
+    catalog: &Catalog,
+    (level, kind, shirking): (Level, Kind, bool),
+    high_rw: f64,
+) -> Profile {
     let mut acc = 0.0;
     let cum = catalog
         .templates
@@ -1025,7 +1231,13 @@ fn build_profile(catalog: &Catalog, (level, kind, shirking): (Level, Kind, bool)
             let mut w = t.popularity;
             w *= match level {
                 Level::Tertiary => a.rw.powf(0.6),
-                Level::Secondary => if a.surgical { 0.9 } else { 1.0 },
+                Level::Secondary => {
+                    if a.surgical {
+                        0.9
+                    } else {
+                        1.0
+                    }
+                }
                 Level::Primary => a.rw.powf(-0.8) * if a.surgical { 0.3 } else { 1.0 },
                 Level::Grassroots => a.rw.powf(-1.3) * if a.surgical { 0.08 } else { 1.0 },
             };
@@ -1035,7 +1247,9 @@ fn build_profile(catalog: &Catalog, (level, kind, shirking): (Level, Kind, bool)
             let mdc = a.mdc.trim_start_matches("MDC");
             let in_field = match kind {
                 Kind::Specialty(Specialty::Maternity) => matches!(mdc, "O" | "P" | "N"),
-                Kind::Specialty(Specialty::Mental) => matches!(mdc, "T" | "U") || a.code.starts_with("XR1"),
+                Kind::Specialty(Specialty::Mental) => {
+                    matches!(mdc, "T" | "U") || a.code.starts_with("XR1")
+                }
                 Kind::Specialty(Specialty::Oncology) => a.cancer || mdc == "R",
                 Kind::Specialty(Specialty::Orthopaedic) => mdc == "I" || a.code.starts_with("XR2"),
                 Kind::General | Kind::Tcm => true,

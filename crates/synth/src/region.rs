@@ -21,7 +21,12 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Tertiary, Level::Secondary, Level::Primary, Level::Grassroots];
+    pub const ALL: [Level; 4] = [
+        Level::Tertiary,
+        Level::Secondary,
+        Level::Primary,
+        Level::Grassroots,
+    ];
 
     pub fn zh(self) -> &'static str {
         match self {
@@ -106,9 +111,16 @@ pub struct Region {
     pub institutions: Vec<Institution>,
 }
 
-const COUNTY_HEADS: &[&str] = &["东", "西", "南", "北", "青", "白", "金", "清", "安", "平", "永", "长", "宁", "丰", "新", "兴"];
-const COUNTY_TAILS: &[&str] = &["河", "山", "川", "林", "阳", "原", "江", "岭", "湖", "泉", "桥", "台"];
-const TOWNS: &[&str] = &["城关", "柳树", "石桥", "双河", "杨庄", "李家", "高店", "马场", "新集", "黄土", "三岔", "红旗", "太平", "龙泉", "桃园", "青松"];
+const COUNTY_HEADS: &[&str] = &[
+    "东", "西", "南", "北", "青", "白", "金", "清", "安", "平", "永", "长", "宁", "丰", "新", "兴",
+];
+const COUNTY_TAILS: &[&str] = &[
+    "河", "山", "川", "林", "阳", "原", "江", "岭", "湖", "泉", "桥", "台",
+];
+const TOWNS: &[&str] = &[
+    "城关", "柳树", "石桥", "双河", "杨庄", "李家", "高店", "马场", "新集", "黄土", "三岔", "红旗",
+    "太平", "龙泉", "桃园", "青松",
+];
 
 impl Region {
     /// Build `n` institutions deterministically from `seed`.
@@ -129,7 +141,9 @@ impl Region {
         }
         // Level mix: about 6 % tertiary (at least one), 22 % secondary, 30 % primary, the rest grassroots.
         let n_t = ((n as f64 * 0.06).round() as usize).max(1).min(n);
-        let n_s = ((n as f64 * 0.22).round() as usize).max(n_counties.saturating_sub(1)).min(n - n_t);
+        let n_s = ((n as f64 * 0.22).round() as usize)
+            .max(n_counties.saturating_sub(1))
+            .min(n - n_t);
         let n_p = ((n as f64 * 0.30).round() as usize).min(n - n_t - n_s);
         let mut insts: Vec<Institution> = Vec::with_capacity(n);
         let mut names = std::collections::BTreeSet::new();
@@ -151,16 +165,30 @@ impl Region {
             } else if i < n_t + n_s {
                 // One secondary hospital per county first (the county hospital), then spread.
                 let j = i - n_t;
-                (Level::Secondary, if j + 1 < n_counties { j + 1 } else { rng.random_range(0..n_counties) })
+                (
+                    Level::Secondary,
+                    if j + 1 < n_counties {
+                        j + 1
+                    } else {
+                        rng.random_range(0..n_counties)
+                    },
+                )
             } else if i < n_t + n_s + n_p {
                 (Level::Primary, rng.random_range(0..n_counties))
             } else {
                 (Level::Grassroots, rng.random_range(0..n_counties))
             };
             let county = counties[county_ix].clone();
-            let short = county.trim_end_matches("市辖区").trim_end_matches('县').to_owned();
+            let short = county
+                .trim_end_matches("市辖区")
+                .trim_end_matches('县')
+                .to_owned();
             // The city districts' own institutions carry the city's name.
-            let place = if county_ix == 0 { format!("{name}市") } else { county.clone() };
+            let place = if county_ix == 0 {
+                format!("{name}市")
+            } else {
+                county.clone()
+            };
             let ord = i - match level {
                 Level::Tertiary => 0,
                 Level::Secondary => n_t,
@@ -172,10 +200,22 @@ impl Region {
                     0 => (Kind::General, format!("{name}市第一人民医院")),
                     1 => (Kind::Tcm, format!("{name}市中医院")),
                     2 => (Kind::General, format!("{name}市中心医院")),
-                    3 => (Kind::Specialty(Specialty::Oncology), format!("{name}市肿瘤医院")),
-                    4 => (Kind::Specialty(Specialty::Maternity), format!("{name}市妇幼保健院")),
-                    5 => (Kind::Specialty(Specialty::Mental), format!("{name}市精神卫生中心")),
-                    _ => (Kind::General, format!("{name}市第{}人民医院", cn_number(ord))),
+                    3 => (
+                        Kind::Specialty(Specialty::Oncology),
+                        format!("{name}市肿瘤医院"),
+                    ),
+                    4 => (
+                        Kind::Specialty(Specialty::Maternity),
+                        format!("{name}市妇幼保健院"),
+                    ),
+                    5 => (
+                        Kind::Specialty(Specialty::Mental),
+                        format!("{name}市精神卫生中心"),
+                    ),
+                    _ => (
+                        Kind::General,
+                        format!("{name}市第{}人民医院", cn_number(ord)),
+                    ),
                 },
                 Level::Secondary => {
                     let r: f64 = rng.random();
@@ -184,11 +224,20 @@ impl Region {
                     } else if r < 0.35 {
                         (Kind::Tcm, format!("{place}中医院"))
                     } else if r < 0.5 {
-                        (Kind::Specialty(Specialty::Maternity), format!("{place}妇幼保健院"))
+                        (
+                            Kind::Specialty(Specialty::Maternity),
+                            format!("{place}妇幼保健院"),
+                        )
                     } else if r < 0.58 {
-                        (Kind::Specialty(Specialty::Mental), format!("{short}精神病医院"))
+                        (
+                            Kind::Specialty(Specialty::Mental),
+                            format!("{short}精神病医院"),
+                        )
                     } else if r < 0.66 {
-                        (Kind::Specialty(Specialty::Orthopaedic), format!("{short}骨科医院"))
+                        (
+                            Kind::Specialty(Specialty::Orthopaedic),
+                            format!("{short}骨科医院"),
+                        )
                     } else {
                         (Kind::General, format!("{place}第二人民医院"))
                     }
@@ -239,7 +288,10 @@ impl Region {
         // 医共体: in each county outside the city districts, the county hospital leads,
         // and most primary and grassroots institutions of the county are members.
         for (ci, county) in counties.iter().enumerate().skip(1) {
-            let Some(lead) = insts.iter().position(|h| &h.county == county && h.level == Level::Secondary) else {
+            let Some(lead) = insts
+                .iter()
+                .position(|h| &h.county == county && h.level == Level::Secondary)
+            else {
                 continue;
             };
             let lead_id = insts[lead].id.clone();
@@ -250,7 +302,11 @@ impl Region {
                 }
             }
         }
-        Region { region_id: region_id.to_owned(), name: name.to_owned(), institutions: insts }
+        Region {
+            region_id: region_id.to_owned(),
+            name: name.to_owned(),
+            institutions: insts,
+        }
     }
 
     /// Write `institutions.csv`.
@@ -260,7 +316,11 @@ impl Region {
             "institution_id,name,level,type,specialty,county,alliance_id,alliance_lead_id,is_alliance_lead,drg_payment,dip_payment,tcm,beds,region_id"
         )?;
         for h in &self.institutions {
-            let (aid, lead) = h.alliance.as_ref().map(|(a, l)| (a.as_str(), l.as_str())).unwrap_or(("", ""));
+            let (aid, lead) = h
+                .alliance
+                .as_ref()
+                .map(|(a, l)| (a.as_str(), l.as_str()))
+                .unwrap_or(("", ""));
             let spec = match h.kind {
                 Kind::Specialty(s) => s.zh(),
                 _ => "",
@@ -293,7 +353,11 @@ fn cn_number(n: usize) -> String {
     match n {
         0..=9 => D[n].to_owned(),
         10..=19 => format!("十{}", if n == 10 { "" } else { D[n - 10] }),
-        20..=99 => format!("{}十{}", D[n / 10], if n % 10 == 0 { "" } else { D[n % 10] }),
+        20..=99 => format!(
+            "{}十{}",
+            D[n / 10],
+            if n % 10 == 0 { "" } else { D[n % 10] }
+        ),
         _ => n.to_string(),
     }
 }
@@ -307,10 +371,19 @@ mod tests {
         let r = Region::generate(200, 1, "990100", "云川");
         let count = |l| r.institutions.iter().filter(|h| h.level == l).count();
         assert_eq!(r.institutions.len(), 200);
-        assert!(count(Level::Tertiary) >= 6 && count(Level::Secondary) >= 30 && count(Level::Grassroots) >= 50);
+        assert!(
+            count(Level::Tertiary) >= 6
+                && count(Level::Secondary) >= 30
+                && count(Level::Grassroots) >= 50
+        );
         let names: std::collections::BTreeSet<_> = r.institutions.iter().map(|h| &h.name).collect();
         assert_eq!(names.len(), 200, "names are unique");
-        assert!(r.institutions.iter().any(|h| h.alliance.as_ref().is_some_and(|(_, l)| *l == h.id)), "some lead");
+        assert!(
+            r.institutions
+                .iter()
+                .any(|h| h.alliance.as_ref().is_some_and(|(_, l)| *l == h.id)),
+            "some lead"
+        );
         assert!(r.institutions.iter().any(|h| h.kind == Kind::Tcm));
         let small = Region::generate(3, 1, "990100", "云川");
         assert_eq!(small.institutions.len(), 3);

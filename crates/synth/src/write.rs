@@ -65,7 +65,13 @@ mod tests {
             assert_eq!(std::str::from_utf8(&b).unwrap(), claims::Fen(v).to_string());
         }
         b.clear();
-        datetime(&mut b, NaiveDate::from_ymd_opt(2024, 2, 9).unwrap().and_hms_opt(7, 5, 3).unwrap());
+        datetime(
+            &mut b,
+            NaiveDate::from_ymd_opt(2024, 2, 9)
+                .unwrap()
+                .and_hms_opt(7, 5, 3)
+                .unwrap(),
+        );
         assert_eq!(std::str::from_utf8(&b).unwrap(), "2024-02-09 07:05:03");
     }
 }
