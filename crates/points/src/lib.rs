@@ -1,0 +1,19 @@
+//! Points (点数) for every payment method on one scale: seed 002 chapter 4.
+//!
+//! * [`Params`]: the region-and-year parameter file, each value citing its seed article.
+//! * [`price`]: points of one case with their derivation ([`Points`]): DRG (RW × 100) or
+//!   DIP (score × scale) with the institution coefficient, high/low-ratio outliers,
+//!   per-diem long stays, fee-for-service (ungroupable TCM cases, special cases),
+//!   add-on points for excluded innovative drugs, crediting to the alliance lead.
+//! * [`capitation_points`], [`fee_for_service_points`]: the other conversions.
+//!
+//! Pure and exact: decimals, points rounded half away from zero to 4 places.
+
+pub mod params;
+pub mod price;
+
+pub use params::{Method, Params, ParamsError, DEFAULT_PARAMS};
+pub use price::{
+    capitation_points, coefficient, fee_for_service_points, price, CaseInput, CoefSource, GroupStandard, Institution,
+    PayMethod, Points, Rule, POINT_PLACES,
+};

@@ -1,0 +1,337 @@
+//! Points for one case: a pure function of the case, its group standard, the
+//! institution and the parameters, with its derivation.
+
+use claims::Fen;
+use rust_decimal::prelude::*;
+use rust_decimal::Decimal;
+
+use crate::params::{Method, Params, UngroupablePay};
+
+/// Decimal places of points.
+pub const POINT_PLACES: u32 = 4;
+
+fn round(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(POINT_PLACES, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn yuan(f: Fen) -> Decimal {
+    Decimal::new(f.0, 2)
+}
+
+/// An institution as pricing needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Institution {
+    pub id: String,
+    /// 三级 / 二级 / 一级 / 基层.
+    pub level: String,
+    /// TCM institution (中医类别, incl. integrated and ethnic medicine).
+    pub tcm: bool,
+    /// The lead institution of its county alliance (医共体), when it is a member.
+    pub alliance_lead: Option<String>,
+}
+
+/// The payment standard of a DRG or DIP group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupStandard {
+    pub code: String,
+    /// RW (DRG) or score (DIP).
+    pub weight: Decimal,
+    /// The group's average cost.
+    pub mean_cost: Fen,
+    /// Base-level group (基层病种): the same coefficient at every level.
+    pub base_level: bool,
+}
+
+/// A case as pricing needs it.
+#[derive(Clone, Debug)]
+pub struct CaseInput<'a> {
+    pub case_id: &'a str,
+    /// The group standard, or None when the case is ungroupable.
+    pub group: Option<&'a GroupStandard>,
+    pub total_cost: Fen,
+    pub innovative_drug_cost: Fen,
+    pub los: u32,
+    pub main_dx: &'a str,
+    /// An approved special case (特例单议), paid by item.
+    pub special_case: bool,
+}
+
+/// How a case is paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMethod {
+    Drg,
+    Dip,
+    PerDiem,
+    FeeForService,
+    /// Withheld: no points (ungroupable, pending review).
+    None,
+}
+
+impl PayMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayMethod::Drg => "drg",
+            PayMethod::Dip => "dip",
+            PayMethod::PerDiem => "per_diem",
+            PayMethod::FeeForService => "fee_for_service",
+            PayMethod::None => "none",
+        }
+    }
+}
+
+/// Which rule priced the case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    Normal,
+    High,
+    Low,
+    PerDiem,
+    SpecialCase,
+    UngroupableTcm,
+    UngroupableOther,
+    UngroupableWithheld,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Normal => "normal",
+            Rule::High => "high_ratio",
+            Rule::Low => "low_ratio",
+            Rule::PerDiem => "per_diem",
+            Rule::SpecialCase => "special_case",
+            Rule::UngroupableTcm => "ungroupable_tcm",
+            Rule::UngroupableOther => "ungroupable_other",
+            Rule::UngroupableWithheld => "ungroupable_withheld",
+        }
+    }
+
+    /// The seed article the rule implements.
+    pub fn cite(self) -> &'static str {
+        match self {
+            Rule::Normal => "seed 002 §22–§23",
+            Rule::High | Rule::Low => "seed 002 §17(三)",
+            Rule::PerDiem => "seed 002 §17(一), §25",
+            Rule::SpecialCase => "seed 002 §36; seed 003 三(一)",
+            Rule::UngroupableTcm | Rule::UngroupableOther | Rule::UngroupableWithheld => "seed 002 §17(三)",
+        }
+    }
+
+    /// Chinese name of the rule.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Rule::Normal => "正常病例",
+            Rule::High => "高倍率病例",
+            Rule::Low => "低倍率病例",
+            Rule::PerDiem => "床日付费",
+            Rule::SpecialCase => "特例单议(按项目)",
+            Rule::UngroupableTcm => "中医机构未入组(按项目)",
+            Rule::UngroupableOther => "未入组(按项目)",
+            Rule::UngroupableWithheld => "未入组(暂不计点)",
+        }
+    }
+}
+
+/// Where the coefficient came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoefSource {
+    Level,
+    Override,
+    BaseLevelGroup,
+    /// Not applied (fee-for-service, per-diem).
+    NotApplied,
+}
+
+impl CoefSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoefSource::Level => "level",
+            CoefSource::Override => "override",
+            CoefSource::BaseLevelGroup => "base_level_group",
+            CoefSource::NotApplied => "not_applied",
+        }
+    }
+}
+
+/// A case's points with their derivation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Points {
+    pub case_id: String,
+    pub method: PayMethod,
+    pub rule: Rule,
+    pub group: Option<String>,
+    /// RW or score.
+    pub weight: Option<Decimal>,
+    pub mean_cost: Option<Fen>,
+    /// Cost (less excluded drug cost) / group average.
+    pub ratio: Option<Decimal>,
+    /// The threshold that applied (k for high, the low bound for low).
+    pub threshold: Option<Decimal>,
+    pub coefficient: Decimal,
+    pub coefficient_source: CoefSource,
+    /// RW × points_per_rw, or score × scale.
+    pub base_points: Decimal,
+    /// Points for the case before add-ons.
+    pub case_points: Decimal,
+    /// Add-on points for excluded innovative / dual-channel drugs.
+    pub addon_points: Decimal,
+    pub total: Decimal,
+    /// The institution the points are credited to (the alliance lead or itself).
+    pub credited_to: String,
+    /// Per-diem category name, when per-diem.
+    pub per_diem_category: Option<String>,
+}
+
+/// The coefficient of an institution for a group.
+pub fn coefficient(params: &Params, inst: &Institution, base_level_group: bool) -> (Decimal, CoefSource) {
+    if base_level_group {
+        return (params.coefficients.base_level_group, CoefSource::BaseLevelGroup);
+    }
+    if let Some(c) = params.coefficients.overrides.get(&inst.id) {
+        return (*c, CoefSource::Override);
+    }
+    match params.coefficients.by_level.get(&inst.level) {
+        Some(c) => (*c, CoefSource::Level),
+        None => (Decimal::ONE, CoefSource::Level),
+    }
+}
+
+/// Points of an amount paid by item: cost / yuan per point.
+pub fn fee_for_service_points(params: &Params, cost: Fen) -> Decimal {
+    round(yuan(cost) / params.fee_for_service.yuan_per_point)
+}
+
+/// Points of an agreed capitation total (人头付费): total / all-case average × 100
+/// (seed 002 §25).
+pub fn capitation_points(params: &Params, total: Fen) -> Decimal {
+    round(yuan(total) / params.per_diem.all_case_average * Decimal::ONE_HUNDRED)
+}
+
+/// Price one case.
+pub fn price(params: &Params, inst: &Institution, case: &CaseInput<'_>) -> Points {
+    let credited_to = match (&inst.alliance_lead, params.alliance.credit_to_lead) {
+        (Some(lead), true) => lead.clone(),
+        _ => inst.id.clone(),
+    };
+    let addon_cost = if params.innovative_drugs.add_on { case.innovative_drug_cost.max(Fen::ZERO) } else { Fen::ZERO };
+    let addon_points = if addon_cost.0 > 0 { fee_for_service_points(params, addon_cost) } else { Decimal::ZERO };
+    let cost = (case.total_cost - addon_cost).max(Fen::ZERO);
+    let mut p = Points {
+        case_id: case.case_id.to_owned(),
+        method: PayMethod::FeeForService,
+        rule: Rule::Normal,
+        group: case.group.map(|g| g.code.clone()),
+        weight: case.group.map(|g| g.weight),
+        mean_cost: case.group.map(|g| g.mean_cost),
+        ratio: None,
+        threshold: None,
+        coefficient: Decimal::ONE,
+        coefficient_source: CoefSource::NotApplied,
+        base_points: Decimal::ZERO,
+        case_points: Decimal::ZERO,
+        addon_points,
+        total: Decimal::ZERO,
+        credited_to,
+        per_diem_category: None,
+    };
+
+    // 1. Approved special cases are paid by item, the whole cost (add-on included).
+    if case.special_case {
+        p.rule = Rule::SpecialCase;
+        p.case_points = fee_for_service_points(params, case.total_cost.max(Fen::ZERO));
+        p.addon_points = Decimal::ZERO;
+        p.total = p.case_points;
+        return p;
+    }
+
+    // 2. Long-stay per-diem categories.
+    if let Some(cat) = params
+        .per_diem
+        .categories
+        .iter()
+        .find(|c| case.los >= c.min_los && c.dx_prefixes.iter().any(|pre| case.main_dx.starts_with(pre.as_str())))
+    {
+        p.method = PayMethod::PerDiem;
+        p.rule = Rule::PerDiem;
+        p.per_diem_category = Some(cat.name.clone());
+        p.case_points =
+            round(cat.yuan_per_day * Decimal::from(case.los) / params.per_diem.all_case_average * Decimal::ONE_HUNDRED);
+        p.total = p.case_points + p.addon_points;
+        return p;
+    }
+
+    // 3. Ungroupable.
+    let Some(g) = case.group else {
+        if inst.tcm {
+            p.rule = Rule::UngroupableTcm;
+        } else if params.fee_for_service.ungroupable_other == UngroupablePay::Zero {
+            p.method = PayMethod::None;
+            p.rule = Rule::UngroupableWithheld;
+            p.total = p.addon_points;
+            return p;
+        } else {
+            p.rule = Rule::UngroupableOther;
+        }
+        p.case_points = fee_for_service_points(params, cost);
+        p.total = p.case_points + p.addon_points;
+        return p;
+    };
+
+    // 4. DRG / DIP points with outlier rules.
+    let (method, base) = match params.method {
+        Method::Drg => (PayMethod::Drg, g.weight * params.drg.points_per_rw),
+        Method::Dip => (PayMethod::Dip, g.weight * params.dip.score_scale),
+    };
+    let (coef, source) = coefficient(params, inst, g.base_level);
+    p.method = method;
+    p.coefficient = coef;
+    p.coefficient_source = source;
+    p.base_points = base;
+    let ratio = if g.mean_cost.0 > 0 { Decimal::from(cost.0) / Decimal::from(g.mean_cost.0) } else { Decimal::ONE };
+    p.ratio = Some(ratio.round_dp_with_strategy(POINT_PLACES, RoundingStrategy::MidpointAwayFromZero));
+    let (high, low) = match params.method {
+        Method::Drg => (params.drg_high_k(g.weight), params.outliers.drg_low),
+        Method::Dip => (params.outliers.dip_high, params.outliers.dip_low),
+    };
+    if ratio > high {
+        p.rule = Rule::High;
+        p.threshold = Some(high);
+        p.case_points = round(base * coef + (ratio - high) * base);
+    } else if ratio < low {
+        p.rule = Rule::Low;
+        p.threshold = Some(low);
+        p.case_points = round(base * ratio);
+    } else {
+        p.rule = Rule::Normal;
+        p.case_points = round(base * coef);
+    }
+    p.total = p.case_points + p.addon_points;
+    p
+}
+
+impl Points {
+    /// A one-paragraph derivation in Chinese and English.
+    pub fn explain(&self, zh: bool) -> String {
+        let w = self.weight.map(|w| w.to_string()).unwrap_or_else(|| "-".into());
+        let m = self.mean_cost.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+        let r = self.ratio.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
+        let t = self.threshold.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
+        let g = self.group.as_deref().unwrap_or("0000");
+        if zh {
+            format!(
+                "病例 {}：{}（{}，依据 {}）；病组 {g}，权重/分值 {w}，组均费用 {m} 元，费用比 {r}，阈值 {t}；基准点数 {}，调节系数 {}（{}）；病例点数 {}，除外药品加点 {}，合计 {}，计入机构 {}",
+                self.case_id, self.rule.zh(), self.method.as_str(), self.rule.cite(), self.base_points, self.coefficient,
+                self.coefficient_source.as_str(), self.case_points, self.addon_points, self.total, self.credited_to
+            )
+        } else {
+            format!(
+                "case {}: {} ({}, per {}); group {g}, weight {w}, group mean {m} yuan, cost ratio {r}, threshold {t}; base points {}, coefficient {} ({}); case points {}, drug add-on {}, total {}, credited to {}",
+                self.case_id, self.rule.as_str(), self.method.as_str(), self.rule.cite(), self.base_points, self.coefficient,
+                self.coefficient_source.as_str(), self.case_points, self.addon_points, self.total, self.credited_to
+            )
+        }
+    }
+}
