@@ -212,10 +212,7 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
             if !ok {
                 continue;
             }
-            let step = ev.complications();
-            let Step::Complications { mcc, cc, .. } = step else {
-                unreachable!("complications() returns Step::Complications")
-            };
+            let (step, mcc, cc) = ev.complications();
             trace.steps.push(step);
             for d in &a.drgs {
                 let result = match d.rule {
@@ -262,7 +259,7 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
     };
     let reason = if any_mdc {
         Reason::NoAdrg
-    } else if !known(dx[0]) {
+    } else if !dx.first().is_some_and(|d| known(d)) {
         Reason::UnknownMainDiagnosis
     } else {
         Reason::NoMdc
@@ -425,7 +422,8 @@ impl Evaluator<'_> {
         }
     }
 
-    fn complications(&self) -> Step {
+    /// The classification step, and whether some MCC / some CC counts.
+    fn complications(&self) -> (Step, bool, bool) {
         let main_table = self
             .dx
             .first()
@@ -455,12 +453,13 @@ impl Evaluator<'_> {
                 excluded,
             });
         }
-        Step::Complications {
+        let step = Step::Complications {
             main_table,
             secondaries,
             mcc,
             cc,
-        }
+        };
+        (step, mcc, cc)
     }
 }
 

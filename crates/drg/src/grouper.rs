@@ -133,6 +133,9 @@ pub struct CompileError(String);
 pub struct Grouper {
     scheme: Scheme,
     limits: Limits,
+    /// Codes of up to 15 bytes, packed into a `u128` key (no string compare, no pointer chase).
+    short_ids: FxHashMap<u128, CodeId>,
+    /// Longer codes.
     ids: FxHashMap<Box<str>, CodeId>,
     codes: Vec<Box<str>>,
     secondary: Vec<Secondary>,
@@ -261,8 +264,14 @@ impl Grouper {
     /// Compiles a scheme with the given input limits.
     pub fn with_limits(scheme: Scheme, limits: Limits) -> Result<Grouper, CompileError> {
         let (_, n_adrgs, n_drgs) = scheme.counts();
-        if n_adrgs >= u16::MAX as usize || n_drgs >= u16::MAX as usize {
-            return Err(CompileError(format!("{n_adrgs} ADRGs, {n_drgs} DRGs")));
+        let n_mdcs = scheme.mdcs.len();
+        if n_mdcs >= u16::MAX as usize
+            || n_adrgs >= u16::MAX as usize
+            || n_drgs >= u16::MAX as usize
+        {
+            return Err(CompileError(format!(
+                "{n_mdcs} MDCs, {n_adrgs} ADRGs, {n_drgs} DRGs (at most 65,534 each)"
+            )));
         }
         let mut b = Builder {
             ids: FxHashMap::default(),
@@ -350,7 +359,16 @@ impl Grouper {
         Ok(Grouper {
             scheme,
             limits,
-            ids: b.ids,
+            short_ids: b
+                .ids
+                .iter()
+                .filter_map(|(c, &id)| pack(c).map(|k| (k, id)))
+                .collect(),
+            ids: b
+                .ids
+                .into_iter()
+                .filter(|(c, _)| pack(c).is_none())
+                .collect(),
             codes: b.codes,
             secondary,
             nodes: b.nodes,
@@ -381,7 +399,11 @@ impl Grouper {
     /// The id of a code (surrounding whitespace ignored), `None` when the scheme does not know it.
     #[inline]
     pub fn code_id(&self, code: &str) -> Option<CodeId> {
-        self.ids.get(code.trim()).copied()
+        let code = code.trim();
+        match pack(code) {
+            Some(k) => self.short_ids.get(&k).copied(),
+            None => self.ids.get(code).copied(),
+        }
     }
 
     /// The code of an id.
@@ -660,6 +682,19 @@ impl Grouper {
             count >= n
         }
     }
+}
+
+/// Packs a code of at most 15 bytes with its length into a `u128`.
+#[inline]
+fn pack(code: &str) -> Option<u128> {
+    let b = code.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..b.len()].copy_from_slice(b);
+    buf[15] = b.len() as u8;
+    Some(u128::from_le_bytes(buf))
 }
 
 /// Reusable buffers for [`Grouper::group_with`] and [`Grouper::group_mapped`].
