@@ -994,15 +994,14 @@ impl Generator {
     fn set_money(&self, rng: &mut ChaCha8Rng, rec: &mut Rec<'_>, t: &Template, cost: i64) {
         let h = &self.region.institutions[rec.hosp];
         let a = &self.catalog.adrgs[t.adrg];
-        let innovative = if a.cancer && a.kind == StayKind::Acute && !rec.procs.is_empty()
-            || a.cancer && rng.random_bool(0.5)
-        {
-            let p = if h.level == Level::Tertiary { 0.2 } else { 0.1 };
-            if rng.random_bool(p) {
-                (2_500_000.0 * (0.6 * normal(rng)).exp()) as i64
-            } else {
-                0
-            }
+        // Innovative / 双通道 drugs on some cancer stays (more in tertiary hospitals).
+        let p_innovative = match (a.cancer && a.kind == StayKind::Acute, h.level) {
+            (false, _) => 0.0,
+            (true, Level::Tertiary) => 0.15,
+            (true, _) => 0.06,
+        };
+        let innovative = if p_innovative > 0.0 && rng.random_bool(p_innovative) {
+            (2_500_000.0 * (0.6 * normal(rng)).exp()) as i64
         } else {
             0
         };

@@ -356,7 +356,10 @@ fn cn_number(n: usize) -> String {
         20..=99 => format!(
             "{}十{}",
             D[n / 10],
-            if n % 10 == 0 { "" } else { D[n % 10] }
+            match n % 10 {
+                0 => "",
+                d => D[d],
+            }
         ),
         _ => n.to_string(),
     }
