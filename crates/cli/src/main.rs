@@ -2,10 +2,15 @@
 
 use clap::{Parser, Subcommand};
 
+mod cmd_dip;
+mod claims_io;
 mod cmd_drg;
+mod cmd_points;
 mod cmd_qc;
 mod cmd_synth;
+mod cmd_weights;
 mod codes_io;
+mod institutions_io;
 mod progress;
 
 #[derive(Parser)]
@@ -23,6 +28,14 @@ enum Command {
     /// CHS-DRG grouping (DRG 分组): group, explain, diff schemes.
     #[command(subcommand)]
     Drg(cmd_drg::DrgCommand),
+    /// DIP (按病种分值付费): build a library from history, import a published one, group cases.
+    #[command(subcommand)]
+    Dip(cmd_dip::DipCommand),
+    /// Relative weights (权重测算): calibrate DRG weights from history.
+    #[command(subcommand)]
+    Weights(cmd_weights::WeightsCommand),
+    /// Points (付费点数) for every case, with the derivation of each.
+    Points(cmd_points::PointsArgs),
     /// Synthetic region (模拟统筹区): institutions, settlement lists per year, injected abuse labels.
     Synth(cmd_synth::SynthArgs),
 }
@@ -40,7 +53,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Drg(cmd) => cmd_drg::run(cmd),
+        Command::Dip(cmd) => cmd_dip::run(cmd),
         Command::Qc(args) => cmd_qc::run(args),
         Command::Synth(args) => cmd_synth::run(args),
+        Command::Weights(cmd) => cmd_weights::run(cmd),
+        Command::Points(args) => cmd_points::run(args),
     }
 }

@@ -1,0 +1,197 @@
+//! `drgdip points`: points of every case with their derivation (seed 002 ch. 4).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use claims::Fen;
+use points::{CaseInput, GroupStandard, Params};
+use rust_decimal::Decimal;
+
+#[derive(clap::Args)]
+pub struct PointsArgs {
+    /// Parameter file (TOML) for the region and year; default: the built-in demo parameters.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// Settlement-list files.
+    #[arg(long, required = true, num_args = 1..)]
+    pub cases: Vec<PathBuf>,
+    /// DRG scheme directory.
+    #[arg(long)]
+    pub scheme: PathBuf,
+    /// Weights table written by `drgdip weights calibrate` (columns code, rw,
+    /// mean_cost; optional base_level 1/0 for 基层病种).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Institutions table (institution_id, level, tcm, alliance_lead_id).
+    #[arg(long)]
+    pub institutions: Option<PathBuf>,
+    /// Approved special cases (特例单议): a file with one case id per line
+    /// (or a CSV whose first column is case_id).
+    #[arg(long)]
+    pub special_cases: Option<PathBuf>,
+    /// Output CSV: one row per case with its breakdown.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let h = r.headers()?.clone();
+    let col = |n: &str| h.iter().position(|x| x == n);
+    let code = col("code").context("weights: no code column")?;
+    let rw = col("rw").context("weights: no rw column")?;
+    let mean = col("mean_cost").context("weights: no mean_cost column")?;
+    let base = col("base_level");
+    let mut out = HashMap::new();
+    for (i, row) in r.records().enumerate() {
+        let line = i + 2;
+        let row = row.with_context(|| format!("{} line {line}", path.display()))?;
+        let get = |c: usize| row.get(c).unwrap_or("").trim();
+        let weight: Decimal = get(rw).parse().with_context(|| format!("{} line {line}: rw", path.display()))?;
+        let mean_cost = Fen::parse_yuan(get(mean)).map_err(|e| anyhow::anyhow!("{} line {line}: mean_cost: {e}", path.display()))?;
+        if weight.is_zero() {
+            continue; // no data: cases of this group are priced as ungroupable
+        }
+        out.insert(
+            get(code).to_owned(),
+            GroupStandard {
+                code: get(code).to_owned(),
+                weight,
+                mean_cost,
+                base_level: base.is_some_and(|b| matches!(get(b), "1" | "true" | "是")),
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split(',').next().unwrap_or("").trim().to_owned())
+        .filter(|l| !l.is_empty() && l != "case_id")
+        .collect())
+}
+
+/// Points with exactly four decimals.
+fn pts(d: Decimal) -> String {
+    let mut x = d;
+    x.rescale(points::POINT_PLACES);
+    x.to_string()
+}
+
+pub fn run(a: PointsArgs) -> anyhow::Result<()> {
+    let params = match &a.params {
+        Some(p) => Params::from_toml(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+            .with_context(|| format!("{}", p.display()))?,
+        None => Params::builtin(),
+    };
+    let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
+    let grouper = drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let standards = load_standards(&a.weights)?;
+    let institutions = match &a.institutions {
+        Some(p) => crate::institutions_io::load(p)?,
+        None => {
+            eprintln!("note: no --institutions: every institution gets the coefficient of an unknown level (1)");
+            BTreeMap::new()
+        }
+    };
+    let special = a.special_cases.as_deref().map(load_special).transpose()?.unwrap_or_default();
+    let file = std::fs::File::create(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    w.write_record([
+        "case_id", "institution_id", "credited_to", "method", "rule", "group", "weight", "mean_cost", "total_cost",
+        "ratio", "threshold", "coefficient", "coefficient_source", "base_points", "case_points", "addon_points",
+        "total_points", "per_diem_category", "cite",
+    ])?;
+    let mut by_rule: BTreeMap<(&'static str, &'static str), (u64, Decimal)> = BTreeMap::new();
+    let mut by_inst: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
+    let mut unknown_inst: BTreeSet<String> = BTreeSet::new();
+    let mut dx = Vec::new();
+    let mut err: Option<anyhow::Error> = None;
+    let stats = crate::claims_io::for_each_record(&a.cases, |rec| {
+        if err.is_some() {
+            return;
+        }
+        let c = &rec.claim;
+        let g = crate::claims_io::group_claim(&grouper, c, &mut dx);
+        let std = standards.get(grouper.codes_of(&g).drg);
+        let fallback;
+        let inst = match institutions.get(&c.institution_id) {
+            Some(i) => i,
+            None => {
+                unknown_inst.insert(c.institution_id.clone());
+                fallback = points::Institution {
+                    id: c.institution_id.clone(),
+                    level: String::new(),
+                    tcm: false,
+                    alliance_lead: None,
+                };
+                &fallback
+            }
+        };
+        let input = CaseInput {
+            case_id: &c.case_id,
+            group: std,
+            total_cost: c.total_cost.unwrap_or_default(),
+            innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
+            los: c.los.unwrap_or(0),
+            main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
+            special_case: special.contains(&c.case_id),
+        };
+        let p = points::price(&params, inst, &input);
+        let e = by_rule.entry((p.method.as_str(), p.rule.as_str())).or_default();
+        e.0 += 1;
+        e.1 += p.total;
+        let e = by_inst.entry(p.credited_to.clone()).or_default();
+        e.0 += 1;
+        e.1 += p.total;
+        let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
+        let res = w.write_record([
+            p.case_id.as_str(),
+            &c.institution_id,
+            &p.credited_to,
+            p.method.as_str(),
+            p.rule.as_str(),
+            p.group.as_deref().unwrap_or(""),
+            &opt(p.weight),
+            &p.mean_cost.map(|m| m.to_string()).unwrap_or_default(),
+            &input.total_cost.to_string(),
+            &opt(p.ratio),
+            &opt(p.threshold),
+            &p.coefficient.to_string(),
+            p.coefficient_source.as_str(),
+            &pts(p.base_points),
+            &pts(p.case_points),
+            &pts(p.addon_points),
+            &pts(p.total),
+            p.per_diem_category.as_deref().unwrap_or(""),
+            p.rule.cite(),
+        ]);
+        if let Err(e) = res {
+            err = Some(e.into());
+        }
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    w.flush()?;
+    if !unknown_inst.is_empty() && !institutions.is_empty() {
+        eprintln!("note: {} institutions are not in the institutions table (coefficient 1)", unknown_inst.len());
+    }
+    let total: Decimal = by_rule.values().map(|v| v.1).sum();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "points (付费点数)  parameters {}", params.version)?;
+    writeln!(out, "  records read   {}", stats.records)?;
+    writeln!(out, "  total points   {}", pts(total))?;
+    writeln!(out, "  by method and rule:")?;
+    for ((m, r), (n, p)) in &by_rule {
+        writeln!(out, "    {m:<16} {r:<22} {n:>9} cases {:>18} points", pts(*p))?;
+    }
+    writeln!(out, "  institutions credited: {}", by_inst.len())?;
+    writeln!(out, "points: {}", a.out.display())?;
+    Ok(())
+}

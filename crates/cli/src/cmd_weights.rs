@@ -1,0 +1,163 @@
+//! `drgdip weights calibrate`: relative weights (RW) of every DRG from history.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use rust_decimal::Decimal;
+use weights::{calibrate, GroupKey, Options, Trim};
+
+#[derive(clap::Subcommand)]
+pub enum WeightsCommand {
+    /// Calibrate DRG relative weights (相对权重) from historical settlement lists.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    /// Historical settlement-list files.
+    #[arg(long, required = true, num_args = 1..)]
+    pub cases: Vec<PathBuf>,
+    /// DRG scheme directory.
+    #[arg(long)]
+    pub scheme: PathBuf,
+    /// Output weights table (CSV).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Outlier trimming: `log-sd:K` (ln cost within mean ± K SD, default K=3) or
+    /// `percentile:LOW:HIGH` (e.g. percentile:2.5:97.5) or `none`.
+    #[arg(long, default_value = "log-sd:3", value_parser = parse_trim)]
+    pub trim: Trim,
+    /// Groups with fewer kept cases borrow their ADRG's pooled average.
+    #[arg(long, default_value_t = 10)]
+    pub min_cases: u64,
+    /// Structural adjustment (结构性调整): CSV `code,multiplier` of expert multipliers;
+    /// weights are re-normalised so the total weight is unchanged.
+    #[arg(long)]
+    pub adjust: Option<PathBuf>,
+    /// Also write each institution's case-mix index (CMI) to this CSV.
+    #[arg(long)]
+    pub cmi_out: Option<PathBuf>,
+}
+
+pub fn parse_trim(s: &str) -> Result<Trim, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let num = |x: &str| x.parse::<f64>().map_err(|_| format!("not a number: {x}"));
+    match parts.as_slice() {
+        ["none"] => Ok(Trim::None),
+        ["log-sd"] => Ok(Trim::LogSd { k: 3.0 }),
+        ["log-sd", k] => Ok(Trim::LogSd { k: num(k)? }),
+        ["percentile", lo, hi] => Ok(Trim::Percentile { low: num(lo)?, high: num(hi)? }),
+        _ => Err("expected log-sd:K, percentile:LOW:HIGH or none".into()),
+    }
+}
+
+pub fn run(cmd: WeightsCommand) -> anyhow::Result<()> {
+    match cmd {
+        WeightsCommand::Calibrate(a) => calibrate_cmd(a),
+    }
+}
+
+fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
+    let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
+    let grouper = drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Every DRG of the scheme, in scheme order, with its ADRG as parent.
+    let mut keys: Vec<GroupKey> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for mdc in &grouper.scheme().mdcs {
+        for adrg in &mdc.adrgs {
+            for d in &adrg.drgs {
+                if index.contains_key(&d.code) {
+                    continue;
+                }
+                index.insert(d.code.clone(), keys.len());
+                keys.push(GroupKey { code: d.code.clone(), parent: adrg.code.clone() });
+                names.push(d.name.clone());
+            }
+        }
+    }
+    let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
+    let mut per_case: Vec<(String, u32)> = Vec::new(); // (institution, group index) for CMI
+    let (mut ungroupable, mut no_cost) = (0u64, 0u64);
+    let mut dx = Vec::new();
+    let stats = crate::claims_io::for_each_record(&a.cases, |rec| {
+        let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut dx);
+        let code = grouper.codes_of(&g).drg;
+        match (index.get(code), rec.claim.total_cost) {
+            (Some(&i), Some(cost)) if cost.0 > 0 => {
+                costs[i].push(cost.0);
+                if a.cmi_out.is_some() {
+                    per_case.push((rec.claim.institution_id.clone(), i as u32));
+                }
+            }
+            (Some(_), _) => no_cost += 1,
+            (None, _) => ungroupable += 1,
+        }
+    })?;
+    let opts = Options { trim: a.trim, min_cases: a.min_cases, rw_places: 4 };
+    let mut cal = calibrate(&keys, costs, &opts);
+    if let Some(p) = &a.adjust {
+        let mut r = csv::Reader::from_path(p).with_context(|| format!("reading {}", p.display()))?;
+        let mut mult = Vec::new();
+        for (i, row) in r.records().enumerate() {
+            let row = row.with_context(|| format!("{} line {}", p.display(), i + 2))?;
+            let code = row.get(0).unwrap_or("").trim().to_owned();
+            let m: Decimal = row
+                .get(1)
+                .unwrap_or("")
+                .trim()
+                .parse()
+                .with_context(|| format!("{} line {}: multiplier", p.display(), i + 2))?;
+            if !index.contains_key(&code) {
+                anyhow::bail!("{} line {}: {code} is not a DRG of the scheme", p.display(), i + 2);
+            }
+            mult.push((code, m));
+        }
+        let f = weights::adjust(&mut cal.groups, &mult, 4);
+        eprintln!("structural adjustment: {} multipliers, normalisation factor {f:.6}", mult.len());
+    }
+    let mut w = csv::Writer::from_path(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    w.write_record(weights::WEIGHTS_HEADER)?;
+    for (g, name) in cal.groups.iter().zip(&names) {
+        w.write_record([
+            g.code.as_str(),
+            &g.parent,
+            name,
+            &g.cases.to_string(),
+            &g.kept.to_string(),
+            &g.mean.to_string(),
+            &format!("{:.4}", g.cv),
+            &g.rw.to_string(),
+            g.source.as_str(),
+        ])?;
+    }
+    w.flush()?;
+    if let Some(p) = &a.cmi_out {
+        let mut by_inst: BTreeMap<String, (Decimal, u64)> = BTreeMap::new();
+        for (inst, gi) in &per_case {
+            let e = by_inst.entry(inst.clone()).or_default();
+            e.0 += cal.groups[*gi as usize].rw;
+            e.1 += 1;
+        }
+        let mut w = csv::Writer::from_path(p).with_context(|| format!("writing {}", p.display()))?;
+        w.write_record(["institution_id", "cases", "total_weight", "cmi"])?;
+        for (inst, (sum, n)) in by_inst {
+            let cmi = (sum / Decimal::from(n)).round_dp(4);
+            w.write_record([inst, n.to_string(), sum.to_string(), cmi.to_string()])?;
+        }
+        w.flush()?;
+    }
+    let with_data = cal.groups.iter().filter(|g| g.kept > 0).count();
+    println!("weights calibration (权重测算)");
+    println!("  records read              {}", stats.records);
+    println!("  ungroupable (未入组)       {ungroupable}");
+    println!("  without cost              {no_cost}");
+    println!("  cases used / kept         {} / {}", cal.cases, cal.kept);
+    println!("  all-case average cost     {} yuan", cal.overall_mean);
+    println!("  DRGs with data            {with_data} of {}", cal.groups.len());
+    println!("  RIV (变异减低系数)         {:.4}", cal.riv);
+    println!("  share of groups CV < 1    {:.2}%", cal.share_cv_below_1 * 100.0);
+    println!("weights: {}", a.out.display());
+    Ok(())
+}
