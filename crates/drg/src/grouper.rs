@@ -16,6 +16,9 @@ pub type CodeId = u32;
 /// The id of every code the scheme does not know: it matches no list.
 pub const UNKNOWN_CODE: CodeId = u32::MAX;
 
+/// Largest number of MDCs + ADRGs for which the prefilter is used.
+const MAX_UNITS: usize = 2048;
+
 /// Size of the on-stack id buffers of [`Grouper::group`].
 const STACK_CODES: usize = 128;
 
@@ -144,6 +147,15 @@ pub struct Grouper {
     /// `member_ids[member_start[c]..member_start[c + 1]]`: sorted ids of the lists code `c` is in.
     member_start: Vec<u32>,
     member_ids: Vec<ListId>,
+    /// Prefilter (see [`Grouper::candidates`]): MDC `i` is unit `i`, ADRG `j` is unit
+    /// `mdcs.len() + j`. A unit is guarded when its condition requires `main_dx` or
+    /// `main_proc` to be in a list; `guard_units[guard_start[l]..guard_start[l + 1]]` are
+    /// the (field, unit) pairs that list `l` guards.
+    guard_start: Vec<u32>,
+    guard_units: Vec<(Field, u32)>,
+    guarded: Vec<bool>,
+    /// Whether the prefilter is on (at most [`MAX_UNITS`] units).
+    prefilter: bool,
     mdcs: Vec<CMdc>,
     adrgs: Vec<CAdrg>,
     drgs: Vec<CDrg>,
@@ -352,6 +364,39 @@ impl Grouper {
             member_ids.extend_from_slice(m);
             member_start.push(member_ids.len() as u32);
         }
+        // Guards: a list that a node's condition requires main_dx / main_proc to be in.
+        let guard = |n: u32| -> Option<(Field, ListId)> {
+            let direct = |n: u32| match b.nodes[n as usize] {
+                Node::In(f, l) if l != NO_LIST => Some((f, l)),
+                _ => None,
+            };
+            match b.nodes[n as usize] {
+                Node::And(sp) => b.kids[sp.start as usize..(sp.start + sp.len) as usize]
+                    .iter()
+                    .find_map(|&k| direct(k)),
+                _ => direct(n),
+            }
+        };
+        let n_units = mdcs.len() + adrgs.len();
+        let mut guarded = vec![false; n_units];
+        let mut by_list: Vec<Vec<(Field, u32)>> = vec![Vec::new(); b.n_lists as usize];
+        let whens = mdcs
+            .iter()
+            .map(|m| m.when)
+            .chain(adrgs.iter().map(|a| a.when));
+        for (unit, when) in whens.enumerate() {
+            if let Some((f, l)) = guard(when) {
+                guarded[unit] = true;
+                by_list[l as usize].push((f, unit as u32));
+            }
+        }
+        let mut guard_start = Vec::with_capacity(by_list.len() + 1);
+        let mut guard_units = Vec::new();
+        guard_start.push(0);
+        for g in &by_list {
+            guard_units.extend_from_slice(g);
+            guard_start.push(guard_units.len() as u32);
+        }
         let mut secondary = vec![Secondary::default(); b.codes.len()];
         for (id, s) in sec {
             secondary[id as usize] = s;
@@ -375,6 +420,10 @@ impl Grouper {
             kids: b.kids,
             member_start,
             member_ids,
+            guard_start,
+            guard_units,
+            guarded,
+            prefilter: n_units <= MAX_UNITS,
             mdcs,
             adrgs,
             drgs,
@@ -545,15 +594,20 @@ impl Grouper {
         ) {
             return Grouping::ungroupable(r);
         }
+        let marks = self.candidates(case);
+        let may = |unit: usize| {
+            !self.prefilter || !self.guarded[unit] || marks[unit / 64] >> (unit % 64) & 1 == 1
+        };
+        let n_mdcs = self.mdcs.len();
         let mut any_mdc = false;
         for (mi, m) in self.mdcs.iter().enumerate() {
-            if !self.eval(m.when, case) {
+            if !may(mi) || !self.eval(m.when, case) {
                 continue;
             }
             any_mdc = true;
             for ai in m.adrgs.clone() {
                 let a = &self.adrgs[ai as usize];
-                if !self.eval(a.when, case) {
+                if !may(n_mdcs + ai as usize) || !self.eval(a.when, case) {
                     continue;
                 }
                 let (mcc, cc) = self.complications(case.dx);
@@ -587,6 +641,44 @@ impl Grouper {
         Grouping::ungroupable(reason)
     }
 
+    /// The lists `code` is in.
+    #[inline]
+    fn members(&self, code: CodeId) -> &[ListId] {
+        let c = code as usize;
+        match (self.member_start.get(c), self.member_start.get(c + 1)) {
+            (Some(&a), Some(&b)) => &self.member_ids[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Bit set of the guarded units whose guard holds for this case. A guarded unit
+    /// outside the set cannot match, so its condition is not evaluated.
+    #[inline]
+    fn candidates(&self, case: &CaseIds<'_>) -> [u64; MAX_UNITS / 64] {
+        let mut marks = [0u64; MAX_UNITS / 64];
+        if !self.prefilter {
+            return marks;
+        }
+        for (field, code) in [
+            (Field::MainDx, case.dx.first()),
+            (Field::MainProc, case.procs.first()),
+        ] {
+            let Some(&code) = code else { continue };
+            for &l in self.members(code) {
+                let (a, b) = (
+                    self.guard_start[l as usize],
+                    self.guard_start[l as usize + 1],
+                );
+                for &(f, unit) in &self.guard_units[a as usize..b as usize] {
+                    if f == field {
+                        marks[unit as usize / 64] |= 1 << (unit % 64);
+                    }
+                }
+            }
+        }
+        marks
+    }
+
     /// Whether some secondary diagnosis is a non-excluded MCC, resp. CC.
     fn complications(&self, dx: &[CodeId]) -> (bool, bool) {
         let Some((&main, rest)) = dx.split_first() else {
@@ -610,11 +702,7 @@ impl Grouper {
     /// Whether the code is in the list (unknown codes are in none).
     #[inline]
     fn in_list(&self, code: CodeId, list: ListId) -> bool {
-        let c = code as usize;
-        let (Some(&a), Some(&b)) = (self.member_start.get(c), self.member_start.get(c + 1)) else {
-            return false;
-        };
-        let m = &self.member_ids[a as usize..b as usize];
+        let m = self.members(code);
         if m.len() <= 16 {
             m.contains(&list)
         } else {
