@@ -9,8 +9,8 @@
 //! 3. Each group's costs are trimmed ([`Trim`]) and averaged (rounded to the fen,
 //!    half up); per-hospital-level averages likewise when a level has at least
 //!    `min_level_cases` kept cases.
-//! 4. Scores: `avg_g / M × base`, rounded half up to 0.0001, with `M` the reference
-//!    cost ([`Reference`]).
+//! 4. Scores: `avg_g / M × base`, rounded half up to 0.0001 (at least 0.0001), with
+//!    `M` the reference cost ([`Reference`]).
 //! 5. Auxiliary coefficients are estimated from the kept cases (see [`crate::aux`]).
 
 use claims::Fen;
@@ -397,8 +397,10 @@ impl Builder {
         let mut groups = Vec::with_capacity(pending.len());
         let (mut cv_w, mut cv_n) = ([0f64; 2], [0f64; 2]);
         for (g, s) in pending.into_iter().zip(&stats) {
-            let score =
-                Fixed(div_round(s.avg as i128 * p.base.0 as i128 * ref_den, ref_num) as i64);
+            // A score is never below 0.0001 (a positive cost never scores zero).
+            let score = Fixed(
+                (div_round(s.avg as i128 * p.base.0 as i128 * ref_den, ref_num) as i64).max(1),
+            );
             let k = (g.kind == GroupKind::Comprehensive) as usize;
             if let Some(cv) = s.cv {
                 cv_w[k] += cv * s.n as f64;

@@ -163,12 +163,15 @@ impl Grouper {
             }
             match grp.kind {
                 GroupKind::Core => {
-                    let dx = codes::normalize(&grp.dx);
-                    let dx_id = match g.dx_ids.get(dx.as_ref()) {
+                    // Library files hold codes in key form already (normalised, then cut
+                    // to the key level); normalising again would upper-case a trailing
+                    // placeholder `x` (`A33.x`).
+                    let dx = grp.dx.trim();
+                    let dx_id = match g.dx_ids.get(dx) {
                         Some(&id) => id,
                         None => {
                             let id = g.cores.len() as u32;
-                            g.dx_ids.insert(dx.as_ref().into(), id);
+                            g.dx_ids.insert(dx.into(), id);
                             g.cores.push(Vec::new());
                             id
                         }
@@ -177,8 +180,7 @@ impl Grouper {
                         .procedures
                         .iter()
                         .map(|p| {
-                            let p = codes::normalize(p);
-                            let key = proc_key(&p, g.lib.manifest.proc_level);
+                            let key = p.trim();
                             match g.proc_ids.get(key) {
                                 Some(&id) => id,
                                 None => {
@@ -206,8 +208,8 @@ impl Grouper {
                     });
                 }
                 GroupKind::Comprehensive => {
-                    let cat = codes::normalize(&grp.dx);
-                    let cat = codes::category(&cat).unwrap_or(&cat).to_owned();
+                    let cat = grp.dx.trim();
+                    let cat = codes::category(cat).unwrap_or(cat).to_owned();
                     let slot = g.comp.entry(cat.into()).or_insert([NONE; 4]);
                     if slot[grp.class as usize] != NONE {
                         return Err(CompileError::DuplicateKey(
@@ -414,10 +416,12 @@ impl Grouper {
         let m = &self.lib.manifest;
         match o.how {
             Match::NoMainDiagnosis => return "no usable main diagnosis: ungrouped (未入组)".into(),
-            Match::NoComprehensiveGroup => return format!(
+            Match::NoComprehensiveGroup => {
+                return format!(
                 "no core group matched; no comprehensive group for class {}: ungrouped (未入组)",
                 o.class.zh()
-            ),
+            )
+            }
             Match::Exact => s.push_str("core (核心病种), exact procedure set"),
             Match::Subset { matched, of } => {
                 let _ = write!(
