@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_dip;
 mod claims_io;
+mod cmd_demo;
 mod cmd_drg;
 mod cmd_points;
 mod cmd_qc;
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the main job on embedded demo data (演示): synthetic region, QC, weights, points.
+    Demo(cmd_demo::DemoArgs),
     /// Quality control of settlement lists (结算清单质控): findings per record
     /// and a data-quality score per institution.
     Qc(cmd_qc::QcArgs),
@@ -52,6 +55,7 @@ pub enum Lang {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => cmd_demo::run(args),
         Command::Drg(cmd) => cmd_drg::run(cmd),
         Command::Dip(cmd) => cmd_dip::run(cmd),
         Command::Qc(args) => cmd_qc::run(args),

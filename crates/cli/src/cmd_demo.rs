@@ -1,0 +1,114 @@
+//! `drgdip demo`: the main job on embedded data, end to end: a synthetic region,
+//! quality control, DRG grouping, weights and points. Every step is the same code
+//! as its own subcommand, and the files it writes can be fed to those commands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where to write the region and the results.
+    #[arg(long, default_value = "demo-out")]
+    pub out: PathBuf,
+    /// Number of institutions.
+    #[arg(long, default_value_t = 40)]
+    pub hospitals: usize,
+    /// Number of inpatient cases over the two years.
+    #[arg(long, default_value_t = 100_000)]
+    pub cases: u64,
+    /// Random seed of the synthetic region.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Write the embedded demo scheme and dictionary as directories the other commands read.
+fn write_demo_data(out: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use drg::scheme::file_names::*;
+    let scheme = out.join("demo-scheme");
+    let codes = out.join("demo-codes");
+    std::fs::create_dir_all(&scheme)?;
+    std::fs::create_dir_all(&codes)?;
+    let f = synth::demo::SCHEME_FILES;
+    write(&scheme.join(SCHEME_JSON), f.scheme_json)?;
+    write(&scheme.join(CC_TSV), f.cc_tsv)?;
+    write(&scheme.join(MCC_TSV), f.mcc_tsv)?;
+    write(&scheme.join(MAIN_DX_EXCLUSION_TSV), f.main_dx_exclusion_tsv)?;
+    write(&scheme.join(SURGICAL_PROCEDURES_TSV), f.surgical_procedures_tsv)?;
+    write(&scheme.join(DRG_NAMES_TSV), f.drg_names_tsv)?;
+    write(&codes.join(crate::codes_io::DIAGNOSES), synth::demo::DIAGNOSES_TSV)?;
+    write(&codes.join(crate::codes_io::PROCEDURES), synth::demo::PROCEDURES_TSV)?;
+    Ok((scheme, codes))
+}
+
+fn step(n: u32, zh: &str, en: &str) {
+    println!("\n== {n}. {zh} ({en}) ==");
+}
+
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    let out = &a.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (scheme, codes) = write_demo_data(out)?;
+    let region = out.join("region");
+
+    step(1, "生成模拟统筹区", "synthetic region");
+    crate::cmd_synth::run(crate::cmd_synth::SynthArgs {
+        hospitals: a.hospitals,
+        cases: a.cases,
+        years: vec![2024, 2025],
+        seed: a.seed,
+        out: region.clone(),
+        scheme: None,
+        codes: None,
+        anomaly_rate: 0.04,
+    })?;
+    let y2024 = region.join("claims-2024.csv");
+    let y2025 = region.join("claims-2025.csv");
+
+    step(2, "结算清单质控", "settlement-list quality control, 2025");
+    crate::cmd_qc::run(crate::cmd_qc::QcArgs {
+        files: vec![y2025.clone()],
+        codes: Some(codes.clone()),
+        rules: None,
+        out: out.join("qc"),
+        format: crate::cmd_qc::FindingsFormat::Csv,
+        encoding: None,
+        lang: crate::Lang::Zh,
+    })?;
+
+    step(3, "权重测算", "DRG weights from 2024");
+    let weights = out.join("weights-2024.csv");
+    crate::cmd_weights::run(crate::cmd_weights::WeightsCommand::Calibrate(crate::cmd_weights::CalibrateArgs {
+        cases: vec![y2024.clone()],
+        scheme: scheme.clone(),
+        out: weights.clone(),
+        trim: weights::Trim::LogSd { k: 3.0 },
+        min_cases: 10,
+        adjust: None,
+        cmi_out: Some(out.join("cmi-2024.csv")),
+    }))?;
+
+    step(4, "分组与付费点数", "grouping and points, 2025");
+    let points = out.join("points-2025.csv");
+    crate::cmd_points::run(crate::cmd_points::PointsArgs {
+        params: None,
+        cases: vec![y2025.clone()],
+        scheme: scheme.clone(),
+        weights: weights.clone(),
+        institutions: Some(region.join("institutions.csv")),
+        special_cases: None,
+        out: points.clone(),
+    })?;
+
+    println!("\n== 下一步 (next) ==");
+    let s = scheme.display();
+    let c = y2025.display();
+    println!("  drgdip drg explain --scheme {s} --cases {c} --case-id C2025000000000");
+    println!("  drgdip qc {c} --codes {}", codes.display());
+    println!("  files: {}", out.display());
+    Ok(())
+}
