@@ -333,25 +333,32 @@ impl Generator {
         let chunk = self.cfg.chunk.max(1) as u64;
         let n_chunks = total.div_ceil(chunk);
         let batch = (rayon::current_num_threads() as u64 * 4).max(4);
-        let mut done = 0;
-        let mut first = 0;
-        while first < n_chunks {
+        let make = |first: u64| -> Vec<(Vec<u8>, Vec<u8>)> {
             let last = (first + batch).min(n_chunks);
-            let parts: Vec<(Vec<u8>, Vec<u8>)> = (first..last)
+            (first..last)
                 .into_par_iter()
                 .map(|c| {
                     let start = c * chunk;
                     let len = chunk.min(total - start);
                     self.chunk(year_ix, c, start, len)
                 })
-                .collect();
-            for (c, a) in parts {
-                claims.write_all(&c)?;
-                anomalies.write_all(&a)?;
-            }
-            done = (last * chunk).min(total).max(done);
-            progress(done);
-            first = last;
+                .collect()
+        };
+        // The next batch is generated while this one is written.
+        let mut first = 0;
+        let mut pending = (n_chunks > 0).then(|| make(0));
+        while let Some(parts) = pending.take() {
+            let next = first + batch;
+            pending = std::thread::scope(|s| -> io::Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+                let handle = (next < n_chunks).then(|| s.spawn(|| make(next)));
+                for (c, a) in &parts {
+                    claims.write_all(c)?;
+                    anomalies.write_all(a)?;
+                }
+                progress((next * chunk).min(total));
+                Ok(handle.map(|h| h.join().expect("generator thread")))
+            })?;
+            first = next;
         }
         Ok(())
     }
