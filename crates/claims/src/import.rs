@@ -308,42 +308,120 @@ fn build<'a>(header: &Header, cells: impl Iterator<Item = &'a str>) -> (Claim, V
     b.finish()
 }
 
+/// One CSV record read but not yet parsed, or an item already complete.
+/// Batches of these can be parsed in parallel with a [`RecordParser`].
+pub enum Raw {
+    Csv(csv::ByteRecord),
+    Item(Item),
+}
+
+/// Parses [`Raw`] records of one file; cheap to share between threads.
+#[derive(Clone, Debug)]
+pub struct RecordParser {
+    header: Header,
+    encoding: Encoding,
+}
+
+impl RecordParser {
+    pub fn parse(&self, raw: Raw) -> Item {
+        match raw {
+            Raw::Item(item) => item,
+            Raw::Csv(rec) => {
+                let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                let expected = self.header.columns.len();
+                if rec.len() != expected {
+                    return Err(RecordError { line, column: None, kind: RecordErrorKind::FieldCount { found: rec.len(), expected } });
+                }
+                csv_record(&self.header, &rec, self.encoding, &mut String::new(), line)
+            }
+        }
+    }
+}
+
+/// Read the next CSV record into `rec`, skipping blank lines. `Some(Err)` is a
+/// located error item; `stop` is set when the stream must not be read again.
+fn read_csv(rdr: &mut csv::Reader<Box<dyn Read + '_>>, rec: &mut csv::ByteRecord, stop: &mut bool) -> Option<Result<(), Item>> {
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_byte_record(rec) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                // An IO failure mid-file is reported once and ends the file.
+                *stop = matches!(e.kind(), csv::ErrorKind::Io(_));
+                return Some(Err(Err(RecordError { line, column: None, kind: RecordErrorKind::Csv(e.to_string()) })));
+            }
+        }
+        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            continue; // blank line
+        }
+        return Some(Ok(()));
+    }
+}
+
+impl Reader<'_> {
+    /// A parser for this file's records, for parsing batches in parallel.
+    pub fn parser(&self) -> RecordParser {
+        RecordParser { header: self.header.clone(), encoding: self.encoding }
+    }
+
+    /// Read up to `max` raw records into `out` (cleared first). False at the end.
+    /// CSV records come unparsed; other formats come parsed.
+    pub fn next_batch(&mut self, max: usize, out: &mut Vec<Raw>) -> bool {
+        out.clear();
+        while out.len() < max {
+            if let Inner::Csv { rdr, .. } = &mut self.inner {
+                let mut rec = csv::ByteRecord::new();
+                let mut stop = false;
+                match read_csv(rdr, &mut rec, &mut stop) {
+                    Some(Ok(())) => out.push(Raw::Csv(rec)),
+                    Some(Err(item)) => out.push(Raw::Item(item)),
+                    None => break,
+                }
+                if stop {
+                    self.inner = Inner::Rows { rows: Vec::new().into_iter() };
+                }
+            } else {
+                match self.next() {
+                    Some(item) => out.push(Raw::Item(item)),
+                    None => break,
+                }
+            }
+        }
+        !out.is_empty()
+    }
+}
+
 impl Iterator for Reader<'_> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
         let header = &mut self.header;
         match &mut self.inner {
-            Inner::Csv { rdr, rec, text } => loop {
-                let line = rdr.position().line();
-                match rdr.read_byte_record(rec) {
-                    Ok(false) => return None,
-                    Ok(true) => {}
-                    Err(e) => {
-                        let line = e.position().map(|p| p.line()).unwrap_or(line);
-                        if let csv::ErrorKind::Io(_) = e.kind() {
-                            // An IO failure mid-file: report it once and stop.
-                            let err = RecordError { line, column: None, kind: RecordErrorKind::Csv(e.to_string()) };
+            Inner::Csv { rdr, rec, text } => {
+                let mut stop = false;
+                match read_csv(rdr, rec, &mut stop)? {
+                    Err(item) => {
+                        if stop {
                             self.inner = Inner::Rows { rows: Vec::new().into_iter() };
-                            return Some(Err(err));
                         }
-                        return Some(Err(RecordError { line, column: None, kind: RecordErrorKind::Csv(e.to_string()) }));
+                        Some(item)
+                    }
+                    Ok(()) => {
+                        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                        let expected = header.columns.len();
+                        if rec.len() != expected {
+                            return Some(Err(RecordError {
+                                line,
+                                column: None,
+                                kind: RecordErrorKind::FieldCount { found: rec.len(), expected },
+                            }));
+                        }
+                        Some(csv_record(header, rec, self.encoding, text, line))
                     }
                 }
-                let line = rec.position().map(|p| p.line()).unwrap_or(line);
-                if rec.len() == 1 && rec.get(0).is_some_and(|c| c.iter().all(u8::is_ascii_whitespace)) {
-                    continue; // blank line
-                }
-                let expected = header.columns.len();
-                if rec.len() != expected {
-                    return Some(Err(RecordError {
-                        line,
-                        column: None,
-                        kind: RecordErrorKind::FieldCount { found: rec.len(), expected },
-                    }));
-                }
-                return Some(csv_record(header, rec, self.encoding, text, line));
-            },
+            }
             Inner::Jsonl { rdr, line, buf } => loop {
                 buf.clear();
                 *line += 1;
@@ -576,5 +654,35 @@ mod prop {
                 for _ in reader {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    /// Batches parsed by a RecordParser give exactly what the iterator gives.
+    #[test]
+    fn batches_match_the_iterator() {
+        let mut text = b"case_id,sex,diagnoses,total_cost\n".to_vec();
+        for i in 0..50 {
+            text.extend(format!("C{i},{},K35.800|I10.x00,{}.{:02}\n", 1 + i % 3, i * 7, i).as_bytes());
+            if i % 9 == 0 {
+                text.extend(b"broken,line\n\n");
+            }
+            if i % 13 == 0 {
+                text.extend(b"C,1,\xff\xfe,1\n");
+            }
+        }
+        let show = |items: Vec<Item>| -> Vec<String> { items.into_iter().map(|i| format!("{:?}", i.map(|r| (r.line, r.claim, r.issues)))).collect() };
+        let it: Vec<Item> = Reader::open("b.csv", &text[..], None).unwrap().collect();
+        let mut reader = Reader::open("b.csv", &text[..], None).unwrap();
+        let parser = reader.parser();
+        let mut raw = Vec::new();
+        let mut batched = Vec::new();
+        while reader.next_batch(7, &mut raw) {
+            batched.extend(raw.drain(..).map(|r| parser.parse(r)));
+        }
+        assert_eq!(show(it), show(batched));
     }
 }

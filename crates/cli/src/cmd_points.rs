@@ -110,71 +110,79 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
     let mut by_rule: BTreeMap<(&'static str, &'static str), (u64, Decimal)> = BTreeMap::new();
     let mut by_inst: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
     let mut unknown_inst: BTreeSet<String> = BTreeSet::new();
-    let mut dx = Vec::new();
     let mut err: Option<anyhow::Error> = None;
-    let stats = crate::claims_io::for_each_record(&a.cases, |rec| {
-        if err.is_some() {
-            return;
-        }
-        let c = &rec.claim;
-        let g = crate::claims_io::group_claim(&grouper, c, &mut dx);
-        let std = standards.get(grouper.codes_of(&g).drg);
-        let fallback;
-        let inst = match institutions.get(&c.institution_id) {
-            Some(i) => i,
-            None => {
-                unknown_inst.insert(c.institution_id.clone());
-                fallback = points::Institution {
-                    id: c.institution_id.clone(),
-                    level: String::new(),
-                    tcm: false,
-                    alliance_lead: None,
-                };
-                &fallback
+    let stats = crate::claims_io::par_map_records(
+        &a.cases,
+        |rec| {
+            let c = &rec.claim;
+            let g = crate::claims_io::group_claim(&grouper, c, &mut Vec::new());
+            let std = standards.get(grouper.codes_of(&g).drg);
+            let fallback;
+            let known = institutions.get(&c.institution_id);
+            let inst = match known {
+                Some(i) => i,
+                None => {
+                    fallback = points::Institution {
+                        id: c.institution_id.clone(),
+                        level: String::new(),
+                        tcm: false,
+                        alliance_lead: None,
+                    };
+                    &fallback
+                }
+            };
+            let input = CaseInput {
+                case_id: &c.case_id,
+                group: std,
+                total_cost: c.total_cost.unwrap_or_default(),
+                innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
+                los: c.los.unwrap_or(0),
+                main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
+                special_case: special.contains(&c.case_id),
+            };
+            let p = points::price(&params, inst, &input);
+            let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
+            let row = [
+                p.case_id.clone(),
+                c.institution_id.clone(),
+                p.credited_to.clone(),
+                p.method.as_str().to_owned(),
+                p.rule.as_str().to_owned(),
+                p.group.clone().unwrap_or_default(),
+                opt(p.weight),
+                p.mean_cost.map(|m| m.to_string()).unwrap_or_default(),
+                input.total_cost.to_string(),
+                opt(p.ratio),
+                opt(p.threshold),
+                p.coefficient.to_string(),
+                p.coefficient_source.as_str().to_owned(),
+                pts(p.base_points),
+                pts(p.case_points),
+                pts(p.addon_points),
+                pts(p.total),
+                p.per_diem_category.clone().unwrap_or_default(),
+                p.rule.cite().to_owned(),
+            ];
+            (p, row, known.is_none())
+        },
+        |rec, (p, row, unknown)| {
+            if err.is_some() {
+                return;
             }
-        };
-        let input = CaseInput {
-            case_id: &c.case_id,
-            group: std,
-            total_cost: c.total_cost.unwrap_or_default(),
-            innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
-            los: c.los.unwrap_or(0),
-            main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
-            special_case: special.contains(&c.case_id),
-        };
-        let p = points::price(&params, inst, &input);
-        let e = by_rule.entry((p.method.as_str(), p.rule.as_str())).or_default();
-        e.0 += 1;
-        e.1 += p.total;
-        let e = by_inst.entry(p.credited_to.clone()).or_default();
-        e.0 += 1;
-        e.1 += p.total;
-        let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
-        let res = w.write_record([
-            p.case_id.as_str(),
-            &c.institution_id,
-            &p.credited_to,
-            p.method.as_str(),
-            p.rule.as_str(),
-            p.group.as_deref().unwrap_or(""),
-            &opt(p.weight),
-            &p.mean_cost.map(|m| m.to_string()).unwrap_or_default(),
-            &input.total_cost.to_string(),
-            &opt(p.ratio),
-            &opt(p.threshold),
-            &p.coefficient.to_string(),
-            p.coefficient_source.as_str(),
-            &pts(p.base_points),
-            &pts(p.case_points),
-            &pts(p.addon_points),
-            &pts(p.total),
-            p.per_diem_category.as_deref().unwrap_or(""),
-            p.rule.cite(),
-        ]);
-        if let Err(e) = res {
-            err = Some(e.into());
-        }
-    })?;
+            if unknown {
+                unknown_inst.insert(rec.claim.institution_id.clone());
+            }
+            let e = by_rule.entry((p.method.as_str(), p.rule.as_str())).or_default();
+            e.0 += 1;
+            e.1 += p.total;
+            let e = by_inst.entry(p.credited_to).or_default();
+            e.0 += 1;
+            e.1 += p.total;
+            if let Err(e) = w.write_record(&row) {
+                err = Some(e.into());
+            }
+        },
+    )?;
     if let Some(e) = err {
         return Err(e);
     }

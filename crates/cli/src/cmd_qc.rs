@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use claims::import::{Encoding, Reader};
 use qc::{Checker, Finding, QualityReport, RuleSet, ScoreWeights, Severity};
+use rayon::prelude::*;
 
 #[derive(clap::Args)]
 pub struct QcArgs {
@@ -70,7 +71,11 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
     };
     let findings_path = args.out.join(format!("qc-findings.{ext}"));
     let mut sink = FindingSink::new(&findings_path, args.format, args.lang)?;
-    let encoding = args.encoding.map(|e| match e {
+    if args.encoding.is_some() {
+        // A forced encoding needs the sequential reader: rare, small files.
+        eprintln!("note: --encoding given: reading sequentially");
+    }
+    let forced = args.encoding.map(|e| match e {
         EncodingArg::Utf8 => Encoding::Utf8,
         EncodingArg::Gbk => Encoding::Gbk,
     });
@@ -79,51 +84,73 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
     let mut report = QualityReport::default();
     let mut totals = QcTotals::default();
     let mut failed: Vec<bool> = Vec::new();
-    let mut record_index: Vec<(u32, u64)> = Vec::new(); // only for records that get late findings
+    let mut record_index: Vec<(u32, u64)> = Vec::new();
     let mut out = Vec::new();
     let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
     if dicts.is_none() {
         eprintln!("note: no --codes DIR given: coding-compliance rules (D001–D006) are skipped");
     }
-    for (fi, path) in args.files.iter().enumerate() {
-        let fi = fi as u32;
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = crate::progress::bytes_bar(len, &names[fi as usize]);
-        let input = bar.wrap_read(file);
-        let mut reader = match Reader::open(&names[fi as usize], input, encoding) {
-            Ok(r) => r,
-            Err(e) => {
-                bar.finish_and_clear();
-                eprintln!("{}: {e}", names[fi as usize]);
-                sink.file_error(&names[fi as usize], &e.to_string())?;
-                continue;
-            }
-        };
-        let plan = checker.begin_file(fi, reader.header.present);
-        print_plan(&names[fi as usize], &reader, &plan);
-        let present = reader.header.present;
-        for item in reader.by_ref() {
-            match item {
-                Ok(rec) => {
-                    out.clear();
-                    checker.check(&rec, &mut out);
-                    let (req, filled) = qc::required_cells(&rules, present, &rec.claim);
-                    report.add_record(&rec.claim.institution_id, req, filled, &out, &rules);
-                    let has_error = out.iter().any(|f| rules.rules[f.rule as usize].severity == Severity::Error);
-                    failed.push(has_error);
-                    record_index.push((fi, rec.line));
-                    totals.records += 1;
-                    count(&rules, &out, &mut totals);
-                    sink.findings(&names, &rules, &out)?;
-                }
-                Err(e) => {
-                    totals.rejected += 1;
-                    sink.rejected(&names[fi as usize], &e)?;
+    let mut present = claims::FieldSet::default();
+    let mut state = RunState { rules: &rules, report: &mut report, totals: &mut totals, failed: &mut failed, record_index: &mut record_index };
+    match forced {
+        Some(enc) => {
+            for (fi, path) in args.files.iter().enumerate() {
+                let fi = fi as u32;
+                let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let mut reader = match Reader::open(&names[fi as usize], file, Some(enc)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("{}: {e}", names[fi as usize]);
+                        sink.file_error(&names[fi as usize], &e.to_string())?;
+                        continue;
+                    }
+                };
+                let plan = checker.begin_file(fi, reader.header.present);
+                print_plan(&names[fi as usize], &reader.header, &plan);
+                present = reader.header.present;
+                for item in reader.by_ref() {
+                    let local = item.as_ref().ok().map(|rec| {
+                        let mut f = Vec::new();
+                        checker.check_local(rec, &mut f);
+                        (f, qc::required_cells(&rules, present, &rec.claim))
+                    });
+                    state.take(fi, &item, local, &mut checker, &mut sink, &names, &mut out)?;
                 }
             }
         }
-        bar.finish_and_clear();
+        None => {
+            let mut batches = crate::claims_io::Batches::new(&args.files);
+            while let Some(ev) = batches.next_event() {
+                match ev {
+                    crate::claims_io::Event::FileStart { file } => {
+                        let header = batches.header().expect("a file is open");
+                        let plan = checker.begin_file(file, header.present);
+                        print_plan(&names[file as usize], header, &plan);
+                        present = header.present;
+                    }
+                    crate::claims_io::Event::FileError { file, message } => {
+                        eprintln!("{message}");
+                        sink.file_error(&names[file as usize], &message)?;
+                    }
+                    crate::claims_io::Event::Records { file, items } => {
+                        let ck = &checker;
+                        let local: Vec<_> = items
+                            .par_iter()
+                            .map(|item| {
+                                item.as_ref().ok().map(|rec| {
+                                    let mut f = Vec::new();
+                                    ck.check_local(rec, &mut f);
+                                    (f, qc::required_cells(&rules, present, &rec.claim))
+                                })
+                            })
+                            .collect();
+                        for (item, local) in items.iter().zip(local) {
+                            state.take(file, item, local, &mut checker, &mut sink, &names, &mut out)?;
+                        }
+                    }
+                }
+            }
+        }
     }
     out.clear();
     checker.finish(&mut out);
@@ -148,6 +175,49 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The sequential part of a QC run: cross-record rules, counts, report, output.
+struct RunState<'a> {
+    rules: &'a RuleSet,
+    report: &'a mut QualityReport,
+    totals: &'a mut QcTotals,
+    failed: &'a mut Vec<bool>,
+    record_index: &'a mut Vec<(u32, u64)>,
+}
+
+impl RunState<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn take(
+        &mut self,
+        file: u32,
+        item: &claims::import::Item,
+        local: Option<(Vec<Finding>, (u32, u32))>,
+        checker: &mut Checker<'_>,
+        sink: &mut FindingSink,
+        names: &[String],
+        out: &mut Vec<Finding>,
+    ) -> anyhow::Result<()> {
+        match (item, local) {
+            (Ok(rec), Some((found, (req, filled)))) => {
+                *out = found;
+                checker.observe(rec, out);
+                self.report.add_record(&rec.claim.institution_id, req, filled, out, self.rules);
+                let has_error = out.iter().any(|f| self.rules.rules[f.rule as usize].severity == Severity::Error);
+                self.failed.push(has_error);
+                self.record_index.push((file, rec.line));
+                self.totals.records += 1;
+                count(self.rules, out, self.totals);
+                sink.findings(names, self.rules, out)?;
+            }
+            (Err(e), _) => {
+                self.totals.rejected += 1;
+                sink.rejected(&names[file as usize], e)?;
+            }
+            (Ok(_), None) => unreachable!("local results exist for every record"),
+        }
+        Ok(())
+    }
+}
+
 fn count(rules: &RuleSet, out: &[Finding], t: &mut QcTotals) {
     for f in out {
         match rules.rules[f.rule as usize].severity {
@@ -157,8 +227,7 @@ fn count(rules: &RuleSet, out: &[Finding], t: &mut QcTotals) {
     }
 }
 
-fn print_plan(name: &str, reader: &Reader<'_>, plan: &qc::FilePlan) {
-    let h = &reader.header;
+fn print_plan(name: &str, h: &claims::import::Header, plan: &qc::FilePlan) {
     if !plan.missing_columns.is_empty() {
         let cols: Vec<String> =
             plan.missing_columns.iter().map(|(f, rule)| format!("{} ({}, {rule})", f.name(), f.zh())).collect();

@@ -80,12 +80,14 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
     let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
     let mut per_case: Vec<(String, u32)> = Vec::new(); // (institution, group index) for CMI
     let (mut ungroupable, mut no_cost) = (0u64, 0u64);
-    let mut dx = Vec::new();
-    let stats = crate::claims_io::for_each_record(&a.cases, |rec| {
-        let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut dx);
-        let code = grouper.codes_of(&g).drg;
-        match (index.get(code), rec.claim.total_cost) {
-            (Some(&i), Some(cost)) if cost.0 > 0 => {
+    let stats = crate::claims_io::par_map_records(
+        &a.cases,
+        |rec| {
+            let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
+            index.get(grouper.codes_of(&g).drg).copied()
+        },
+        |rec, group| match (group, rec.claim.total_cost) {
+            (Some(i), Some(cost)) if cost.0 > 0 => {
                 costs[i].push(cost.0);
                 if a.cmi_out.is_some() {
                     per_case.push((rec.claim.institution_id.clone(), i as u32));
@@ -93,8 +95,8 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
             }
             (Some(_), _) => no_cost += 1,
             (None, _) => ungroupable += 1,
-        }
-    })?;
+        },
+    )?;
     let opts = Options { trim: a.trim, min_cases: a.min_cases, rw_places: 4 };
     let mut cal = calibrate(&keys, costs, &opts);
     if let Some(p) = &a.adjust {

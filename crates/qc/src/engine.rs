@@ -130,8 +130,16 @@ impl<'a> Checker<'a> {
         plan
     }
 
-    /// Check one record, appending its findings to `out`.
+    /// Check one record, appending its findings to `out`: the record's own
+    /// rules ([`Checker::check_local`]) and then the cross-record ones ([`Checker::observe`]).
     pub fn check(&mut self, rec: &Record, out: &mut Vec<Finding>) {
+        self.check_local(rec, out);
+        self.observe(rec, out);
+    }
+
+    /// The rules that look at one record alone. Takes `&self`: records can be
+    /// checked on several threads at once.
+    pub fn check_local(&self, rec: &Record, out: &mut Vec<Finding>) {
         let c = &rec.claim;
         let mut emit = |rule: u16, field: Option<Field>, value: &str, detail: String| {
             out.push(Finding {
@@ -169,6 +177,24 @@ impl<'a> Checker<'a> {
         for &r in &self.active {
             run_rule(&self.rules.rules[r as usize], r, c, self.dicts, &mut emit);
         }
+    }
+
+    /// The cross-record rules (duplicate case ids, stays after a death): call
+    /// for every record in file order after [`Checker::check_local`].
+    pub fn observe(&mut self, rec: &Record, out: &mut Vec<Finding>) {
+        let c = &rec.claim;
+        let mut emit = |rule: u16, field: Option<Field>, value: &str, detail: String| {
+            out.push(Finding {
+                file: self.file,
+                line: rec.line,
+                case_id: c.case_id.clone(),
+                institution_id: c.institution_id.clone(),
+                rule,
+                field,
+                value: value.to_owned(),
+                detail,
+            })
+        };
         if let Some(r) = self.duplicate_case_id {
             if !c.case_id.is_empty() {
                 let k = key(&c.case_id);
