@@ -1,0 +1,413 @@
+//! The year's budget (seed 002 chapter 2, §9–§14): from last year's totals per
+//! institution and sub-category, grown by the insurance type's factor, less the
+//! reserves, split into sub-budgets in proportion to last year, then into quarters,
+//! with mid-year adjustments. Every step is recorded in [`Budget::derivation`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use claims::Fen;
+use rust_decimal::Decimal;
+
+use crate::alloc::{decimal_weights, largest_remainder, round_fen};
+use crate::model::{Insurance, Key, SubCategory};
+use crate::params::BudgetParams;
+
+/// Last year's totals of one institution in one sub-category and insurance type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub institution_id: String,
+    /// Institution class (e.g. level 三级/二级/一级/基层); used when budgets are split by class.
+    pub class: String,
+    pub insurance: Insurance,
+    pub category: SubCategory,
+    /// Total medical cost (fund and individual payments).
+    pub total_cost: Fen,
+    pub fund_paid: Fen,
+}
+
+/// Totals per insurance type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsuranceBudget {
+    pub insurance: Insurance,
+    pub last_year: Fen,
+    pub demand: Decimal,
+    pub capacity: Decimal,
+    pub factor: Decimal,
+    /// Last year × factor (统筹区定点机构预算总额 before reserves).
+    pub grown: Fen,
+    pub risk_adjustment: Fen,
+    pub offsite: Fen,
+    pub sporadic: Fen,
+    /// Grown less reserves: what the sub-budgets share.
+    pub net: Fen,
+}
+
+/// A recorded mid-year adjustment (seed 002 §14).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedAdjustment {
+    pub amount: Fen,
+    pub from_quarter: u8,
+    pub reason: String,
+    /// The amount per quarter.
+    pub by_quarter: [Fen; 4],
+}
+
+/// One sub-budget line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetLine {
+    pub key: Key,
+    pub last_year: Fen,
+    pub last_year_fund: Fen,
+    /// Before adjustments.
+    pub initial: Fen,
+    pub adjustments: Vec<AppliedAdjustment>,
+    /// After adjustments; = Σ quarters.
+    pub annual: Fen,
+    pub quarters: [Fen; 4],
+    /// Fund share of the sub-budget at last year's fund ratio (统筹区基金支出预算, §11).
+    pub fund_budget: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub year: u16,
+    pub insurance: Vec<InsuranceBudget>,
+    pub lines: Vec<BudgetLine>,
+    /// Last year's (total, fund) per institution.
+    pub by_institution: BTreeMap<String, (Fen, Fen)>,
+    /// Every step with its numbers.
+    pub derivation: String,
+}
+
+impl Budget {
+    pub fn line(&self, key: &Key) -> Option<&BudgetLine> {
+        self.lines.iter().find(|l| &l.key == key)
+    }
+}
+
+fn fen_mul(f: Fen, d: Decimal) -> Fen {
+    Fen(round_fen(Decimal::from(f.0) * d))
+}
+
+/// Build the budget of `year` from last year's `history`.
+pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget {
+    let mut d = String::new();
+    let mut last: BTreeMap<Key, (Fen, Fen)> = BTreeMap::new();
+    let mut by_institution: BTreeMap<String, (Fen, Fen)> = BTreeMap::new();
+    for r in history {
+        let class = if params.split_by_class {
+            r.class.as_str()
+        } else {
+            ""
+        };
+        let e = last
+            .entry(Key::new(r.insurance, r.category, class))
+            .or_default();
+        e.0 = e.0 + r.total_cost;
+        e.1 = e.1 + r.fund_paid;
+        let e = by_institution.entry(r.institution_id.clone()).or_default();
+        e.0 = e.0 + r.total_cost;
+        e.1 = e.1 + r.fund_paid;
+    }
+    for a in &params.adjustments {
+        let class = if params.split_by_class {
+            a.class.as_str()
+        } else {
+            ""
+        };
+        last.entry(Key::new(a.insurance, a.category, class))
+            .or_default();
+    }
+    let _ = writeln!(
+        d,
+        "budget {year} (seed 002 §9–§14), from {} history rows",
+        history.len()
+    );
+    let res = &params.reserves;
+    let mut insurance = Vec::new();
+    let mut lines = Vec::new();
+    for ins in Insurance::ALL {
+        let keys: Vec<(&Key, &(Fen, Fen))> =
+            last.iter().filter(|(k, _)| k.insurance == ins).collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let g = params.growth(ins);
+        let last_year: Fen = keys.iter().map(|(_, v)| v.0).sum();
+        let grown = fen_mul(last_year, g.factor());
+        let risk_adjustment = fen_mul(grown, res.risk_adjustment);
+        let offsite = fen_mul(grown, res.offsite);
+        let sporadic = fen_mul(grown, res.sporadic);
+        let net = grown - risk_adjustment - offsite - sporadic;
+        let z = ins.zh();
+        let _ = writeln!(d, "\n[{z}] (§10–§11)");
+        let _ = writeln!(
+            d,
+            "  1. last year's total at designated institutions           {last_year}"
+        );
+        let _ = writeln!(
+            d,
+            "  2. demand factor (1+{})(1+{})(1+{})(1+{}) = {}   (cost growth, price index, new technology, insured growth)",
+            g.cost_growth,
+            g.price_index,
+            g.new_technology,
+            g.insured_growth,
+            g.demand()
+        );
+        let _ = writeln!(
+            d,
+            "     capacity factor 1+{} = {}   (fund revenue growth)",
+            g.fund_revenue_growth,
+            g.capacity()
+        );
+        let _ = writeln!(d, "     factor = min(demand, capacity) = {}", g.factor());
+        let _ = writeln!(d, "  3. grown total = {last_year} × {} = {grown}  (rounded half away from zero to the fen)", g.factor());
+        let _ = writeln!(d, "  4. reserves (§10): risk adjustment {} → {risk_adjustment}; off-site {} → {offsite}; sporadic {} → {sporadic}", res.risk_adjustment, res.offsite, res.sporadic);
+        let _ = writeln!(d, "  5. net for sub-budgets = {grown} − {risk_adjustment} − {offsite} − {sporadic} = {net}");
+        let weights: Vec<i128> = keys
+            .iter()
+            .map(|(_, v)| i128::from(v.0 .0.max(0)))
+            .collect();
+        let split = largest_remainder(net.0, &weights).unwrap_or_else(|| {
+            // No history at all: split equally.
+            largest_remainder(net.0, &vec![1; keys.len()]).expect("non-empty")
+        });
+        let _ = writeln!(
+            d,
+            "  6. split in proportion to last year (§12), largest remainder:"
+        );
+        for ((key, (ly, lyf)), initial) in keys.iter().zip(&split) {
+            let initial = Fen(*initial);
+            let base_q = largest_remainder(initial.0, &decimal_weights(&params.quarter_shares))
+                .unwrap_or_else(|| vec![initial.0, 0, 0, 0]);
+            let mut quarters = [
+                Fen(base_q[0]),
+                Fen(base_q[1]),
+                Fen(base_q[2]),
+                Fen(base_q[3]),
+            ];
+            let _ = writeln!(
+                d,
+                "     {key}: {net} × {ly}/{last_year} → {initial}; quarters {} {} {} {}",
+                quarters[0], quarters[1], quarters[2], quarters[3]
+            );
+            let mut adjustments = Vec::new();
+            for a in &params.adjustments {
+                let class = if params.split_by_class {
+                    a.class.as_str()
+                } else {
+                    ""
+                };
+                if a.insurance != ins || a.category != key.category || class != key.class {
+                    continue;
+                }
+                let amount = Fen(round_fen(a.amount * Decimal::ONE_HUNDRED));
+                let from = usize::from(a.from_quarter - 1);
+                let mut w = decimal_weights(&params.quarter_shares[from..]);
+                if w.iter().all(|x| *x == 0) {
+                    w = vec![1; w.len()];
+                }
+                let parts = largest_remainder(amount.0, &w).expect("non-zero weights");
+                let mut by_quarter = [Fen::ZERO; 4];
+                for (i, p) in parts.iter().enumerate() {
+                    by_quarter[from + i] = Fen(*p);
+                    quarters[from + i] = quarters[from + i] + Fen(*p);
+                }
+                let _ = writeln!(
+                    d,
+                    "     mid-year adjustment (§14) {key}: {amount} from Q{} ({} {} {} {}), reason: {}",
+                    a.from_quarter, by_quarter[0], by_quarter[1], by_quarter[2], by_quarter[3], a.reason
+                );
+                adjustments.push(AppliedAdjustment {
+                    amount,
+                    from_quarter: a.from_quarter,
+                    reason: a.reason.clone(),
+                    by_quarter,
+                });
+            }
+            let annual: Fen = quarters.iter().copied().sum();
+            let fund_budget = if ly.0 > 0 {
+                Fen(round_fen(
+                    Decimal::from(annual.0) * Decimal::from(lyf.0) / Decimal::from(ly.0),
+                ))
+            } else {
+                Fen::ZERO
+            };
+            lines.push(BudgetLine {
+                key: (*key).clone(),
+                last_year: *ly,
+                last_year_fund: *lyf,
+                initial,
+                adjustments,
+                annual,
+                quarters,
+                fund_budget,
+            });
+        }
+        insurance.push(InsuranceBudget {
+            insurance: ins,
+            last_year,
+            demand: g.demand(),
+            capacity: g.capacity(),
+            factor: g.factor(),
+            grown,
+            risk_adjustment,
+            offsite,
+            sporadic,
+            net,
+        });
+    }
+    let _ = writeln!(
+        d,
+        "\n  7. fund budget per line (§11) = annual × last year's fund / last year's total:"
+    );
+    for l in &lines {
+        let _ = writeln!(
+            d,
+            "     {}: {} × {}/{} = {}",
+            l.key, l.annual, l.last_year_fund, l.last_year, l.fund_budget
+        );
+    }
+    Budget {
+        year,
+        insurance,
+        lines,
+        by_institution,
+        derivation: d,
+    }
+}
+
+/// The budget table as CSV.
+pub fn budget_csv(b: &Budget) -> String {
+    let mut s = String::from(
+        "insurance,category,class,last_year_total,last_year_fund,initial_budget,adjustments,annual_budget,q1,q2,q3,q4,fund_budget,adjustment_reasons\n",
+    );
+    for l in &b.lines {
+        let adj: Fen = l.adjustments.iter().map(|a| a.amount).sum();
+        let reasons: Vec<&str> = l.adjustments.iter().map(|a| a.reason.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            l.key.insurance.zh(),
+            l.key.category.zh(),
+            l.key.class,
+            l.last_year,
+            l.last_year_fund,
+            l.initial,
+            adj,
+            l.annual,
+            l.quarters[0],
+            l.quarters[1],
+            l.quarters[2],
+            l.quarters[3],
+            l.fund_budget,
+            crate::statement::csv_field(&reasons.join("; "))
+        );
+    }
+    s.push_str("\ninsurance,last_year_total,demand_factor,capacity_factor,factor,grown_total,risk_adjustment,offsite,sporadic,net_for_sub_budgets\n");
+    for i in &b.insurance {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{}",
+            i.insurance.zh(),
+            i.last_year,
+            i.demand,
+            i.capacity,
+            i.factor,
+            i.grown,
+            i.risk_adjustment,
+            i.offsite,
+            i.sporadic,
+            i.net
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::SettleParams;
+
+    fn row(inst: &str, ins: Insurance, cat: SubCategory, total: i64, fund: i64) -> HistoryRow {
+        HistoryRow {
+            institution_id: inst.into(),
+            class: "三级".into(),
+            insurance: ins,
+            category: cat,
+            total_cost: Fen(total),
+            fund_paid: Fen(fund),
+        }
+    }
+
+    #[test]
+    fn budget_reconciles_and_records_adjustments() {
+        let mut p = SettleParams::builtin().budget;
+        p.adjustments.push(crate::params::Adjustment {
+            insurance: Insurance::Resident,
+            category: SubCategory::Inpatient,
+            class: String::new(),
+            amount: "1000.01".parse().unwrap(),
+            from_quarter: 3,
+            reason: "疫情".into(),
+        });
+        let h = vec![
+            row(
+                "A",
+                Insurance::Employee,
+                SubCategory::Inpatient,
+                10_000_000_00,
+                7_000_000_00,
+            ),
+            row(
+                "A",
+                Insurance::Employee,
+                SubCategory::GeneralOutpatient,
+                3_000_000_00,
+                1_500_000_00,
+            ),
+            row(
+                "B",
+                Insurance::Resident,
+                SubCategory::Inpatient,
+                5_000_000_00,
+                3_000_000_00,
+            ),
+            row(
+                "B",
+                Insurance::Resident,
+                SubCategory::DayCare,
+                333_333_33,
+                200_000_00,
+            ),
+        ];
+        let b = build(&p, 2025, &h);
+        for i in &b.insurance {
+            let lines: Fen = b
+                .lines
+                .iter()
+                .filter(|l| l.key.insurance == i.insurance)
+                .map(|l| l.initial)
+                .sum();
+            assert_eq!(lines, i.net, "{:?}", i.insurance);
+            assert_eq!(i.grown - i.risk_adjustment - i.offsite - i.sporadic, i.net);
+        }
+        // employee: 13,000,000.00 × 1.035351 = 13,459,563.00
+        assert_eq!(b.insurance[0].grown, Fen(13_459_563_00));
+        assert_eq!(b.insurance[0].risk_adjustment, Fen(269_191_26));
+        for l in &b.lines {
+            assert_eq!(l.quarters.iter().copied().sum::<Fen>(), l.annual);
+        }
+        let l = b
+            .line(&Key::new(Insurance::Resident, SubCategory::Inpatient, ""))
+            .unwrap();
+        assert_eq!(l.annual - l.initial, Fen(1000_01));
+        assert_eq!(
+            l.adjustments[0].by_quarter,
+            [Fen(0), Fen(0), Fen(500_01), Fen(500_00)]
+        );
+        assert!(b.derivation.contains("reason: 疫情"));
+        assert!(budget_csv(&b).contains("居民,住院,"));
+    }
+}
