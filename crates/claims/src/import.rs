@@ -686,3 +686,49 @@ mod batch_tests {
         assert_eq!(show(it), show(batched));
     }
 }
+
+#[cfg(test)]
+mod xlsx_tests {
+    use super::*;
+
+    /// A workbook as hospital systems export it: Chinese headers, numbers as
+    /// numbers, dates as Excel dates, an empty row in the middle.
+    #[test]
+    fn reads_an_xlsx_workbook() {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        let date = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+        for (c, h) in ["病案号", "性别", "年龄", "入院时间", "主要诊断编码", "其他诊断编码", "住院总费用", "备注"].iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        ws.write_string(1, 0, "X1").unwrap();
+        ws.write_number(1, 1, 2.0).unwrap();
+        ws.write_number(1, 2, 35.0).unwrap();
+        let t = ExcelDateTime::parse_from_str("2025-03-04 08:30:00").unwrap();
+        ws.write_datetime_with_format(1, 3, &t, &date).unwrap();
+        ws.write_string(1, 4, "O80.000").unwrap();
+        ws.write_string(1, 5, "Z37.000；O99.000").unwrap();
+        ws.write_number(1, 6, 4321.5).unwrap();
+        ws.write_string(3, 0, "X2").unwrap();
+        ws.write_string(3, 1, "男").unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+
+        let mut r = Reader::open("list.xlsx", &bytes[..], None).unwrap();
+        assert_eq!(r.format, super::Format::Xlsx);
+        let items: Vec<Item> = r.by_ref().collect();
+        assert_eq!(r.header.unknown, vec!["备注"]);
+        assert_eq!(items.len(), 2, "the empty row is skipped");
+        let a = items[0].as_ref().unwrap();
+        assert_eq!(a.line, 2);
+        assert_eq!(a.claim.case_id, "X1");
+        assert_eq!(a.claim.sex, Some(crate::Sex::Female));
+        assert_eq!(a.claim.age, Some(35));
+        assert_eq!(a.claim.admitted_at.map(|t| t.to_string()).as_deref(), Some("2025-03-04 08:30:00"));
+        assert_eq!(a.claim.other_diagnoses, vec!["Z37.000", "O99.000"]);
+        assert_eq!(a.claim.total_cost, Some(crate::Fen(432150)));
+        assert!(a.issues.is_empty(), "{:?}", a.issues);
+        let b = items[1].as_ref().unwrap();
+        assert_eq!((b.line, b.claim.sex), (4, Some(crate::Sex::Male)));
+    }
+}
