@@ -26,6 +26,21 @@ pub struct Finding {
     pub detail: String,
 }
 
+impl Finding {
+    fn new(file: u32, rec: &Record, rule: u16, field: Option<Field>, value: &str, detail: String) -> Finding {
+        Finding {
+            file,
+            line: rec.line,
+            case_id: rec.claim.case_id.clone(),
+            institution_id: rec.claim.institution_id.clone(),
+            rule,
+            field,
+            value: value.to_owned(),
+            detail,
+        }
+    }
+}
+
 /// What a file's columns mean for the rules: reported once per file.
 #[derive(Clone, Debug, Default)]
 pub struct FilePlan {
@@ -141,18 +156,8 @@ impl<'a> Checker<'a> {
     /// checked on several threads at once.
     pub fn check_local(&self, rec: &Record, out: &mut Vec<Finding>) {
         let c = &rec.claim;
-        let mut emit = |rule: u16, field: Option<Field>, value: &str, detail: String| {
-            out.push(Finding {
-                file: self.file,
-                line: rec.line,
-                case_id: c.case_id.clone(),
-                institution_id: c.institution_id.clone(),
-                rule,
-                field,
-                value: value.to_owned(),
-                detail,
-            })
-        };
+        let file = self.file;
+        let mut emit = |rule, field, value: &str, detail| out.push(Finding::new(file, rec, rule, field, value, detail));
         for issue in &rec.issues {
             let (kind, detail) = match &issue.kind {
                 IssueKind::Date => (CellIssue::Date, String::new()),
@@ -183,18 +188,8 @@ impl<'a> Checker<'a> {
     /// for every record in file order after [`Checker::check_local`].
     pub fn observe(&mut self, rec: &Record, out: &mut Vec<Finding>) {
         let c = &rec.claim;
-        let mut emit = |rule: u16, field: Option<Field>, value: &str, detail: String| {
-            out.push(Finding {
-                file: self.file,
-                line: rec.line,
-                case_id: c.case_id.clone(),
-                institution_id: c.institution_id.clone(),
-                rule,
-                field,
-                value: value.to_owned(),
-                detail,
-            })
-        };
+        let file = self.file;
+        let mut emit = |rule, field, value: &str, detail| out.push(Finding::new(file, rec, rule, field, value, detail));
         if let Some(r) = self.duplicate_case_id {
             if !c.case_id.is_empty() {
                 let k = key(&c.case_id);
