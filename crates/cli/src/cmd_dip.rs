@@ -26,6 +26,15 @@ pub enum DipCommand {
     Import(ImportArgs),
     /// Group cases: group, score, auxiliary adjustment, deviation (偏差病例), trace.
     Group(GroupArgs),
+    /// Write a library as a published-style CSV (Chinese headers), readable by `import`.
+    Export {
+        /// Library directory.
+        #[arg(long)]
+        library: PathBuf,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -172,6 +181,12 @@ pub fn run(cmd: DipCommand) -> anyhow::Result<()> {
         DipCommand::Build(a) => build(a),
         DipCommand::Import(a) => import(a),
         DipCommand::Group(a) => group(a),
+        DipCommand::Export { library, out } => {
+            let lib = read_library(&library)?;
+            std::fs::write(&out, dip::import::to_published_csv(&lib)).with_context(|| format!("writing {}", out.display()))?;
+            println!("{} groups written to {}", lib.groups.len(), out.display());
+            Ok(())
+        }
     }
 }
 
