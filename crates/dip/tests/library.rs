@@ -447,3 +447,56 @@ fn duplicate_keys_are_rejected() {
         Err(dip::group::CompileError::DuplicateKey(..))
     ));
 }
+
+#[test]
+fn xlsx_published_library_imports() {
+    use rust_xlsxwriter::Workbook;
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let header = [
+        "病种编码",
+        "主要诊断编码",
+        "主要诊断名称",
+        "手术操作编码",
+        "分值",
+        "基层病种",
+    ];
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let rows: &[(&str, &str, &str, &str, f64, &str)] = &[
+        ("D001", "K35.8", "急性阑尾炎", "47.0100", 812.25, "否"),
+        ("D002", "J18.9", "肺炎", "保守治疗", 350.0, "是"),
+        ("D003", "J18", "肺炎", "治疗性操作", 420.5, "否"),
+    ];
+    for (r, (code, dx, name, procs, score, base)) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        ws.write_string(r, 0, *code).unwrap();
+        ws.write_string(r, 1, *dx).unwrap();
+        ws.write_string(r, 2, *name).unwrap();
+        ws.write_string(r, 3, *procs).unwrap();
+        ws.write_number(r, 4, *score).unwrap();
+        ws.write_string(r, 5, *base).unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let (lib, rep) = import("library.xlsx", &bytes, ImportOptions::default()).unwrap();
+    assert_eq!(rep.unknown_columns, ["主要诊断名称"]);
+    assert!(rep.rejected.is_empty(), "{rep:?}");
+    assert_eq!((rep.core, rep.comprehensive), (2, 1));
+    let by = |c: &str| lib.groups.iter().find(|g| g.code == c).unwrap();
+    assert_eq!(by("D001").score, Fixed(8_122_500));
+    assert_eq!(by("D001").procedures, ["47.0100"]);
+    assert!(by("D002").base_level && by("D002").procedures.is_empty());
+    assert_eq!(
+        (by("D003").kind, by("D003").class),
+        (GroupKind::Comprehensive, ProcClass::Therapeutic)
+    );
+    let g = Grouper::new(lib).unwrap();
+    let case = ListCase {
+        main_diagnosis: "J18.000",
+        procedures: "99.2500",
+        ..ListCase::default()
+    };
+    let o = g.group(&case, None, &mut Scratch::default());
+    assert_eq!((g.code(&o), o.score), ("D003", Fixed(4_205_000)));
+}
