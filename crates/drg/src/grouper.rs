@@ -23,7 +23,7 @@ const MAX_UNITS: usize = 2048;
 const STACK_CODES: usize = 128;
 
 /// Result of grouping one case. Indices refer to the [`Grouper`] that produced it;
-/// use [`Grouper::mdc_code`] and friends to get codes.
+/// use [`Grouper::codes_of`] to get codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grouping {
     /// Index of the MDC (in scheme order); `None` when ungroupable.
