@@ -221,7 +221,7 @@ mod tests {
         for (i, info) in FIELDS.iter().enumerate() {
             assert_eq!(info.field as usize, i, "{}", info.name);
         }
-        assert!(Field::COUNT <= 64);
+        const { assert!(Field::COUNT <= 64) };
     }
 
     #[test]

@@ -34,9 +34,11 @@ impl Format {
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".xlsx") || head.starts_with(b"PK\x03\x04") {
             Format::Xlsx
-        } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
-            Format::Jsonl
-        } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        } else if lower.ends_with(".jsonl")
+            || lower.ends_with(".ndjson")
+            || lower.ends_with(".json")
+            || head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        {
             Format::Jsonl
         } else {
             Format::Csv
@@ -310,6 +312,7 @@ fn build<'a>(header: &Header, cells: impl Iterator<Item = &'a str>) -> (Claim, V
 
 /// One CSV record read but not yet parsed, or an item already complete.
 /// Batches of these can be parsed in parallel with a [`RecordParser`].
+#[allow(clippy::large_enum_variant)] // items are rare (errors, non-CSV); boxing would cost every CSV record
 pub enum Raw {
     Csv(csv::ByteRecord),
     Item(Item),

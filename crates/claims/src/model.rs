@@ -489,9 +489,11 @@ mod tests {
 
     #[test]
     fn los_same_day_is_one() {
-        let mut c = Claim::default();
-        c.admitted_at = parse_datetime("2025-01-03 08:00");
-        c.discharged_at = parse_datetime("2025-01-03 18:00");
+        let mut c = Claim {
+            admitted_at: parse_datetime("2025-01-03 08:00"),
+            discharged_at: parse_datetime("2025-01-03 18:00"),
+            ..Claim::default()
+        };
         assert_eq!(c.los_from_dates(), Some(1));
         c.discharged_at = parse_datetime("2025-01-10 07:00");
         assert_eq!(c.los_from_dates(), Some(7));

@@ -40,31 +40,6 @@ pub struct SynthArgs {
     pub anomaly_rate: f64,
 }
 
-fn load_scheme(dir: &Path) -> anyhow::Result<drg::Scheme> {
-    use drg::scheme::file_names::*;
-    let read = |name: &str| -> anyhow::Result<String> {
-        let p = dir.join(name);
-        std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
-    };
-    let (s, cc, mcc, ex, ss, names) = (
-        read(SCHEME_JSON)?,
-        read(CC_TSV)?,
-        read(MCC_TSV)?,
-        read(MAIN_DX_EXCLUSION_TSV)?,
-        read(SURGICAL_PROCEDURES_TSV)?,
-        read(DRG_NAMES_TSV)?,
-    );
-    let files = drg::SchemeFiles {
-        scheme_json: &s,
-        cc_tsv: &cc,
-        mcc_tsv: &mcc,
-        main_dx_exclusion_tsv: &ex,
-        surgical_procedures_tsv: &ss,
-        drg_names_tsv: &names,
-    };
-    drg::Scheme::from_files(files).with_context(|| format!("loading scheme {}", dir.display()))
-}
-
 pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     if args.years.is_empty() {
         bail!("--years needs at least one year");
@@ -75,7 +50,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let (scheme, dicts) = match &args.scheme {
         Some(dir) => {
-            let scheme = load_scheme(dir)?;
+            let scheme = crate::cmd_drg::load_scheme(dir)?;
             let codes_dir = args.codes.clone().or_else(|| {
                 let guess = dir.parent().map(|p| p.join("codes"))?;
                 guess

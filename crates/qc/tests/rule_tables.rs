@@ -101,7 +101,10 @@ fn findings(changes: &[(&str, &str)]) -> Vec<String> {
     ids
 }
 
-fn run_table(table: &[(&str, &[(&str, &str)], &[&str])]) {
+/// (case name, field changes, expected rule ids)
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
+fn run_table(table: &[Case<'_>]) {
     let mut failures = Vec::new();
     for (name, changes, want) in table {
         let got = findings(changes);
