@@ -36,7 +36,7 @@ pub struct PointsArgs {
     pub out: PathBuf,
 }
 
-fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>> {
+pub(crate) fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let h = r.headers()?.clone();
     let col = |n: &str| h.iter().position(|x| x == n);
@@ -67,7 +67,7 @@ fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>>
     Ok(out)
 }
 
-fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
+pub(crate) fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
         .lines()

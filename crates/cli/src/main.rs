@@ -4,10 +4,12 @@ use clap::{Parser, Subcommand};
 
 mod cmd_dip;
 mod claims_io;
+mod cmd_budget;
 mod cmd_demo;
 mod cmd_drg;
 mod cmd_points;
 mod cmd_qc;
+mod cmd_settle;
 mod cmd_synth;
 mod cmd_weights;
 mod codes_io;
@@ -39,6 +41,10 @@ enum Command {
     Weights(cmd_weights::WeightsCommand),
     /// Points (付费点数) for every case, with the derivation of each.
     Points(cmd_points::PointsArgs),
+    /// Budget (总额预算): the year's budget by insurance type and sub-category, with its derivation.
+    Budget(cmd_budget::BudgetArgs),
+    /// Settlement (结算): monthly prepayment, quarterly pre-settlement, annual settlement, statements.
+    Settle(cmd_settle::SettleArgs),
     /// Synthetic region (模拟统筹区): institutions, settlement lists per year, injected abuse labels.
     Synth(cmd_synth::SynthArgs),
 }
@@ -62,5 +68,7 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => cmd_synth::run(args),
         Command::Weights(cmd) => cmd_weights::run(cmd),
         Command::Points(args) => cmd_points::run(args),
+        Command::Budget(args) => cmd_budget::run(args),
+        Command::Settle(args) => cmd_settle::run(args),
     }
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use claims::Fen;
 use proptest::prelude::*;
 use settle::statement;
-use settle::{build_budget, settle, CaseRow, HistoryRow, HospitalInputs, Insurance, Key, Ledger, Method, Pts, SettleParams, SubCategory};
+use settle::{
+    build_budget, settle, CaseRow, HistoryRow, HospitalInputs, Insurance, Key, Ledger, Method, Pts,
+    SettleParams, SubCategory,
+};
 
 #[derive(Clone, Debug)]
 struct GenCase {
@@ -20,9 +23,26 @@ struct GenCase {
 }
 
 fn case() -> impl Strategy<Value = GenCase> {
-    (0usize..5, any::<bool>(), 1u8..=12, 0usize..5, 0i64..2_000_000, 0i64..50_000_000, 0i64..=100).prop_map(
-        |(inst, resident, month, method, points, total, fund_pct)| GenCase { inst, resident, month, method, points, total, fund_pct },
+    (
+        0usize..5,
+        any::<bool>(),
+        1u8..=12,
+        0usize..5,
+        0i64..2_000_000,
+        0i64..50_000_000,
+        0i64..=100,
     )
+        .prop_map(
+            |(inst, resident, month, method, points, total, fund_pct)| GenCase {
+                inst,
+                resident,
+                month,
+                method,
+                points,
+                total,
+                fund_pct,
+            },
+        )
 }
 
 fn ins(resident: bool) -> Insurance {
@@ -37,14 +57,23 @@ fn ins(resident: bool) -> Insurance {
 /// case with points in every quarter so that every budget can be settled.
 fn region() -> impl Strategy<Value = (Vec<(usize, bool, i64, i64)>, Vec<GenCase>, Vec<i64>, bool)> {
     (
-        proptest::collection::vec((0usize..5, any::<bool>(), 1i64..10_000_000_000, 0i64..=100), 1..12),
+        proptest::collection::vec(
+            (0usize..5, any::<bool>(), 1i64..10_000_000_000, 0i64..=100),
+            1..12,
+        ),
         proptest::collection::vec(case(), 0..120),
         proptest::collection::vec(0i64..=100, 5),
         any::<bool>(),
     )
 }
 
-fn run(history: &[(usize, bool, i64, i64)], cases: &[GenCase], scores: &[i64], split: bool, reverse: bool) -> (settle::Budget, settle::Settlement, Ledger) {
+fn run(
+    history: &[(usize, bool, i64, i64)],
+    cases: &[GenCase],
+    scores: &[i64],
+    split: bool,
+    reverse: bool,
+) -> (settle::Budget, settle::Settlement, Ledger) {
     let mut p = SettleParams::builtin();
     p.budget.split_by_class = split;
     let class = |i: usize| if i % 2 == 0 { "三级" } else { "二级" };
@@ -63,9 +92,21 @@ fn run(history: &[(usize, bool, i64, i64)], cases: &[GenCase], scores: &[i64], s
     let mut all = cases.to_vec();
     // One case with points in every quarter of every budget line, at its first institution.
     for l in &budget.lines {
-        let inst = history.iter().find(|h| ins(h.1) == l.key.insurance && (!split || class(h.0) == l.key.class)).unwrap().0;
+        let inst = history
+            .iter()
+            .find(|h| ins(h.1) == l.key.insurance && (!split || class(h.0) == l.key.class))
+            .unwrap()
+            .0;
         for q in 0..4u8 {
-            all.push(GenCase { inst, resident: l.key.insurance == Insurance::Resident, month: q * 3 + 1, method: 0, points: 10_000, total: 100_000, fund_pct: 70 });
+            all.push(GenCase {
+                inst,
+                resident: l.key.insurance == Insurance::Resident,
+                month: q * 3 + 1,
+                method: 0,
+                points: 10_000,
+                total: 100_000,
+                fund_pct: 70,
+            });
         }
     }
     if reverse {
@@ -76,7 +117,11 @@ fn run(history: &[(usize, bool, i64, i64)], cases: &[GenCase], scores: &[i64], s
     for c in &all {
         ledger.add_case(&CaseRow {
             institution_id: &ids[c.inst],
-            key: Key::new(ins(c.resident), SubCategory::Inpatient, if split { class(c.inst) } else { "" }),
+            key: Key::new(
+                ins(c.resident),
+                SubCategory::Inpatient,
+                if split { class(c.inst) } else { "" },
+            ),
             month: c.month,
             group: ["A01", "B02", "C03"][c.method % 3],
             method: Method::ALL[c.method],
@@ -86,7 +131,11 @@ fn run(history: &[(usize, bool, i64, i64)], cases: &[GenCase], scores: &[i64], s
         });
     }
     let inputs = HospitalInputs {
-        scores: scores.iter().enumerate().map(|(i, s)| (format!("H{i}"), rust_decimal::Decimal::from(*s))).collect(),
+        scores: scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("H{i}"), rust_decimal::Decimal::from(*s)))
+            .collect(),
         fund_shares: BTreeMap::new(),
     };
     let s = settle(&p, &budget, &ledger, &inputs);
@@ -102,7 +151,11 @@ fn all_statements(b: &settle::Budget, s: &settle::Settlement, l: &Ledger) -> Vec
     }
     out.extend(statement::summary_table(b, s).to_csv().into_bytes());
     out.extend(statement::point_values_table(s).to_csv().into_bytes());
-    out.extend(statement::simulation_table(s.year, &settle::simulate::simulate(l, s)).to_csv().into_bytes());
+    out.extend(
+        statement::simulation_table(s.year, &settle::simulate::simulate(l, s))
+            .to_csv()
+            .into_bytes(),
+    );
     out
 }
 
