@@ -1,0 +1,378 @@
+//! The compact case table the monitor works on, and how it is built from
+//! settlement lists ([`claims::Claim`]) and their DRG groupings.
+
+use chrono::{Datelike, NaiveDate};
+use claims::{Claim, DischargeWay};
+use rustc_hash::FxHashMap;
+
+/// Sentinel for "not grouped" in [`Case::drg`].
+pub const NO_GROUP: u32 = u32::MAX;
+
+/// Severity of a DRG, read from the last digit of its code (CHS-DRG):
+/// 1 with MCC, 3 with CC, 5 without, anything else (9) not split by severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Severity {
+    /// Ends in 5: without CC/MCC.
+    None,
+    /// Ends in 9 (or anything else): not split by severity.
+    Unsplit,
+    /// Ends in 3: with CC.
+    Cc,
+    /// Ends in 1: with MCC.
+    Mcc,
+}
+
+impl Severity {
+    pub fn of_code(drg: &str) -> Severity {
+        match drg.as_bytes().last() {
+            Some(b'1') => Severity::Mcc,
+            Some(b'3') => Severity::Cc,
+            Some(b'5') => Severity::None,
+            _ => Severity::Unsplit,
+        }
+    }
+
+    /// With CC or MCC (the upper splits).
+    pub fn upper(self) -> bool {
+        matches!(self, Severity::Cc | Severity::Mcc)
+    }
+}
+
+/// One DRG seen in the data.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub code: String,
+    pub name: String,
+    /// Index into [`Dataset::adrgs`].
+    pub adrg: u32,
+    pub severity: Severity,
+}
+
+/// One designated institution.
+#[derive(Clone, Debug, Default)]
+pub struct Institution {
+    pub id: String,
+    pub name: String,
+    /// 三级 / 二级 / 一级 / 基层, as given.
+    pub level: String,
+    /// Paid by DRG or DIP (`None`: not given). Needed for institution and fund coverage.
+    pub drg_dip: Option<bool>,
+}
+
+/// One inpatient case, interned. Dates are days from the common era
+/// ([`NaiveDate::num_days_from_ce`]); money is fen.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Case {
+    /// Index into [`Dataset::institutions`].
+    pub inst: u32,
+    /// Index into [`Dataset::departments`].
+    pub dept: u32,
+    /// Index into [`Dataset::patients`].
+    pub patient: u32,
+    /// Index into [`Dataset::groups`], or [`NO_GROUP`].
+    pub drg: u32,
+    /// Index into [`Dataset::diagnoses`] (main diagnosis as given, trimmed).
+    pub main_dx: u32,
+    /// Index into [`Dataset::dx_categories`]: the first three characters of the main diagnosis.
+    pub dx_cat: u32,
+    pub admitted: i32,
+    pub discharged: i32,
+    /// Length of stay in days (reported, else from the dates; at least 1).
+    pub los: u32,
+    pub total: i64,
+    /// 个人自付: the patient's share of in-catalogue cost.
+    pub self_pay: i64,
+    /// 个人自费: out-of-catalogue (out-of-scope) cost.
+    pub self_expense: i64,
+    /// 统筹基金支付.
+    pub fund: i64,
+    /// 离院方式 code (1 ordered, 2 transfer, 3 community, 4 against advice, 5 death, 9 other; 0 unknown).
+    pub way: u8,
+    /// 入院途径 code (1 emergency, 2 outpatient, 3 transfer in, 9 other; 0 unknown).
+    pub route: u8,
+    /// Number of procedures listed.
+    pub procedures: u8,
+    /// Passed settlement-list QC (`None`: not given).
+    pub qc_pass: Option<bool>,
+    /// A special case (特例单议) (`None`: not given).
+    pub special: Option<bool>,
+}
+
+impl Case {
+    pub fn grouped(&self) -> bool {
+        self.drg != NO_GROUP
+    }
+    pub fn died(&self) -> bool {
+        self.way == DischargeWay::Death as u8
+    }
+    pub fn transferred(&self) -> bool {
+        self.way == DischargeWay::Transfer as u8
+    }
+    /// Discharge year.
+    pub fn year(&self) -> i32 {
+        date(self.discharged).year()
+    }
+    /// Discharge month, 1–12.
+    pub fn month(&self) -> u32 {
+        date(self.discharged).month()
+    }
+}
+
+/// A date from days of the common era.
+pub fn date(days: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days).unwrap_or(NaiveDate::MIN)
+}
+
+/// The cases of a region and the names behind their indices.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub cases: Vec<Case>,
+    /// Case ids, parallel to [`Dataset::cases`].
+    pub case_ids: Vec<String>,
+    pub institutions: Vec<Institution>,
+    pub departments: Vec<String>,
+    pub patients: Vec<String>,
+    pub groups: Vec<Group>,
+    pub adrgs: Vec<String>,
+    pub diagnoses: Vec<String>,
+    pub dx_categories: Vec<String>,
+    /// Sums of the 14 national cost categories per (institution, discharge year, month), fen.
+    pub items: FxHashMap<(u32, i32, u32), [i64; 14]>,
+}
+
+impl Dataset {
+    /// Distinct discharge years, ascending.
+    pub fn years(&self) -> Vec<i32> {
+        let mut y: Vec<i32> = self.cases.iter().map(Case::year).collect();
+        y.sort_unstable();
+        y.dedup();
+        y
+    }
+
+    /// Distinct institution levels, in the order 三级, 二级, 一级, 基层, then others by name.
+    pub fn levels(&self) -> Vec<String> {
+        let mut l: Vec<String> = self.institutions.iter().map(|i| i.level.clone()).collect();
+        l.sort_by_key(|s| (level_rank(s), s.clone()));
+        l.dedup();
+        l
+    }
+
+    /// Index of each institution's level in [`Dataset::levels`].
+    pub fn level_of_institutions(&self) -> Vec<u32> {
+        let levels = self.levels();
+        self.institutions
+            .iter()
+            .map(|i| levels.iter().position(|l| *l == i.level).unwrap_or(0) as u32)
+            .collect()
+    }
+
+    /// Whether an ADRG's DRGs split by severity (some DRG seen ends in 1 or 3).
+    pub fn adrg_splits(&self) -> Vec<bool> {
+        let mut s = vec![false; self.adrgs.len()];
+        for g in &self.groups {
+            if g.severity.upper() {
+                s[g.adrg as usize] = true;
+            }
+        }
+        s
+    }
+}
+
+/// Sort rank of a level name.
+pub fn level_rank(level: &str) -> u8 {
+    match level {
+        "三级" => 0,
+        "二级" => 1,
+        "一级" => 2,
+        "基层" => 3,
+        _ => 4,
+    }
+}
+
+#[derive(Default)]
+struct Interner {
+    map: FxHashMap<String, u32>,
+}
+
+impl Interner {
+    /// The index of `key`, appending it to `names` when new (indices count
+    /// the keys of this interner, so `names` must only grow through it).
+    fn get(&mut self, key: &str, names: &mut Vec<String>) -> u32 {
+        if let Some(&i) = self.map.get(key) {
+            return i;
+        }
+        let i = self.map.len() as u32;
+        names.push(key.to_owned());
+        self.map.insert(key.to_owned(), i);
+        i
+    }
+}
+
+/// What the builder did not take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// No discharge date: cannot be placed in a period.
+    pub no_discharge: u64,
+}
+
+/// Builds a [`Dataset`] one claim at a time.
+#[derive(Default)]
+pub struct DatasetBuilder {
+    data: Dataset,
+    inst: Interner,
+    dept: Interner,
+    patient: Interner,
+    group: Interner,
+    adrg: Interner,
+    dx: Interner,
+    dx_cat: Interner,
+    pub skipped: Skipped,
+}
+
+impl DatasetBuilder {
+    /// Start with the institutions table (others met in claims are added with an empty level).
+    pub fn new(institutions: impl IntoIterator<Item = Institution>) -> DatasetBuilder {
+        let mut b = DatasetBuilder::default();
+        for i in institutions {
+            let mut names = Vec::new();
+            b.inst.get(&i.id, &mut names);
+            b.data.institutions.push(i);
+        }
+        b
+    }
+
+    /// Add one claim with its DRG (`None` when not grouped: codes `0000`), its
+    /// QC result and whether it is a special case, when known.
+    pub fn push(
+        &mut self,
+        c: &Claim,
+        drg: Option<(&str, &str, &str)>,
+        qc_pass: Option<bool>,
+        special: Option<bool>,
+    ) -> bool {
+        let Some(dis) = c.discharged_at else {
+            self.skipped.no_discharge += 1;
+            return false;
+        };
+        let discharged = dis.date().num_days_from_ce();
+        let admitted = c.admitted_at.map(|a| a.date().num_days_from_ce()).unwrap_or(discharged);
+        let d = &mut self.data;
+        let n_inst = d.institutions.len();
+        let mut names: Vec<String> = Vec::new();
+        let inst = self.inst.get(&c.institution_id, &mut names);
+        if inst as usize == n_inst {
+            d.institutions.push(Institution { id: c.institution_id.clone(), ..Default::default() });
+        }
+        let dept = self.dept.get(&c.department, &mut d.departments);
+        let patient = self.patient.get(&c.patient_id, &mut d.patients);
+        let main = c.main_diagnosis.as_deref().unwrap_or("").trim();
+        let main_dx = self.dx.get(main, &mut d.diagnoses);
+        let cat: String = main.chars().take(3).collect();
+        let dx_cat = self.dx_cat.get(&cat, &mut d.dx_categories);
+        let drg = match drg {
+            Some((code, adrg, name)) if code != drg::UNGROUPABLE_DRG && !code.is_empty() => {
+                let n = d.groups.len() as u32;
+                let mut tmp = Vec::new();
+                let g = self.group.get(code, &mut tmp);
+                if g == n {
+                    let a = self.adrg.get(adrg, &mut d.adrgs);
+                    d.groups.push(Group {
+                        code: code.to_owned(),
+                        name: name.to_owned(),
+                        adrg: a,
+                        severity: Severity::of_code(code),
+                    });
+                }
+                g
+            }
+            _ => NO_GROUP,
+        };
+        let los = c
+            .los
+            .map(i64::from)
+            .or_else(|| c.los_from_dates())
+            .unwrap_or(1)
+            .clamp(1, u32::MAX as i64) as u32;
+        let case = Case {
+            inst,
+            dept,
+            patient,
+            drg,
+            main_dx,
+            dx_cat,
+            admitted,
+            discharged,
+            los,
+            total: c.total_cost.map_or(0, |f| f.0),
+            self_pay: c.self_pay.map_or(0, |f| f.0),
+            self_expense: c.self_expense.map_or(0, |f| f.0),
+            fund: c.fund_paid.map_or(0, |f| f.0),
+            way: c.discharge_way.map_or(0, |w| w as u8),
+            route: c.admission_route.map_or(0, |r| r as u8),
+            procedures: c.procedures.len().min(255) as u8,
+            qc_pass,
+            special,
+        };
+        let key = (inst, dis.date().year(), dis.date().month());
+        let items = d.items.entry(key).or_insert([0; 14]);
+        for (s, v) in items.iter_mut().zip(c.costs.iter()) {
+            *s += v.map_or(0, |f| f.0);
+        }
+        d.cases.push(case);
+        d.case_ids.push(c.case_id.clone());
+        true
+    }
+
+    /// Add a case that is already interned (tests, other front ends).
+    pub fn push_case(&mut self, case_id: &str, case: Case) {
+        self.data.cases.push(case);
+        self.data.case_ids.push(case_id.to_owned());
+    }
+
+    /// Mutable access to the tables (for front ends that intern themselves).
+    pub fn data_mut(&mut self) -> &mut Dataset {
+        &mut self.data
+    }
+
+    pub fn finish(self) -> Dataset {
+        self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_from_code() {
+        assert_eq!(Severity::of_code("BR21"), Severity::Mcc);
+        assert_eq!(Severity::of_code("BR23"), Severity::Cc);
+        assert_eq!(Severity::of_code("BR25"), Severity::None);
+        assert_eq!(Severity::of_code("FV29"), Severity::Unsplit);
+        assert!(Severity::Cc.upper() && !Severity::Unsplit.upper());
+    }
+
+    #[test]
+    fn builder_interns_and_sums_items() {
+        let mut b = DatasetBuilder::new([Institution { id: "H1".into(), level: "三级".into(), ..Default::default() }]);
+        let mut c = Claim { case_id: "C1".into(), institution_id: "H1".into(), patient_id: "P1".into(), ..Default::default() };
+        c.main_diagnosis = Some("K35.800".into());
+        c.discharged_at = claims::model::parse_datetime("2025-03-04 10:00");
+        c.admitted_at = claims::model::parse_datetime("2025-03-01 10:00");
+        c.total_cost = Some(claims::Fen(1000));
+        c.costs[0] = Some(claims::Fen(600));
+        c.costs[1] = Some(claims::Fen(400));
+        assert!(b.push(&c, Some(("GB25", "GB2", "x")), None, None));
+        c.case_id = "C2".into();
+        c.institution_id = "H2".into();
+        assert!(b.push(&c, None, Some(true), None));
+        let d = b.finish();
+        assert_eq!(d.institutions.len(), 2);
+        assert_eq!(d.cases[0].los, 3);
+        assert_eq!(d.cases[0].drg, 0);
+        assert_eq!(d.cases[1].drg, NO_GROUP);
+        assert_eq!(d.dx_categories, vec!["K35"]);
+        assert_eq!(d.items[&(0, 2025, 3)][0], 600);
+        assert_eq!(d.groups[0].severity, Severity::None);
+    }
+}
