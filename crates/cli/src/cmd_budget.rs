@@ -35,8 +35,10 @@ pub struct BudgetArgs {
 
 pub fn load_params(path: Option<&Path>) -> anyhow::Result<SettleParams> {
     match path {
-        Some(p) => SettleParams::from_toml(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-            .with_context(|| format!("{}", p.display())),
+        Some(p) => SettleParams::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}", p.display())),
         None => Ok(SettleParams::builtin()),
     }
 }
@@ -48,8 +50,13 @@ pub fn load_history(path: &Path) -> anyhow::Result<Vec<HistoryRow>> {
     let h = r.headers()?.clone();
     let col = |n: &str| h.iter().position(|x| x.trim() == n);
     let need = |n: &str| col(n).with_context(|| format!("{name}: no {n} column"));
-    let (inst, ins, cat, total, fund) =
-        (need("institution_id")?, need("insurance")?, need("category")?, need("total_cost")?, need("fund_paid")?);
+    let (inst, ins, cat, total, fund) = (
+        need("institution_id")?,
+        need("insurance")?,
+        need("category")?,
+        need("total_cost")?,
+        need("fund_paid")?,
+    );
     let class = col("class");
     let mut out = Vec::new();
     for (i, row) in r.records().enumerate() {
@@ -62,8 +69,10 @@ pub fn load_history(path: &Path) -> anyhow::Result<Vec<HistoryRow>> {
         out.push(HistoryRow {
             institution_id: get(inst).to_owned(),
             class: class.map(|c| get(c).to_owned()).unwrap_or_default(),
-            insurance: Insurance::parse(get(ins)).with_context(|| format!("{name} line {line}: insurance {:?}", get(ins)))?,
-            category: SubCategory::parse(get(cat)).with_context(|| format!("{name} line {line}: category {:?}", get(cat)))?,
+            insurance: Insurance::parse(get(ins))
+                .with_context(|| format!("{name} line {line}: insurance {:?}", get(ins)))?,
+            category: SubCategory::parse(get(cat))
+                .with_context(|| format!("{name} line {line}: category {:?}", get(cat)))?,
             total_cost: money(total, "total_cost")?,
             fund_paid: money(fund, "fund_paid")?,
         });
@@ -81,7 +90,11 @@ pub struct Roster {
 
 impl Roster {
     pub fn settled_with<'a>(&'a self, id: &'a str) -> &'a str {
-        match self.institutions.get(id).and_then(|i| i.alliance_lead.as_deref()) {
+        match self
+            .institutions
+            .get(id)
+            .and_then(|i| i.alliance_lead.as_deref())
+        {
             Some(lead) if self.credit_to_lead => lead,
             _ => id,
         }
@@ -106,7 +119,11 @@ pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<
                 Some(claims::InsuranceType::Resident) => Some(Insurance::Resident),
                 _ => None,
             };
-            (ins, c.total_cost.unwrap_or_default(), c.fund_paid.unwrap_or_default())
+            (
+                ins,
+                c.total_cost.unwrap_or_default(),
+                c.fund_paid.unwrap_or_default(),
+            )
         },
         |rec, (ins, total, fund)| match ins {
             Some(ins) => {
@@ -142,11 +159,18 @@ pub fn load_roster(institutions: Option<&Path>, credit_to_lead: bool) -> anyhow:
         Some(p) => crate::institutions_io::load(p)?,
         None => BTreeMap::new(),
     };
-    Ok(Roster { institutions, credit_to_lead })
+    Ok(Roster {
+        institutions,
+        credit_to_lead,
+    })
 }
 
 /// All history rows the arguments name.
-pub fn gather_history(tables: &[PathBuf], cases: &[PathBuf], roster: &Roster) -> anyhow::Result<Vec<HistoryRow>> {
+pub fn gather_history(
+    tables: &[PathBuf],
+    cases: &[PathBuf],
+    roster: &Roster,
+) -> anyhow::Result<Vec<HistoryRow>> {
     let mut rows = Vec::new();
     for t in tables {
         rows.extend(load_history(t)?);
@@ -154,7 +178,10 @@ pub fn gather_history(tables: &[PathBuf], cases: &[PathBuf], roster: &Roster) ->
     if !cases.is_empty() {
         rows.extend(history_from_cases(cases, roster)?);
     }
-    anyhow::ensure!(!rows.is_empty(), "no history: give --history FILE and/or --history-cases FILE");
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "no history: give --history FILE and/or --history-cases FILE"
+    );
     Ok(rows)
 }
 

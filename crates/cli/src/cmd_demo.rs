@@ -1,5 +1,6 @@
 //! `drgdip demo`: the main job on embedded data, end to end: a synthetic region,
-//! quality control, DRG grouping, weights and points. Every step is the same code
+//! quality control, DRG grouping, weights, points and the
+//! 2025 budget and settlement cycle. Every step is the same code
 //! as its own subcommand, and the files it writes can be fed to those commands.
 
 use std::path::{Path, PathBuf};
@@ -102,6 +103,23 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         institutions: Some(region.join("institutions.csv")),
         special_cases: None,
         out: points.clone(),
+    })?;
+
+    step(5, "预算与结算", "budget and settlement cycle, 2025");
+    crate::cmd_settle::run(crate::cmd_settle::SettleArgs {
+        params: None,
+        points_params: None,
+        year: 2025,
+        cases: vec![y2025.clone()],
+        scheme: scheme.clone(),
+        weights: weights.clone(),
+        institutions: Some(region.join("institutions.csv")),
+        special_cases: None,
+        history: Vec::new(),
+        history_cases: vec![y2024.clone()],
+        scores: None,
+        fund_shares: None,
+        out: out.join("settle-2025"),
     })?;
 
     println!("\n== 下一步 (next) ==");

@@ -59,28 +59,51 @@ pub struct SettleArgs {
 }
 
 fn load_scores(path: &Path) -> anyhow::Result<BTreeMap<String, Decimal>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = BTreeMap::new();
     for (i, row) in r.records().enumerate() {
         let row = row?;
-        let score: Decimal = row.get(1).unwrap_or("").trim().parse().with_context(|| format!("{} line {}: score", path.display(), i + 2))?;
-        anyhow::ensure!((Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&score), "{} line {}: score {score} not in 0–100", path.display(), i + 2);
+        let score: Decimal = row
+            .get(1)
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .with_context(|| format!("{} line {}: score", path.display(), i + 2))?;
+        anyhow::ensure!(
+            (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&score),
+            "{} line {}: score {score} not in 0–100",
+            path.display(),
+            i + 2
+        );
         out.insert(row.get(0).unwrap_or("").trim().to_owned(), score);
     }
     Ok(out)
 }
 
 fn load_fund_shares(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<(String, Decimal)>>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out: BTreeMap<String, Vec<(String, Decimal)>> = BTreeMap::new();
     for (i, row) in r.records().enumerate() {
         let row = row?;
-        let share: Decimal = row.get(2).unwrap_or("").trim().parse().with_context(|| format!("{} line {}: share", path.display(), i + 2))?;
-        out.entry(row.get(0).unwrap_or("").trim().to_owned()).or_default().push((row.get(1).unwrap_or("").trim().to_owned(), share));
+        let share: Decimal = row
+            .get(2)
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .with_context(|| format!("{} line {}: share", path.display(), i + 2))?;
+        out.entry(row.get(0).unwrap_or("").trim().to_owned())
+            .or_default()
+            .push((row.get(1).unwrap_or("").trim().to_owned(), share));
     }
     for (inst, v) in &out {
         let s: Decimal = v.iter().map(|x| x.1).sum();
-        anyhow::ensure!(s == Decimal::ONE, "{}: shares of {inst} sum to {s}, not 1", path.display());
+        anyhow::ensure!(
+            s == Decimal::ONE,
+            "{}: shares of {inst} sum to {s}, not 1",
+            path.display()
+        );
     }
     Ok(out)
 }
@@ -111,21 +134,39 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let params = crate::cmd_budget::load_params(a.params.as_deref())?;
     let pparams = match &a.points_params {
-        Some(p) => points::Params::from_toml(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-            .with_context(|| format!("{}", p.display()))?,
+        Some(p) => points::Params::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}", p.display()))?,
         None => points::Params::builtin(),
     };
-    let roster = crate::cmd_budget::load_roster(a.institutions.as_deref(), pparams.alliance.credit_to_lead)?;
+    let roster =
+        crate::cmd_budget::load_roster(a.institutions.as_deref(), pparams.alliance.credit_to_lead)?;
     if roster.institutions.is_empty() {
         eprintln!("note: no --institutions: every institution gets the coefficient of an unknown level (1)");
     }
     let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
     let grouper = drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?;
     let standards = crate::cmd_points::load_standards(&a.weights)?;
-    let special = a.special_cases.as_deref().map(crate::cmd_points::load_special).transpose()?.unwrap_or_default();
+    let special = a
+        .special_cases
+        .as_deref()
+        .map(crate::cmd_points::load_special)
+        .transpose()?
+        .unwrap_or_default();
     let inputs = HospitalInputs {
-        scores: a.scores.as_deref().map(load_scores).transpose()?.unwrap_or_default(),
-        fund_shares: a.fund_shares.as_deref().map(load_fund_shares).transpose()?.unwrap_or_default(),
+        scores: a
+            .scores
+            .as_deref()
+            .map(load_scores)
+            .transpose()?
+            .unwrap_or_default(),
+        fund_shares: a
+            .fund_shares
+            .as_deref()
+            .map(load_fund_shares)
+            .transpose()?
+            .unwrap_or_default(),
     };
 
     // 1. Budget from last year.
@@ -156,7 +197,10 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         |rec| {
             use chrono::Datelike;
             let c = &rec.claim;
-            let month = c.discharged_at.filter(|d| d.year() == year).map(|d| d.month() as u8);
+            let month = c
+                .discharged_at
+                .filter(|d| d.year() == year)
+                .map(|d| d.month() as u8);
             let g = crate::claims_io::group_claim(&grouper, c, &mut Vec::new());
             let code = grouper.codes_of(&g).drg;
             let std = standards.get(code);
@@ -164,7 +208,12 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
             let inst = match roster.institutions.get(&c.institution_id) {
                 Some(i) => i,
                 None => {
-                    fallback = points::Institution { id: c.institution_id.clone(), level: String::new(), tcm: false, alliance_lead: None };
+                    fallback = points::Institution {
+                        id: c.institution_id.clone(),
+                        level: String::new(),
+                        tcm: false,
+                        alliance_lead: None,
+                    };
                     &fallback
                 }
             };
@@ -205,12 +254,22 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
             };
             let i = intern(&mut inst_ids, &mut inst_names, &p.inst);
             let g = intern(&mut group_ids, &mut group_names, &p.group);
-            cells.entry((i, ins, month)).or_default().add(p.method, p.points, p.total, p.fund);
-            groups.entry((i, ins, g)).or_default().add(p.method, p.points, p.total, p.fund);
+            cells
+                .entry((i, ins, month))
+                .or_default()
+                .add(p.method, p.points, p.total, p.fund);
+            groups
+                .entry((i, ins, g))
+                .or_default()
+                .add(p.method, p.points, p.total, p.fund);
         },
     )?;
     let key_of = |inst: &str, ins: Insurance| {
-        let class = if params.budget.split_by_class { roster.class(inst) } else { "" };
+        let class = if params.budget.split_by_class {
+            roster.class(inst)
+        } else {
+            ""
+        };
         Key::new(ins, SubCategory::Inpatient, class)
     };
     let mut ledger = Ledger::new();
@@ -241,24 +300,55 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
     let summary = statement::summary_table(&budget, &s);
     let hosp = statement::hospitals_table(&s, None);
     w(&out.join("point-values.csv"), pv.to_csv())?;
-    w(&out.join("monthly.csv"), statement::months_table(&s, rate, None).to_csv())?;
-    w(&out.join("quarterly.csv"), statement::quarters_table(&s, None).to_csv())?;
-    w(&out.join("annual.csv"), statement::annual_table(&s, None).to_csv())?;
+    w(
+        &out.join("monthly.csv"),
+        statement::months_table(&s, rate, None).to_csv(),
+    )?;
+    w(
+        &out.join("quarterly.csv"),
+        statement::quarters_table(&s, None).to_csv(),
+    )?;
+    w(
+        &out.join("annual.csv"),
+        statement::annual_table(&s, None).to_csv(),
+    )?;
     w(&out.join("hospitals.csv"), hosp.to_csv())?;
     w(&out.join("summary.csv"), summary.to_csv())?;
-    w(&out.join("simulation.csv"), statement::simulation_table(s.year, &sim).to_csv())?;
-    let xlsx = statement::to_xlsx(s.year, &[("统筹区汇总", &summary), ("点值", &pv), ("机构年度汇总", &hosp)])
-        .map_err(|e| anyhow::anyhow!("summary.xlsx: {e}"))?;
+    w(
+        &out.join("simulation.csv"),
+        statement::simulation_table(s.year, &sim).to_csv(),
+    )?;
+    let xlsx = statement::to_xlsx(
+        s.year,
+        &[
+            ("统筹区汇总", &summary),
+            ("点值", &pv),
+            ("机构年度汇总", &hosp),
+        ],
+    )
+    .map_err(|e| anyhow::anyhow!("summary.xlsx: {e}"))?;
     w(&out.join("summary.xlsx"), xlsx)?;
-    let bar = indicatif::ProgressBar::with_draw_target(Some(s.hospitals.len() as u64), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("statements [{bar:30}] {pos}/{len} hospitals") {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(s.hospitals.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("statements [{bar:30}] {pos}/{len} hospitals")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     for h in &s.hospitals {
         let id = &h.institution_id;
-        anyhow::ensure!(!id.is_empty() && !id.contains(['/', '\\']) && id != "." && id != "..", "institution id {id:?} cannot name a file");
-        w(&dir.join(format!("{id}.csv")), statement::hospital_csv(&s, rate, id))?;
-        let x = statement::hospital_xlsx(&s, rate, id).map_err(|e| anyhow::anyhow!("{id}.xlsx: {e}"))?;
+        anyhow::ensure!(
+            !id.is_empty() && !id.contains(['/', '\\']) && id != "." && id != "..",
+            "institution id {id:?} cannot name a file"
+        );
+        w(
+            &dir.join(format!("{id}.csv")),
+            statement::hospital_csv(&s, rate, id),
+        )?;
+        let x = statement::hospital_xlsx(&s, rate, id)
+            .map_err(|e| anyhow::anyhow!("{id}.xlsx: {e}"))?;
         w(&dir.join(format!("{id}.xlsx")), x)?;
         bar.inc(1);
     }
@@ -266,19 +356,40 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
     let t_end = t0.elapsed();
 
     let mut o = std::io::stdout().lock();
-    writeln!(o, "settlement {} (结算)  parameters {}  points parameters {}", a.year, params.version, pparams.version)?;
-    writeln!(o, "  records read {}  ({} discharged outside {}, {} of other insurance types skipped)", stats.records, other_year, a.year, other_ins)?;
+    writeln!(
+        o,
+        "settlement {} (结算)  parameters {}  points parameters {}",
+        a.year, params.version, pparams.version
+    )?;
+    writeln!(
+        o,
+        "  records read {}  ({} discharged outside {}, {} of other insurance types skipped)",
+        stats.records, other_year, a.year, other_ins
+    )?;
     writeln!(o, "  hospitals settled {}", s.hospitals.len())?;
     for l in &budget.lines {
-        let settled: Fen = s.annual.iter().filter(|x| x.year.key == l.key).map(|x| x.year.amount).sum();
-        let pvy = s.point_values.iter().find(|p| p.key == l.key && p.period == 0).and_then(|p| p.value);
+        let settled: Fen = s
+            .annual
+            .iter()
+            .filter(|x| x.year.key == l.key)
+            .map(|x| x.year.amount)
+            .sum();
+        let pvy = s
+            .point_values
+            .iter()
+            .find(|p| p.key == l.key && p.period == 0)
+            .and_then(|p| p.value);
         writeln!(
             o,
             "  {:<16} budget {:>18}  settled {:>18}  {}  point value {}",
             l.key.to_string(),
             l.annual.to_string(),
             settled.to_string(),
-            if settled == l.annual { "OK" } else { "UNALLOCATED" },
+            if settled == l.annual {
+                "OK"
+            } else {
+                "UNALLOCATED"
+            },
             pvy.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
         )?;
     }
