@@ -363,10 +363,10 @@ impl Grouper {
             for c in Catalogue::ALL {
                 out.aux_coefficient = out
                     .aux_coefficient
-                    .mul(self.lib.coefficients.get(c, out.levels.get(c)));
+                    .mul_round(self.lib.coefficients.get(c, out.levels.get(c)));
             }
         }
-        out.adjusted_score = grp.score.mul(out.aux_coefficient);
+        out.adjusted_score = grp.score.mul_round(out.aux_coefficient);
         out.score = out.adjusted_score;
         // Deviation.
         let dev = &self.params.deviation;
@@ -389,11 +389,11 @@ impl Grouper {
                         out.deviation = Deviation::High;
                         out.score = Fixed(
                             out.adjusted_score.0
-                                + out.adjusted_score.mul(Fixed(ratio.0 - dev.high.0)).0,
+                                + out.adjusted_score.mul_round(Fixed(ratio.0 - dev.high.0)).0,
                         );
                     } else if ratio < dev.low {
                         out.deviation = Deviation::Low;
-                        out.score = out.adjusted_score.mul(ratio);
+                        out.score = out.adjusted_score.mul_round(ratio);
                     } else {
                         out.deviation = Deviation::Normal;
                     }

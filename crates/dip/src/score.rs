@@ -46,7 +46,7 @@ impl Fixed {
     }
 
     /// `self × other`, rounded half away from zero to four decimals.
-    pub fn mul(self, other: Fixed) -> Fixed {
+    pub fn mul_round(self, other: Fixed) -> Fixed {
         Fixed(div_round(self.0 as i128 * other.0 as i128, SCALE as i128) as i64)
     }
 
@@ -176,6 +176,6 @@ mod tests {
         assert_eq!(div_round(5, -2), -3);
         assert_eq!(Fixed::ratio(1, 3), Fixed(3333));
         assert_eq!(Fixed::ratio(2, 3), Fixed(6667));
-        assert_eq!(Fixed(15_000).mul(Fixed(3333)), Fixed(5000)); // 1.5 × 0.3333 = 0.49995 → 0.5000
+        assert_eq!(Fixed(15_000).mul_round(Fixed(3333)), Fixed(5000)); // 1.5 × 0.3333 = 0.49995 → 0.5000
     }
 }

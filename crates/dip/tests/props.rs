@@ -45,7 +45,7 @@ fn raw() -> impl Strategy<Value = Raw> {
     (
         0..DX.len(),
         prop::collection::vec(0..PROCS.len(), 0..4),
-        1i64..5_000_000_00,
+        1i64..500_000_000,
         0u32..100,
     )
         .prop_map(|(dx, procs, cost, age)| Raw {
