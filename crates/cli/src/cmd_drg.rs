@@ -29,9 +29,16 @@ pub enum DrgCommand {
         /// Input cases CSV.
         #[arg(long)]
         cases: PathBuf,
-        /// Output CSV: case_id,mdc,adrg,drg,status,drg_name,reason.
+        /// Output CSV: case_id,mdc,adrg,drg,status,drg_name,reason (and `unmapped`
+        /// with --map-codes).
         #[arg(long)]
         out: PathBuf,
+        /// Map national clinical-edition codes (国家临床版) to insurance-edition codes
+        /// (医保版) before grouping with the maps in this codes directory
+        /// (diagnosis_clinical_to_insurance.tsv, procedure_clinical_to_insurance.tsv).
+        /// Codes the maps do not know are kept and listed in an `unmapped` column.
+        #[arg(long)]
+        map_codes: Option<PathBuf>,
     },
     /// Explain step by step how one case is grouped.
     Explain {
@@ -81,7 +88,7 @@ pub enum DrgCommand {
 
 pub fn run(cmd: DrgCommand) -> anyhow::Result<()> {
     match cmd {
-        DrgCommand::Group { scheme, cases, out } => group(&scheme, &cases, &out),
+        DrgCommand::Group { scheme, cases, out, map_codes } => group(&scheme, &cases, &out, map_codes.as_deref()),
         DrgCommand::Explain {
             scheme,
             case_id,
@@ -215,17 +222,42 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
     pb
 }
 
-fn group(scheme_dir: &Path, cases: &Path, out: &Path) -> anyhow::Result<()> {
+/// The clinical → insurance maps of a codes directory.
+fn load_maps(dir: &Path) -> anyhow::Result<(codes::CodeMap, codes::CodeMap)> {
+    let read = |name: &str| -> anyhow::Result<codes::CodeMap> {
+        let p = dir.join(name);
+        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        codes::CodeMap::parse_tsv(&text).with_context(|| format!("{}", p.display()))
+    };
+    Ok((read(crate::codes_io::DX_MAP)?, read(crate::codes_io::PROC_MAP)?))
+}
+
+fn split_codes(field: &[u8]) -> Vec<&str> {
+    std::str::from_utf8(field).unwrap_or("").split('|').map(str::trim).filter(|c| !c.is_empty()).collect()
+}
+
+fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let grouper = Grouper::new(load_scheme(scheme_dir)?)?;
+    let maps = map_codes.map(load_maps).transpose()?;
+    let dx_fn = maps.as_ref().map(|(d, _)| move |c: &str| d.map(c).mapped());
+    let px_fn = maps.as_ref().map(|(_, p)| move |c: &str| p.map(c).mapped());
+    let mapping = drg::CodeMapping {
+        dx: dx_fn.as_ref().map(|f| f as drg::MapFn<'_>),
+        procs: px_fn.as_ref().map(|f| f as drg::MapFn<'_>),
+    };
+    let mut scratch = drg::Scratch::default();
+    let (mut unmapped_cases, mut unmapped_text) = (0u64, String::new());
     let (mut rdr, cols) = open_cases(cases)?;
     let len = std::fs::metadata(cases).map(|m| m.len()).unwrap_or(0);
     let pb = progress_bar(len);
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut wtr = csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
-    wtr.write_record([
-        "case_id", "mdc", "adrg", "drg", "status", "drg_name", "reason",
-    ])?;
+    let mut header = vec!["case_id", "mdc", "adrg", "drg", "status", "drg_name", "reason"];
+    if maps.is_some() {
+        header.push("unmapped");
+    }
+    wtr.write_record(&header)?;
 
     let mut rec = csv::ByteRecord::new();
     let (mut dx, mut procs) = (Vec::new(), Vec::new());
@@ -253,17 +285,43 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path) -> anyhow::Result<()> {
                 (_, _, Err(()), _) => "malformed_age_days",
                 _ => "malformed_weight_g",
             };
-            wtr.write_record([
-                id,
-                b"0000",
-                b"00",
-                b"0000",
-                "无法入组".as_bytes(),
-                b"",
-                bad.as_bytes(),
-            ])?;
+            let mut row: Vec<&[u8]> = vec![id, b"0000", b"00", b"0000", "无法入组".as_bytes(), b"", bad.as_bytes()];
+            if maps.is_some() {
+                row.push(b"");
+            }
+            wtr.write_record(&row)?;
             continue;
         };
+        if maps.is_some() {
+            let dx_codes = split_codes(rec.get(cols.diagnoses).unwrap_or_default());
+            let proc_codes = split_codes(rec.get(cols.procedures).unwrap_or_default());
+            let case = drg::Case { sex, age, age_days, weight_g, dx: &dx_codes, procs: &proc_codes };
+            let g = grouper.group_mapped(&case, &mapping, &mut scratch);
+            unmapped_text.clear();
+            let lists = [(&dx_codes, scratch.unmapped_dx()), (&proc_codes, scratch.unmapped_procs())];
+            for (codes, idx) in lists {
+                for &i in idx {
+                    if !unmapped_text.is_empty() {
+                        unmapped_text.push('|');
+                    }
+                    unmapped_text.push_str(codes.get(i as usize).copied().unwrap_or(""));
+                }
+            }
+            unmapped_cases += u64::from(!unmapped_text.is_empty());
+            let c = grouper.codes_of(&g);
+            grouped += u64::from(g.status.reason().is_none());
+            wtr.write_record([
+                id,
+                c.mdc.as_bytes(),
+                c.adrg.as_bytes(),
+                c.drg.as_bytes(),
+                g.status.label().as_bytes(),
+                c.drg_name.as_bytes(),
+                g.status.reason().map_or("", |r| r.code()).as_bytes(),
+                unmapped_text.as_bytes(),
+            ])?;
+            continue;
+        }
         intern_field(
             &grouper,
             rec.get(cols.diagnoses).unwrap_or_default(),
@@ -299,6 +357,9 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", out.display()))?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    if maps.is_some() {
+        eprintln!("{unmapped_cases} cases have codes the clinical→insurance maps do not know (column `unmapped`)");
+    }
     eprintln!(
         "{n} cases: {grouped} grouped, {} ungroupable ({malformed} with malformed fields) in {secs:.2} s ({:.0} cases/s) -> {}",
         n - grouped,
