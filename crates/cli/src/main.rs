@@ -9,6 +9,7 @@ mod cmd_demo;
 mod cmd_drg;
 mod cmd_points;
 mod cmd_qc;
+mod cmd_serve;
 mod cmd_settle;
 mod cmd_synth;
 mod cmd_weights;
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// HTTP service (平台服务): uploads, QC, grouping, points, configurations, accounts.
+    Serve(cmd_serve::ServeArgs),
     /// Run the main job on embedded demo data (演示): synthetic region, QC, weights, points.
     Demo(cmd_demo::DemoArgs),
     /// Quality control of settlement lists (结算清单质控): findings per record
@@ -61,6 +64,7 @@ pub enum Lang {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => cmd_serve::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Drg(cmd) => cmd_drg::run(cmd),
         Command::Dip(cmd) => cmd_dip::run(cmd),

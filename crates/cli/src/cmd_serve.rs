@@ -1,0 +1,102 @@
+//! `drgdip serve`: the HTTP service (store + API) for hospitals and the agency.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Data directory (the SQLite file drgdip.sqlite3 lives here). Ignored
+    /// when DATABASE_URL names a PostgreSQL database.
+    #[arg(long, default_value = "drgdip-data")]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database URL (postgres://… or sqlite://…); default: SQLite under --data.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// On an empty store, create a synthetic region, demo weights and demo
+    /// accounts, and print the accounts.
+    #[arg(long)]
+    pub demo: bool,
+    /// Provisional point value (yuan per point) for estimated payments;
+    /// default: the parameters' fee-for-service yuan per point.
+    #[arg(long)]
+    pub point_value: Option<rust_decimal::Decimal>,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let store = match &a.database_url {
+            Some(url) => store::Store::open(url, None)
+                .await
+                .with_context(|| format!("opening {url}"))?,
+            None => store::Store::open_dir(&a.data)
+                .await
+                .with_context(|| format!("opening {}", a.data.display()))?,
+        };
+        let mut dicts = None;
+        if a.demo {
+            dicts = Some(Arc::new(
+                synth::demo::dictionaries()
+                    .map_err(|e| anyhow::anyhow!("demo dictionaries: {e}"))?,
+            ));
+            if store.user_count().await? == 0 {
+                eprintln!("empty store: creating the demo region, weights and accounts …");
+                let demo = server::demo::bootstrap(&store, 40, 40_000)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo: {}", e.message))?;
+                println!(
+                    "demo: {} institutions, weights config {} ({} groups)",
+                    demo.institutions, demo.weights_config, demo.weights_groups
+                );
+                println!("demo accounts (演示账号):");
+                for acc in &demo.accounts {
+                    println!(
+                        "  {:<10} password {:<14} role {:<16} {}",
+                        acc.username,
+                        acc.password,
+                        acc.role.as_str(),
+                        acc.institution_id.as_deref().unwrap_or("")
+                    );
+                }
+                let sample = a.data.join("demo-sample.csv");
+                if std::fs::create_dir_all(&a.data).is_ok()
+                    && std::fs::write(&sample, &demo.sample_csv).is_ok()
+                {
+                    println!("sample upload: {}", sample.display());
+                }
+            } else {
+                eprintln!("store not empty: no demo data created");
+            }
+        } else if store.user_count().await? == 0 {
+            eprintln!(
+                "note: the store has no user; start once with --demo to create demo accounts"
+            );
+        }
+        let app = server::app(
+            store,
+            server::Options {
+                point_value: a.point_value,
+                dicts,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        println!(
+            "listening on http://{}  (OpenAPI: /api/openapi.json)",
+            a.listen
+        );
+        server::serve(app, a.listen)
+            .await
+            .with_context(|| format!("serving on {}", a.listen))?;
+        Ok(())
+    })
+}

@@ -1,0 +1,218 @@
+//! Demo bootstrap (`drgdip serve --demo` on an empty store): institutions of a
+//! synthetic region, weights calibrated on a synthetic year, and accounts.
+
+use std::collections::BTreeMap;
+
+use store::{Actor, ConfigKind, Institution, NewUser, Role, Store};
+
+use crate::auth::hash_password;
+use crate::error::ApiError;
+use crate::pipeline::{drg_case, CaseCodes};
+
+/// An account created for the demo, with its password (printed once).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoAccount {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+    pub institution_id: Option<String>,
+}
+
+/// What the demo bootstrap created.
+#[derive(Clone, Debug)]
+pub struct Demo {
+    pub accounts: Vec<DemoAccount>,
+    pub institutions: usize,
+    pub weights_config: i64,
+    pub weights_groups: usize,
+    /// A few settlement lists of the synthetic region (CSV with header), for trying uploads.
+    pub sample_csv: String,
+}
+
+/// The synthetic region: `hospitals` institutions, `cases` cases of 2024 used to calibrate weights.
+pub fn synthetic(
+    hospitals: usize,
+    cases: u64,
+    seed: u64,
+) -> Result<(synth::Region, String), ApiError> {
+    let scheme =
+        synth::demo::scheme().map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
+    let grouper =
+        drg::Grouper::new(scheme).map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
+    let dicts = synth::demo::dictionaries()
+        .map_err(|e| ApiError::internal(format!("demo dictionaries: {e}")))?;
+    let cfg = synth::Config {
+        hospitals,
+        cases,
+        years: vec![2024],
+        seed,
+        ..synth::Config::default()
+    };
+    let gen = synth::Generator::new(cfg, &grouper, Some(&dicts));
+    let mut claims = Vec::new();
+    let mut sink = Vec::new();
+    gen.write_year(0, &mut claims, &mut sink, &|_| {})
+        .map_err(|e| ApiError::internal(format!("synth: {e}")))?;
+    let text = String::from_utf8(claims).map_err(|e| ApiError::internal(format!("synth: {e}")))?;
+    Ok((gen.region().clone(), text))
+}
+
+/// Weights table (CSV code,rw,mean_cost) calibrated on a claims CSV with `grouper`.
+pub fn calibrate_weights(grouper: &drg::Grouper, claims_csv: &str) -> Result<String, ApiError> {
+    let mut keys = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for mdc in &grouper.scheme().mdcs {
+        for adrg in &mdc.adrgs {
+            for d in &adrg.drgs {
+                if !index.contains_key(&d.code) {
+                    index.insert(d.code.clone(), keys.len());
+                    keys.push(weights::GroupKey {
+                        code: d.code.clone(),
+                        parent: adrg.code.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
+    let reader = claims::import::Reader::open("claims.csv", claims_csv.as_bytes(), None)
+        .map_err(|e| ApiError::internal(format!("synth claims: {e}")))?;
+    for rec in reader.flatten() {
+        let codes = CaseCodes::of(&rec.claim);
+        let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
+        let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
+        let g = grouper.group(&drg_case(&rec.claim, &dx, &procs));
+        if let (Some(&i), Some(c)) = (index.get(grouper.codes_of(&g).drg), rec.claim.total_cost) {
+            if c.0 > 0 {
+                costs[i].push(c.0);
+            }
+        }
+    }
+    let cal = weights::calibrate(&keys, costs, &weights::Options::default());
+    let mut out = String::from("code,rw,mean_cost\n");
+    for g in &cal.groups {
+        out += &format!("{},{},{}\n", g.code, g.rw, g.mean);
+    }
+    Ok(out)
+}
+
+/// Fill an empty store with the demo region and accounts. Passwords are fixed
+/// and printed: this is for demonstrations, never for real data.
+pub async fn bootstrap(store: &Store, hospitals: usize, cases: u64) -> Result<Demo, ApiError> {
+    let (region, claims_csv) = tokio::task::spawn_blocking(move || synthetic(hospitals, cases, 1))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let sys = Actor::system();
+    for i in &region.institutions {
+        let inst = Institution {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            level: i.level.zh().to_owned(),
+            tcm: matches!(i.kind, synth::region::Kind::Tcm),
+            alliance_lead: i.alliance.as_ref().map(|(_, lead)| lead.clone()),
+        };
+        store.upsert_institution(&sys, &inst).await?;
+    }
+    let csv2 = claims_csv.clone();
+    let weights_csv = tokio::task::spawn_blocking(move || {
+        let scheme =
+            synth::demo::scheme().map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
+        let grouper = drg::Grouper::new(scheme)
+            .map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
+        calibrate_weights(&grouper, &csv2)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let weights_groups = crate::pipeline::parse_standards(&weights_csv)
+        .map_err(ApiError::internal)?
+        .len();
+    let weights_config = store
+        .add_config(
+            &sys,
+            ConfigKind::Weights,
+            "demo weights (synthetic 2024)",
+            &weights_csv,
+        )
+        .await?;
+    store
+        .activate_config(&sys, weights_config, "2000-01-01")
+        .await?;
+    let first = region
+        .institutions
+        .first()
+        .map(|i| i.id.clone())
+        .ok_or_else(|| ApiError::internal("empty region"))?;
+    let second = region
+        .institutions
+        .get(1)
+        .map(|i| i.id.clone())
+        .unwrap_or_else(|| first.clone());
+    let accounts = vec![
+        DemoAccount {
+            username: "admin".into(),
+            password: "demo-admin".into(),
+            role: Role::AgencyAdmin,
+            institution_id: None,
+        },
+        DemoAccount {
+            username: "reviewer".into(),
+            password: "demo-reviewer".into(),
+            role: Role::AgencyReviewer,
+            institution_id: None,
+        },
+        DemoAccount {
+            username: "hospital1".into(),
+            password: "demo-hospital".into(),
+            role: Role::HospitalUser,
+            institution_id: Some(first.clone()),
+        },
+        DemoAccount {
+            username: "hospital2".into(),
+            password: "demo-hospital".into(),
+            role: Role::HospitalUser,
+            institution_id: Some(second),
+        },
+    ];
+    for a in &accounts {
+        let pw = a.password.clone();
+        let phc = tokio::task::spawn_blocking(move || hash_password(&pw))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        store
+            .create_user(
+                &sys,
+                &NewUser {
+                    username: a.username.clone(),
+                    password_hash: phc,
+                    role: a.role,
+                    institution_id: a.institution_id.clone(),
+                    display_name: a.username.clone(),
+                },
+            )
+            .await?;
+    }
+    // A sample of the first institution's cases, for trying uploads.
+    let mut lines = claims_csv.lines();
+    let header = lines.next().unwrap_or("");
+    let inst_col = header.split(',').position(|h| h == "institution_id");
+    let mut sample = String::from(header);
+    sample.push('\n');
+    let mut n = 0;
+    for l in lines {
+        if inst_col.and_then(|c| l.split(',').nth(c)) == Some(first.as_str()) {
+            sample += l;
+            sample.push('\n');
+            n += 1;
+            if n == 20 {
+                break;
+            }
+        }
+    }
+    Ok(Demo {
+        accounts,
+        institutions: region.institutions.len(),
+        weights_config,
+        weights_groups,
+        sample_csv: sample,
+    })
+}

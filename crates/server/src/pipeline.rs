@@ -1,0 +1,267 @@
+//! The pricing pipeline of one settlement list, without IO: QC findings, DRG
+//! grouping with its trace, points and the estimated payment.
+//!
+//! The grouping view of a claim ([`drg_case`]) and the weights-table reader
+//! ([`parse_standards`]) are the logic of the CLI's `claims_io::group_claim`
+//! and `cmd_points::load_standards`, taking text instead of paths, so that
+//! the CLI can call them too.
+
+use std::collections::HashMap;
+
+use claims::import::Record;
+use claims::{Claim, Fen, Sex};
+use points::{CaseInput, GroupStandard, Params};
+use rust_decimal::Decimal;
+
+/// Everything needed to price a case, compiled once per set of active configurations.
+pub struct Engine {
+    pub grouper: drg::Grouper,
+    pub params: Params,
+    pub standards: HashMap<String, GroupStandard>,
+    /// Provisional point value (yuan per point) for the estimated payment.
+    pub point_value: Decimal,
+    /// Configuration ids the engine was built from (None: built-in default).
+    pub scheme_id: Option<i64>,
+    pub params_id: Option<i64>,
+    pub weights_id: Option<i64>,
+}
+
+/// A located problem: the record's line, the field and the rule.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Problem {
+    pub line: u64,
+    pub case_id: String,
+    pub rule_id: String,
+    pub severity: String,
+    pub field: Option<String>,
+    pub value: String,
+    pub message: String,
+}
+
+/// The grouping and pricing of one case.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Priced {
+    pub mdc: String,
+    pub adrg: String,
+    pub drg: String,
+    pub drg_name: String,
+    /// `grouped`, or `ungroupable: <reason>`.
+    pub status: String,
+    pub trace: String,
+    pub points: points::Points,
+    pub point_value: Decimal,
+    /// Points × point value, rounded to the fen.
+    pub estimated: Fen,
+}
+
+/// Normalised diagnosis and procedure codes of a claim (owned, for [`drg_case`]).
+pub struct CaseCodes {
+    pub dx: Vec<String>,
+    pub procs: Vec<String>,
+}
+
+impl CaseCodes {
+    pub fn of(c: &Claim) -> CaseCodes {
+        CaseCodes {
+            dx: c
+                .diagnoses()
+                .map(|d| codes::normalize(d).into_owned())
+                .collect(),
+            procs: c
+                .procedures
+                .iter()
+                .map(|p| codes::normalize(&p.code).into_owned())
+                .collect(),
+        }
+    }
+}
+
+/// The DRG view of a claim (codes normalised).
+pub fn drg_case<'a>(c: &Claim, dx: &'a [&'a str], procs: &'a [&'a str]) -> drg::Case<'a> {
+    drg::Case {
+        sex: c.sex.map(|s| match s {
+            Sex::Male => 1,
+            Sex::Female => 2,
+        }),
+        age: c.age,
+        age_days: c.age_days,
+        weight_g: c.birth_weight_g,
+        dx,
+        procs,
+    }
+}
+
+/// Read a weights table (columns `code`, `rw`, `mean_cost` in yuan, optional
+/// `base_level` 1/0 for 基层病种). Groups with weight 0 have no data and are
+/// left out (their cases are priced as ungroupable). Errors name the line.
+pub fn parse_standards(text: &str) -> Result<HashMap<String, GroupStandard>, String> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let h = r
+        .headers()
+        .map_err(|e| format!("weights: header: {e}"))?
+        .clone();
+    let col = |n: &str| {
+        h.iter()
+            .position(|x| x.trim_start_matches('\u{feff}').trim() == n)
+    };
+    let code = col("code").ok_or("weights: no code column")?;
+    let rw = col("rw").ok_or("weights: no rw column")?;
+    let mean = col("mean_cost").ok_or("weights: no mean_cost column")?;
+    let base = col("base_level");
+    let mut out = HashMap::new();
+    for (i, row) in r.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| format!("weights line {line}: {e}"))?;
+        let get = |c: usize| row.get(c).unwrap_or("").trim();
+        let weight: Decimal = get(rw)
+            .parse()
+            .map_err(|e| format!("weights line {line}: rw {:?}: {e}", get(rw)))?;
+        let mean_cost = Fen::parse_yuan(get(mean))
+            .map_err(|e| format!("weights line {line}: mean_cost {:?}: {e}", get(mean)))?;
+        if weight.is_zero() {
+            continue;
+        }
+        out.insert(
+            get(code).to_owned(),
+            GroupStandard {
+                code: get(code).to_owned(),
+                weight,
+                mean_cost,
+                base_level: base.is_some_and(|b| matches!(get(b), "1" | "true" | "是")),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A scheme configuration: the texts of the six scheme files.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct SchemeUpload {
+    pub scheme_json: String,
+    pub cc_tsv: String,
+    pub mcc_tsv: String,
+    pub main_dx_exclusion_tsv: String,
+    pub surgical_procedures_tsv: String,
+    pub drg_names_tsv: String,
+}
+
+impl SchemeUpload {
+    /// Parse and compile.
+    pub fn compile(&self) -> Result<drg::Grouper, String> {
+        let scheme = drg::Scheme::from_files(drg::SchemeFiles {
+            scheme_json: &self.scheme_json,
+            cc_tsv: &self.cc_tsv,
+            mcc_tsv: &self.mcc_tsv,
+            main_dx_exclusion_tsv: &self.main_dx_exclusion_tsv,
+            surgical_procedures_tsv: &self.surgical_procedures_tsv,
+            drg_names_tsv: &self.drg_names_tsv,
+        })
+        .map_err(|e| format!("scheme: {e}"))?;
+        drg::Grouper::new(scheme).map_err(|e| format!("scheme: {e}"))
+    }
+}
+
+/// Turn a QC finding into a located problem.
+pub fn problem(rules: &qc::RuleSet, f: &qc::Finding) -> Problem {
+    let rule = rules.rules.get(f.rule as usize);
+    Problem {
+        line: f.line,
+        case_id: f.case_id.clone(),
+        rule_id: rule.map(|r| r.id.clone()).unwrap_or_default(),
+        severity: rule
+            .map(|r| r.severity.as_str().to_owned())
+            .unwrap_or_default(),
+        field: f.field.map(|x| x.name().to_owned()),
+        value: f.value.clone(),
+        message: rule
+            .map(|r| r.message(true, &f.value, &f.detail))
+            .unwrap_or_else(|| f.detail.clone()),
+    }
+}
+
+impl Engine {
+    /// Group, explain and price one record.
+    pub fn price(&self, rec: &Record, inst: &points::Institution) -> Priced {
+        let c = &rec.claim;
+        let codes = CaseCodes::of(c);
+        let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
+        let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
+        let case = drg_case(c, &dx, &procs);
+        let g = self.grouper.group(&case);
+        let trace = drg::explain(self.grouper.scheme(), &case).render(drg::Lang::Zh);
+        let gc = self.grouper.codes_of(&g);
+        let std = self.standards.get(gc.drg);
+        let input = CaseInput {
+            case_id: &c.case_id,
+            group: std,
+            total_cost: c.total_cost.unwrap_or_default(),
+            innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
+            los: c.los.unwrap_or(0),
+            main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
+            special_case: false,
+        };
+        let p = points::price(&self.params, inst, &input);
+        let estimated = yuan_to_fen(p.total * self.point_value);
+        Priced {
+            mdc: gc.mdc.to_owned(),
+            adrg: gc.adrg.to_owned(),
+            drg: gc.drg.to_owned(),
+            drg_name: gc.drg_name.to_owned(),
+            status: match g.status {
+                drg::Status::Grouped => "grouped".to_owned(),
+                drg::Status::Ungroupable(r) => format!("ungroupable: {}", r.zh()),
+            },
+            trace,
+            points: p,
+            point_value: self.point_value,
+            estimated,
+        }
+    }
+}
+
+/// Yuan (decimal) to fen, rounded half away from zero; saturates far outside any real amount.
+pub fn yuan_to_fen(y: Decimal) -> Fen {
+    use rust_decimal::prelude::ToPrimitive;
+    let f = (y * Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    Fen(f.to_i64().unwrap_or(if f.is_sign_negative() {
+        i64::MIN
+    } else {
+        i64::MAX
+    }))
+}
+
+/// Discharge month `YYYY-MM` and date `YYYY-MM-DD` of a claim.
+pub fn period_of(c: &Claim) -> (String, Option<String>) {
+    match c.discharged_at {
+        Some(t) => (
+            t.format("%Y-%m").to_string(),
+            Some(t.format("%Y-%m-%d").to_string()),
+        ),
+        None => ("unknown".to_owned(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standards_parse_and_locate_errors() {
+        let s = parse_standards("code,rw,mean_cost,base_level\nBR21,1.2345,12000.50,0\nXX,0,0,0\n")
+            .expect("parses");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s["BR21"].mean_cost, Fen(1_200_050));
+        let e = parse_standards("code,rw,mean_cost\nBR21,abc,1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("rw"), "{e}");
+        assert!(parse_standards("code,mean_cost\n")
+            .unwrap_err()
+            .contains("no rw column"));
+    }
+
+    #[test]
+    fn fen_rounding() {
+        assert_eq!(yuan_to_fen(Decimal::new(12345, 3)), Fen(1235));
+        assert_eq!(yuan_to_fen(Decimal::new(-5, 3)), Fen(-1));
+    }
+}
