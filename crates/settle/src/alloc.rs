@@ -75,6 +75,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn table() {
         let cases: &[(i64, &[i128], Option<&[i64]>)] = &[
             (100, &[1, 1, 1], Some(&[34, 33, 33])), // tie: lowest index first

@@ -326,6 +326,7 @@ pub fn budget_csv(b: &Budget) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)] // yuan_fen: 10_000_000_00 is ten million yuan
 mod tests {
     use super::*;
     use crate::params::SettleParams;

@@ -55,7 +55,10 @@ fn ins(resident: bool) -> Insurance {
 
 /// A region: history for the budget and this year's cases; every line gets one
 /// case with points in every quarter so that every budget can be settled.
-fn region() -> impl Strategy<Value = (Vec<(usize, bool, i64, i64)>, Vec<GenCase>, Vec<i64>, bool)> {
+/// History rows: (hospital, resident, total fen, fund %).
+type History = Vec<(usize, bool, i64, i64)>;
+
+fn region() -> impl Strategy<Value = (History, Vec<GenCase>, Vec<i64>, bool)> {
     (
         proptest::collection::vec(
             (0usize..5, any::<bool>(), 1i64..10_000_000_000, 0i64..=100),
@@ -76,7 +79,13 @@ fn run(
 ) -> (settle::Budget, settle::Settlement, Ledger) {
     let mut p = SettleParams::builtin();
     p.budget.split_by_class = split;
-    let class = |i: usize| if i % 2 == 0 { "三级" } else { "二级" };
+    let class = |i: usize| {
+        if i.is_multiple_of(2) {
+            "三级"
+        } else {
+            "二级"
+        }
+    };
     let hist: Vec<HistoryRow> = history
         .iter()
         .map(|(i, r, total, pct)| HistoryRow {
