@@ -13,7 +13,10 @@ use claims::Fen;
 use dip::aux::{CciTable, Coefficients};
 use dip::import::ImportOptions;
 use dip::library::{file_names, Library};
-use dip::params::{parse_name, BuildParams, DeviationParams, DxLevel, KeyProcedures, MatchRule, ProcLevel, Reference, Trim};
+use dip::params::{
+    parse_name, BuildParams, DeviationParams, DxLevel, KeyProcedures, MatchRule, ProcLevel,
+    Reference, Trim,
+};
 use dip::{Builder, Fixed, Grouper, ProcClassifier, Scratch};
 
 #[derive(clap::Subcommand)]
@@ -156,7 +159,11 @@ pub struct GroupArgs {
 
 fn parse_trim(s: &str) -> Result<Trim, String> {
     let parts: Vec<&str> = s.split(':').collect();
-    let num = |x: &str| x.trim().parse::<f64>().map_err(|_| format!("not a number: {x:?}"));
+    let num = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("not a number: {x:?}"))
+    };
     match parts.as_slice() {
         ["none"] => Ok(Trim::None),
         ["percentile"] => Ok(Trim::default()),
@@ -168,7 +175,9 @@ fn parse_trim(s: &str) -> Result<Trim, String> {
             Ok(Trim::Percentile { lower, upper })
         }
         ["logsd", k] => Ok(Trim::LogSd { k: num(k)? }),
-        _ => Err(format!("unknown trim rule {s:?}: use percentile:LO:HI, logsd:K or none")),
+        _ => Err(format!(
+            "unknown trim rule {s:?}: use percentile:LO:HI, logsd:K or none"
+        )),
     }
 }
 
@@ -183,7 +192,8 @@ pub fn run(cmd: DipCommand) -> anyhow::Result<()> {
         DipCommand::Group(a) => group(a),
         DipCommand::Export { library, out } => {
             let lib = read_library(&library)?;
-            std::fs::write(&out, dip::import::to_published_csv(&lib)).with_context(|| format!("writing {}", out.display()))?;
+            std::fs::write(&out, dip::import::to_published_csv(&lib))
+                .with_context(|| format!("writing {}", out.display()))?;
             println!("{} groups written to {}", lib.groups.len(), out.display());
             Ok(())
         }
@@ -198,13 +208,21 @@ fn read(p: &Path) -> anyhow::Result<String> {
 /// header naming `institution_id` and `level` (e.g. `drgdip synth`'s institutions.csv).
 fn load_levels(p: &Path) -> anyhow::Result<HashMap<String, u8>> {
     let text = read(p)?;
-    let mut lines = text.lines().map(|l| l.trim_start_matches('\u{feff}')).enumerate().peekable();
-    let split = |l: &str| -> Vec<String> { l.split(['\t', ',']).map(|c| c.trim().to_owned()).collect() };
+    let mut lines = text
+        .lines()
+        .map(|l| l.trim_start_matches('\u{feff}'))
+        .enumerate()
+        .peekable();
+    let split =
+        |l: &str| -> Vec<String> { l.split(['\t', ',']).map(|c| c.trim().to_owned()).collect() };
     let (mut id_col, mut lv_col) = (0, 1);
     if let Some((_, first)) = lines.peek() {
         let h = split(first);
         let find = |names: &[&str]| h.iter().position(|c| names.contains(&c.as_str()));
-        if let (Some(i), Some(l)) = (find(&["institution_id", "机构编码", "定点医疗机构编码"]), find(&["level", "医院等级", "级别"])) {
+        if let (Some(i), Some(l)) = (
+            find(&["institution_id", "机构编码", "定点医疗机构编码"]),
+            find(&["level", "医院等级", "级别"]),
+        ) {
             (id_col, lv_col) = (i, l);
             lines.next();
         }
@@ -216,7 +234,10 @@ fn load_levels(p: &Path) -> anyhow::Result<HashMap<String, u8>> {
             continue;
         }
         let cols = split(line);
-        let (id, lv) = (cols.get(id_col).map(String::as_str).unwrap_or(""), cols.get(lv_col).map(String::as_str).unwrap_or(""));
+        let (id, lv) = (
+            cols.get(id_col).map(String::as_str).unwrap_or(""),
+            cols.get(lv_col).map(String::as_str).unwrap_or(""),
+        );
         let level = match lv {
             "1" | "一级" | "基层" | "一级及以下" | "level1" => 1,
             "2" | "二级" | "level2" => 2,
@@ -235,9 +256,14 @@ fn load_levels(p: &Path) -> anyhow::Result<HashMap<String, u8>> {
     Ok(m)
 }
 
-fn classifier(proc_classes: Option<&Path>, surgical: Option<&Path>) -> anyhow::Result<ProcClassifier> {
+fn classifier(
+    proc_classes: Option<&Path>,
+    surgical: Option<&Path>,
+) -> anyhow::Result<ProcClassifier> {
     let mut c = match proc_classes {
-        Some(p) => ProcClassifier::parse_tsv(&read(p)?).with_context(|| format!("{}", p.display()))?,
+        Some(p) => {
+            ProcClassifier::parse_tsv(&read(p)?).with_context(|| format!("{}", p.display()))?
+        }
         None => ProcClassifier::builtin(),
     };
     if let Some(p) = surgical {
@@ -258,7 +284,10 @@ fn classifier(proc_classes: Option<&Path>, surgical: Option<&Path>) -> anyhow::R
 
 fn open_cases(p: &Path) -> anyhow::Result<Reader<'static>> {
     let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("cases.csv");
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("cases.csv");
     let r = Reader::open(name, std::io::BufReader::with_capacity(1 << 20, f), None)
         .with_context(|| format!("reading {}", p.display()))?;
     Ok(r)
@@ -275,9 +304,14 @@ fn write_library(lib: &Library, dir: &Path) -> anyhow::Result<()> {
 
 fn read_library(dir: &Path) -> anyhow::Result<Library> {
     if !dir.join(file_names::MANIFEST).is_file() {
-        bail!("{}: not a DIP library directory (no {})", dir.display(), file_names::MANIFEST);
+        bail!(
+            "{}: not a DIP library directory (no {})",
+            dir.display(),
+            file_names::MANIFEST
+        );
     }
-    Library::from_files(|n| std::fs::read_to_string(dir.join(n)).ok()).with_context(|| format!("loading library {}", dir.display()))
+    Library::from_files(|n| std::fs::read_to_string(dir.join(n)).ok())
+        .with_context(|| format!("loading library {}", dir.display()))
 }
 
 fn build(a: BuildArgs) -> anyhow::Result<()> {
@@ -301,17 +335,27 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         Some(p) => CciTable::parse_tsv(&read(p)?).map_err(anyhow::Error::msg)?,
         None => CciTable::builtin(),
     };
-    let mut b = Builder::new(params, classifier(a.proc_classes.as_deref(), a.surgical.as_deref())?, cci);
+    let mut b = Builder::new(
+        params,
+        classifier(a.proc_classes.as_deref(), a.surgical.as_deref())?,
+        cci,
+    );
     let mut unreadable = 0u64;
     for path in &a.cases {
         let rdr = open_cases(path)?;
         if !rdr.header.unknown.is_empty() {
-            eprintln!("{}: columns not used: {}", path.display(), rdr.header.unknown.join(", "));
+            eprintln!(
+                "{}: columns not used: {}",
+                path.display(),
+                rdr.header.unknown.join(", ")
+            );
         }
         for item in rdr {
             match item {
                 Ok(rec) => {
-                    let level = levels.as_ref().and_then(|m| m.get(&rec.claim.institution_id).copied());
+                    let level = levels
+                        .as_ref()
+                        .and_then(|m| m.get(&rec.claim.institution_id).copied());
                     let _ = b.add(&rec.claim, level);
                 }
                 Err(e) => {
@@ -324,12 +368,21 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         }
     }
     let read_secs = started.elapsed().as_secs_f64();
-    let version = if a.version.is_empty() { "build".to_owned() } else { a.version.clone() };
+    let version = if a.version.is_empty() {
+        "build".to_owned()
+    } else {
+        a.version.clone()
+    };
     let Some((mut lib, report)) = b.finish(&version) else {
         bail!("no usable case (each needs a main diagnosis and a positive total cost)");
     };
     let flag_list = |p: &Path| -> anyhow::Result<Vec<String>> {
-        Ok(read(p)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        Ok(read(p)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
     };
     if let Some(p) = &a.base_level {
         let n = lib.flag_base_level(flag_list(p)?.iter().map(String::as_str));
@@ -341,7 +394,8 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     }
     write_library(&lib, &a.out)?;
     let rp = a.out.join("build_report.json");
-    std::fs::write(&rp, serde_json::to_string_pretty(&report)? + "\n").with_context(|| format!("writing {}", rp.display()))?;
+    std::fs::write(&rp, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", rp.display()))?;
     println!(
         "cases read {} (unreadable rows {unreadable}), used {}, skipped: no main diagnosis {}, no cost {}",
         report.cases_read, report.cases_used, report.skipped_main_diagnosis, report.skipped_cost
@@ -352,6 +406,12 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         report.comprehensive_groups,
         report.core_share * 100.0
     );
+    let shares: Vec<String> = report
+        .threshold_shares
+        .iter()
+        .map(|(t, s)| format!("≥{t}: {:.1} %", s * 100.0))
+        .collect();
+    println!("core share by threshold (临界值): {}", shares.join(", "));
     println!(
         "trimmed {} cases; within-group CV: core {:.4}, comprehensive {:.4}, all {:.4}",
         report.trimmed, report.cv_core, report.cv_comprehensive, report.cv_all
@@ -389,10 +449,18 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
         coefficients: Coefficients::default(),
         ..ImportOptions::default()
     };
-    let name = a.file.file_name().and_then(|n| n.to_str()).unwrap_or("library.csv");
-    let (lib, report) = dip::import::import(name, &bytes, opts).with_context(|| format!("importing {}", a.file.display()))?;
+    let name = a
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("library.csv");
+    let (lib, report) = dip::import::import(name, &bytes, opts)
+        .with_context(|| format!("importing {}", a.file.display()))?;
     if !report.unknown_columns.is_empty() {
-        eprintln!("unknown columns (ignored): {}", report.unknown_columns.join(", "));
+        eprintln!(
+            "unknown columns (ignored): {}",
+            report.unknown_columns.join(", ")
+        );
     }
     for (line, why) in report.rejected.iter().take(20) {
         eprintln!("{} line {line}: {why}", a.file.display());
@@ -423,8 +491,18 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
     }
     let deviation = DeviationParams {
         enabled: params.deviation.enabled && !a.no_deviation,
-        high: a.high.as_deref().map(|s| fixed(s, "high")).transpose()?.unwrap_or(params.deviation.high),
-        low: a.low.as_deref().map(|s| fixed(s, "low")).transpose()?.unwrap_or(params.deviation.low),
+        high: a
+            .high
+            .as_deref()
+            .map(|s| fixed(s, "high"))
+            .transpose()?
+            .unwrap_or(params.deviation.high),
+        low: a
+            .low
+            .as_deref()
+            .map(|s| fixed(s, "low"))
+            .transpose()?
+            .unwrap_or(params.deviation.low),
         ..params.deviation
     };
     if deviation.low > deviation.high {
@@ -459,7 +537,13 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
     let mut scratch = Scratch::default();
     let (mut n, mut grouped, mut core, mut errors) = (0u64, 0u64, 0u64, 0u64);
     let mut total = Fixed::ZERO;
-    let level_str = |l: u8| if l == dip::aux::NA { String::new() } else { l.to_string() };
+    let level_str = |l: u8| {
+        if l == dip::aux::NA {
+            String::new()
+        } else {
+            l.to_string()
+        }
+    };
     for item in rdr {
         let rec = match item {
             Ok(r) => r,
@@ -472,7 +556,9 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
             }
         };
         n += 1;
-        let level = levels.as_ref().and_then(|m| m.get(&rec.claim.institution_id).copied());
+        let level = levels
+            .as_ref()
+            .and_then(|m| m.get(&rec.claim.institution_id).copied());
         let o = grouper.group(&rec.claim, level, &mut scratch);
         let (kind, how) = match o.how {
             dip::Match::Exact => ("core", "exact".to_owned()),
@@ -510,7 +596,13 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
         ])?;
     }
     w.flush()?;
-    let pct = |x: u64| if n == 0 { 0.0 } else { x as f64 * 100.0 / n as f64 };
+    let pct = |x: u64| {
+        if n == 0 {
+            0.0
+        } else {
+            x as f64 * 100.0 / n as f64
+        }
+    };
     println!(
         "{n} cases: grouped {grouped} ({:.2} %), core {core} ({:.2} %), ungrouped {}; unreadable rows {errors}; total score {total}; {:.1} s",
         pct(grouped),

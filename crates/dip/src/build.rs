@@ -115,7 +115,14 @@ pub struct BuildReport {
     pub reference_cost: i64,
     /// Case-weighted mean score over the build cases.
     pub weighted_mean_score: Fixed,
+    /// For candidate thresholds, the share of cases that would be in core groups
+    /// (the specification asks regions to pick a threshold leaving most cases in
+    /// core groups).
+    pub threshold_shares: Vec<(u32, f64)>,
 }
+
+/// Thresholds [`BuildReport::threshold_shares`] reports on.
+pub const CANDIDATE_THRESHOLDS: [u32; 9] = [1, 5, 10, 15, 20, 30, 50, 100, 200];
 
 struct Acc {
     dx: u32,
@@ -258,6 +265,18 @@ impl Builder {
             return None;
         }
         let p = &self.params;
+        report.threshold_shares = CANDIDATE_THRESHOLDS
+            .iter()
+            .map(|&t| {
+                let n: usize = self
+                    .accs
+                    .iter()
+                    .map(|a| a.costs.len())
+                    .filter(|&n| n >= t as usize)
+                    .sum();
+                (t, n as f64 / report.cases_used as f64)
+            })
+            .collect();
         // 1. Core groups and the pool of comprehensive ones.
         struct Pending {
             kind: GroupKind,

@@ -53,6 +53,16 @@ fn synthetic_region_core_share_and_round_trip() {
         "the rare extra procedures must create comprehensive groups"
     );
     assert!(report.cv_core > 0.0 && report.cv_core < 1.0);
+    // The share at the threshold used equals the core share; shares fall as the threshold rises.
+    let at15 = report
+        .threshold_shares
+        .iter()
+        .find(|t| t.0 == 15)
+        .unwrap()
+        .1;
+    assert!((at15 - report.core_share).abs() < 1e-12);
+    assert_eq!(report.threshold_shares[0].1, 1.0);
+    assert!(report.threshold_shares.windows(2).all(|w| w[0].1 >= w[1].1));
     // Scores: positive, volume-weighted mean = base within rounding.
     assert!(lib.groups.iter().all(|g| g.score > Fixed::ZERO));
     let mean = lib.weighted_mean_score().unwrap();
