@@ -557,6 +557,20 @@ mod tests {
     }
 
     #[test]
+    fn gbk_and_tab_separated_files() {
+        let text = "病种编码\t主要诊断编码\t手术操作编码\t分值\nG1\tK35.8\t47.0100\t800\n";
+        let (gbk, _, _) = encoding_rs::GBK.encode(text);
+        assert!(std::str::from_utf8(&gbk).is_err());
+        let (lib, rep) = import("lib.csv", &gbk, ImportOptions::default()).unwrap();
+        assert!(
+            rep.unknown_columns.is_empty() && rep.rejected.is_empty(),
+            "{rep:?}"
+        );
+        assert_eq!(lib.groups[0].code, "G1");
+        assert_eq!(lib.groups[0].procedures, ["47.0100"]);
+    }
+
+    #[test]
     fn missing_score_column_is_fatal() {
         let e = import_rows(
             "x.csv",
