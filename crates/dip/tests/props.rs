@@ -6,8 +6,11 @@ mod common;
 
 use claims::Fen;
 use dip::aux::CciTable;
+use dip::params::GroupParams;
 use dip::params::{BuildParams, DxLevel, KeyProcedures, ProcLevel, Reference, Trim};
-use dip::{Builder, Fixed, GroupKind, Grouper, ListCase, Match, ProcClassifier, Scratch};
+use dip::{
+    Builder, Fixed, GroupKind, Grouper, ListCase, Match, MatchRule, ProcClassifier, Scratch,
+};
 use proptest::prelude::*;
 
 const DX: &[&str] = &[
@@ -116,16 +119,22 @@ proptest! {
         let mean = lib.weighted_mean_score().unwrap();
         prop_assert!((mean.0 - base.0).abs() <= 1, "mean {} base {}", mean, base);
         prop_assert!(report.core_share >= 0.0 && report.core_share <= 1.0);
-        // Every build case is grouped, into a group of the kind the build gave its key.
-        let g = Grouper::new(lib).unwrap();
+        // Every build case is grouped. With the exact-only rule grouping reproduces the
+        // build's assignment, so the mean group score over the build cases is the base.
+        let exact = GroupParams { match_rule: MatchRule::ExactOnly, ..GroupParams::default() };
+        let g = Grouper::with_params(lib, exact).unwrap();
         let mut s = Scratch::default();
+        let mut sum: i128 = 0;
         for (r, pr) in cases.iter().zip(&procs) {
             let c = ListCase { main_diagnosis: DX[r.dx], procedures: pr, total_cost: Some(Fen(r.cost)), ..ListCase::default() };
             let o = g.group(&c, None, &mut s);
             prop_assert!(o.group.is_some(), "{:?}", o);
             // Group scores are positive; a low-cost case's score (ratio × score) may round to 0.
             prop_assert!(o.group_score > Fixed::ZERO && o.score >= Fixed::ZERO);
+            sum += o.group_score.0 as i128;
         }
+        let mean = dip::score::div_round(sum, cases.len() as i128) as i64;
+        prop_assert!((mean - base.0).abs() <= 1, "mean over build cases {} base {}", Fixed(mean), base);
     }
 
     #[test]
