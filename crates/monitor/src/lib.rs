@@ -9,6 +9,9 @@
 //! Money is integer fen throughout; indicators that are ratios (CMI, the
 //! consumption indices, rates) are `f64`, as documented in `docs/MONITORING.md`.
 
+pub mod detect;
+pub mod eval;
+pub mod indicators;
 pub mod model;
 
 pub use model::{Case, Dataset, DatasetBuilder, Group, Institution, Severity};

@@ -255,13 +255,19 @@ impl DatasetBuilder {
             return false;
         };
         let discharged = dis.date().num_days_from_ce();
-        let admitted = c.admitted_at.map(|a| a.date().num_days_from_ce()).unwrap_or(discharged);
+        let admitted = c
+            .admitted_at
+            .map(|a| a.date().num_days_from_ce())
+            .unwrap_or(discharged);
         let d = &mut self.data;
         let n_inst = d.institutions.len();
         let mut names: Vec<String> = Vec::new();
         let inst = self.inst.get(&c.institution_id, &mut names);
         if inst as usize == n_inst {
-            d.institutions.push(Institution { id: c.institution_id.clone(), ..Default::default() });
+            d.institutions.push(Institution {
+                id: c.institution_id.clone(),
+                ..Default::default()
+            });
         }
         let dept = self.dept.get(&c.department, &mut d.departments);
         let patient = self.patient.get(&c.patient_id, &mut d.patients);
@@ -354,8 +360,17 @@ mod tests {
 
     #[test]
     fn builder_interns_and_sums_items() {
-        let mut b = DatasetBuilder::new([Institution { id: "H1".into(), level: "三级".into(), ..Default::default() }]);
-        let mut c = Claim { case_id: "C1".into(), institution_id: "H1".into(), patient_id: "P1".into(), ..Default::default() };
+        let mut b = DatasetBuilder::new([Institution {
+            id: "H1".into(),
+            level: "三级".into(),
+            ..Default::default()
+        }]);
+        let mut c = Claim {
+            case_id: "C1".into(),
+            institution_id: "H1".into(),
+            patient_id: "P1".into(),
+            ..Default::default()
+        };
         c.main_diagnosis = Some("K35.800".into());
         c.discharged_at = claims::model::parse_datetime("2025-03-04 10:00");
         c.admitted_at = claims::model::parse_datetime("2025-03-01 10:00");

@@ -1,0 +1,928 @@
+//! Abuse detectors (违规行为筛查, seed 002 §47, seed 004): split admissions,
+//! upcoding, low-indication admissions, reduced services and patient shirking.
+//!
+//! Every detector returns [`Flag`]s that say why a case or an institution was
+//! flagged, with the figures behind it. Thresholds are data ([`Params`],
+//! loadable from JSON). Institution-level screening uses indirect
+//! standardisation against peers of the same level: for a case property P,
+//! O = the institution's cases with P, E = Σ over its cases of the peer rate
+//! of P in the same (level, year, DRG or ADRG); an institution is screened in
+//! when z = (O − E) / √E and O / E pass the thresholds. Case flags are then
+//! raised on its cases with P, as review leads for the agency, not verdicts.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::model::{Case, Dataset, Severity, NO_GROUP};
+
+/// A detected pattern. Labels match those of `synth`'s `anomalies.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Pattern {
+    SplitAdmission,
+    Upcoding,
+    LowIndication,
+    ReducedServices,
+    PatientShirking,
+}
+
+impl Pattern {
+    pub const ALL: [Pattern; 5] = [
+        Pattern::SplitAdmission,
+        Pattern::Upcoding,
+        Pattern::LowIndication,
+        Pattern::ReducedServices,
+        Pattern::PatientShirking,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Pattern::SplitAdmission => "split_admission",
+            Pattern::Upcoding => "upcoding",
+            Pattern::LowIndication => "low_indication_admission",
+            Pattern::ReducedServices => "reduced_services",
+            Pattern::PatientShirking => "patient_shirking",
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            Pattern::SplitAdmission => "分解住院",
+            Pattern::Upcoding => "高套分组",
+            Pattern::LowIndication => "低标准入院",
+            Pattern::ReducedServices => "减少必要服务",
+            Pattern::PatientShirking => "推诿患者",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Pattern> {
+        Pattern::ALL.into_iter().find(|p| p.label() == s)
+    }
+
+    /// Whether the pattern is judged per institution (not per case).
+    pub fn institution_level(self) -> bool {
+        self == Pattern::PatientShirking
+    }
+}
+
+/// Split admissions (分解住院).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SplitParams {
+    /// Largest gap in days between a discharge and the next admission.
+    pub max_gap_days: i32,
+    /// Only readmissions to the same institution.
+    pub same_institution: bool,
+    /// Main-diagnosis prefixes of planned, repeated stays (chemotherapy, radiotherapy…) not flagged.
+    pub planned_dx_prefixes: Vec<String>,
+}
+
+impl Default for SplitParams {
+    fn default() -> Self {
+        SplitParams {
+            max_gap_days: 15,
+            same_institution: true,
+            planned_dx_prefixes: vec!["Z51".into()],
+        }
+    }
+}
+
+/// Institution screening thresholds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Screen {
+    /// Least z = (O − E) / √E.
+    pub min_z: f64,
+    /// Least O / E.
+    pub min_ratio: f64,
+    /// Least cases with the property.
+    pub min_cases: u64,
+}
+
+impl Default for Screen {
+    fn default() -> Self {
+        Screen {
+            min_z: 4.0,
+            min_ratio: 1.5,
+            min_cases: 5,
+        }
+    }
+}
+
+/// Upcoding (高套分组).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct UpcodingParams {
+    /// Least z_share: (O − E) / √E of the cases in the CC/MCC splits (of ADRGs that split).
+    pub min_share_z: f64,
+    /// Largest z_cost: z of the mean ln(cost / group norm) of the institution's CC/MCC
+    /// cases (negative: the upper splits cost less than their norm).
+    pub max_cost_z: f64,
+    /// Least combined evidence (z_share − z_cost) / √2 (Stouffer).
+    pub min_combined_z: f64,
+    /// Least cases in the CC/MCC splits.
+    pub min_cases: u64,
+    /// A CC/MCC case is flagged when its cost is at most this multiple of the
+    /// norm of the lowest-severity DRG of its ADRG (adjusted to the institution's cost level).
+    pub case_cost_ratio: f64,
+}
+
+impl Default for UpcodingParams {
+    fn default() -> Self {
+        UpcodingParams {
+            min_share_z: 0.5,
+            max_cost_z: -1.0,
+            min_combined_z: 2.75,
+            min_cases: 20,
+            case_cost_ratio: 1.15,
+        }
+    }
+}
+
+/// Low-indication admissions (低标准入院).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LowIndicationParams {
+    pub screen: Screen,
+    /// Longest stay, days.
+    pub max_los: u32,
+    /// A stay qualifies when its cost / group norm is at most this (adjusted to
+    /// the institution's cost level)…
+    pub max_cost_ratio: f64,
+    /// …or its length of stay / group norm at most this.
+    pub max_los_ratio: f64,
+    /// ADRGs of conditions the region considers treatable in outpatient care
+    /// (门诊可治疗病种); empty: every medical ADRG.
+    pub outpatient_adrgs: Vec<String>,
+    /// With a list: the institution's O/E inside the list must be at least this
+    /// multiple of its O/E for the same kind of stay outside the list.
+    pub specificity: f64,
+}
+
+/// A short, cheap, medical stay without CC/MCC, discharged home: the case
+/// property behind low-indication admissions (before the outpatient list).
+fn short_stay(data: &Dataset, norms: &Norms, p: &LowIndicationParams, c: &Case) -> bool {
+    let g = &data.groups[c.drg as usize];
+    medical_adrg(&data.adrgs[g.adrg as usize])
+        && !g.severity.upper()
+        && c.los <= p.max_los
+        && (c.way == 1 || c.way == 0)
+        && (norms.cost_ratio(c) <= p.max_cost_ratio || norms.los_ratio(c) <= p.max_los_ratio)
+}
+
+/// CHS-DRG ADRG codes: second letter A–J operating-room procedures, K–Q other
+/// procedures, R–Z medical. Non-surgical = K–Z.
+pub fn medical_adrg(adrg: &str) -> bool {
+    adrg.as_bytes()
+        .get(1)
+        .is_some_and(|b| (b'K'..=b'Z').contains(b))
+}
+
+impl Default for LowIndicationParams {
+    fn default() -> Self {
+        LowIndicationParams {
+            screen: Screen::default(),
+            max_los: 3,
+            max_cost_ratio: 0.5,
+            max_los_ratio: 0.6,
+            outpatient_adrgs: Vec::new(),
+            specificity: 1.5,
+        }
+    }
+}
+
+/// Reduced services (减少必要服务).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ReducedParams {
+    pub screen: Screen,
+    /// Largest cost / group norm (adjusted to the institution's cost level).
+    pub max_cost_ratio: f64,
+    /// Largest length of stay / group norm (adjusted likewise).
+    pub max_los_ratio: f64,
+}
+
+impl Default for ReducedParams {
+    fn default() -> Self {
+        ReducedParams {
+            screen: Screen::default(),
+            max_cost_ratio: 0.5,
+            max_los_ratio: 0.6,
+        }
+    }
+}
+
+/// Patient shirking (推诿患者), institution level, year on year.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ShirkingParams {
+    /// High-weight cases: RW at or above this percentile of the region's grouped cases.
+    pub high_weight_percentile: f64,
+    /// Largest (share of high-weight cases this year / last year) relative to the region's.
+    pub max_share_ratio: f64,
+    /// Largest z of the share change (two-proportion test).
+    pub max_share_z: f64,
+    /// Least z of the rise in the transfer-out rate.
+    pub min_transfer_z: f64,
+    /// Least grouped cases in each of the two years.
+    pub min_cases: u64,
+}
+
+impl Default for ShirkingParams {
+    fn default() -> Self {
+        ShirkingParams {
+            high_weight_percentile: 75.0,
+            max_share_ratio: 0.85,
+            max_share_z: -3.0,
+            min_transfer_z: 3.0,
+            min_cases: 200,
+        }
+    }
+}
+
+/// All detector parameters.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Params {
+    pub split: SplitParams,
+    pub upcoding: UpcodingParams,
+    pub low_indication: LowIndicationParams,
+    pub reduced: ReducedParams,
+    pub shirking: ShirkingParams,
+}
+
+impl Params {
+    pub fn from_json(s: &str) -> Result<Params, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
+
+/// One flag: a case (or an institution, for shirking) and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Flag {
+    pub pattern: Pattern,
+    /// Index into [`Dataset::cases`]; `None` for an institution-level flag.
+    pub case: Option<u32>,
+    pub inst: u32,
+    pub year: i32,
+    /// Strength of the evidence (larger is stronger; detector-specific).
+    pub score: f64,
+    /// Why, in Chinese, with the figures.
+    pub reason: String,
+}
+
+/// An institution screened in, with its statistics.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Screened {
+    pub pattern: Pattern,
+    pub inst: u32,
+    pub year: i32,
+    pub observed: u64,
+    pub expected: f64,
+    pub z: f64,
+    pub reason: String,
+}
+
+/// What the detectors found.
+#[derive(Clone, Debug, Default)]
+pub struct Detection {
+    pub flags: Vec<Flag>,
+    pub screened: Vec<Screened>,
+}
+
+/// Region norms per (year, DRG) and cost/LOS levels per (institution, year).
+pub struct Norms {
+    y0: i32,
+    ng: usize,
+    ni: usize,
+    /// Median cost and LOS per (year, DRG).
+    cost: Vec<f64>,
+    los: Vec<f64>,
+    /// Median of cost / norm and LOS / norm per (institution, year).
+    inst_cost: Vec<f64>,
+    inst_los: Vec<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    let (_, x, _) = v.select_nth_unstable_by(m, f64::total_cmp);
+    *x
+}
+
+impl Norms {
+    pub fn new(data: &Dataset, years: &[i32]) -> Norms {
+        let y0 = years.first().copied().unwrap_or(0);
+        let ny = years.last().map_or(0, |y| (y - y0 + 1) as usize);
+        let ng = data.groups.len();
+        let ni = data.institutions.len();
+        let mut cost_v: Vec<Vec<f64>> = vec![Vec::new(); ny * ng];
+        let mut los_v: Vec<Vec<f64>> = vec![Vec::new(); ny * ng];
+        for c in data.cases.iter().filter(|c| c.drg != NO_GROUP) {
+            let k = (c.year() - y0) as usize * ng + c.drg as usize;
+            cost_v[k].push(c.total as f64);
+            los_v[k].push(f64::from(c.los));
+        }
+        let cost: Vec<f64> = cost_v.par_iter_mut().map(|v| median(v)).collect();
+        let los: Vec<f64> = los_v.par_iter_mut().map(|v| median(v)).collect();
+        drop((cost_v, los_v));
+        let mut ic: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
+        let mut il: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
+        for c in data.cases.iter().filter(|c| c.drg != NO_GROUP) {
+            let yk = (c.year() - y0) as usize;
+            let k = yk * ng + c.drg as usize;
+            let i = c.inst as usize * ny + yk;
+            if cost[k] > 0.0 {
+                ic[i].push(c.total as f64 / cost[k]);
+            }
+            if los[k] > 0.0 {
+                il[i].push(f64::from(c.los) / los[k]);
+            }
+        }
+        let fix = |m: f64| if m.is_finite() && m > 0.0 { m } else { 1.0 };
+        let inst_cost = ic.par_iter_mut().map(|v| fix(median(v))).collect();
+        let inst_los = il.par_iter_mut().map(|v| fix(median(v))).collect();
+        Norms {
+            y0,
+            ng,
+            ni,
+            cost,
+            los,
+            inst_cost,
+            inst_los,
+        }
+    }
+
+    fn ny(&self) -> usize {
+        self.inst_cost.len() / self.ni.max(1)
+    }
+
+    /// Region median cost of a DRG in a year.
+    pub fn cost(&self, year: i32, drg: u32) -> f64 {
+        self.cost[(year - self.y0) as usize * self.ng + drg as usize]
+    }
+    pub fn los(&self, year: i32, drg: u32) -> f64 {
+        self.los[(year - self.y0) as usize * self.ng + drg as usize]
+    }
+    /// An institution's cost level: median of its cases' cost / region norm.
+    pub fn inst_cost(&self, inst: u32, year: i32) -> f64 {
+        self.inst_cost[inst as usize * self.ny() + (year - self.y0) as usize]
+    }
+    pub fn inst_los(&self, inst: u32, year: i32) -> f64 {
+        self.inst_los[inst as usize * self.ny() + (year - self.y0) as usize]
+    }
+    /// Cost / expected cost (region norm × the institution's cost level).
+    pub fn cost_ratio(&self, c: &Case) -> f64 {
+        let y = c.year();
+        c.total as f64 / (self.cost(y, c.drg) * self.inst_cost(c.inst, y))
+    }
+    pub fn los_ratio(&self, c: &Case) -> f64 {
+        let y = c.year();
+        f64::from(c.los) / (self.los(y, c.drg) * self.inst_los(c.inst, y))
+    }
+}
+
+/// Run every detector. `rw[g]` is the relative weight of DRG `g` (for shirking).
+pub fn detect(data: &Dataset, rw: &[f64], p: &Params) -> Detection {
+    let years = data.years();
+    let norms = Norms::new(data, &years);
+    let mut out = Detection::default();
+    split_admissions(data, &p.split, &mut out);
+    upcoding(data, &norms, &p.upcoding, &mut out);
+    low_indication(data, &norms, &p.low_indication, &mut out);
+    reduced_services(data, &norms, &p.reduced, &p.low_indication, &mut out);
+    shirking(data, rw, &years, &p.shirking, &mut out);
+    out
+}
+
+fn fmt_date(days: i32) -> String {
+    crate::model::date(days).format("%Y-%m-%d").to_string()
+}
+
+/// Same patient readmitted within `max_gap_days` for a related condition
+/// (same ADRG or same main-diagnosis category). Both stays are flagged.
+pub fn split_admissions(data: &Dataset, p: &SplitParams, out: &mut Detection) {
+    let mut order: Vec<u32> = (0..data.cases.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&i| {
+        let c = &data.cases[i as usize];
+        (c.patient, c.admitted, c.discharged, i)
+    });
+    let planned = |c: &Case| {
+        let dx = &data.diagnoses[c.main_dx as usize];
+        p.planned_dx_prefixes
+            .iter()
+            .any(|x| dx.starts_with(x.as_str()))
+    };
+    let adrg = |c: &Case| (c.drg != NO_GROUP).then(|| data.groups[c.drg as usize].adrg);
+    let mut flagged = vec![false; data.cases.len()];
+    for w in order.windows(2) {
+        let (ia, ib) = (w[0] as usize, w[1] as usize);
+        let (a, b) = (&data.cases[ia], &data.cases[ib]);
+        if a.patient != b.patient || data.patients[a.patient as usize].is_empty() {
+            continue;
+        }
+        let gap = b.admitted - a.discharged;
+        if gap < 0 || gap > p.max_gap_days {
+            continue;
+        }
+        if p.same_institution && a.inst != b.inst {
+            continue;
+        }
+        if a.died() || a.transferred() || planned(a) || planned(b) {
+            continue;
+        }
+        let same_adrg = adrg(a).is_some() && adrg(a) == adrg(b);
+        let same_cat = a.dx_cat == b.dx_cat && !data.dx_categories[a.dx_cat as usize].is_empty();
+        if !(same_adrg || same_cat) {
+            continue;
+        }
+        let why = if same_adrg {
+            format!("同一ADRG {}", data.adrgs[adrg(a).unwrap_or(0) as usize])
+        } else {
+            format!("同一主诊断类目 {}", data.dx_categories[a.dx_cat as usize])
+        };
+        let text = format!(
+            "患者 {} 于 {} 出院（病例 {}），{} 天后于 {} 再次入院（病例 {}），{}，间隔不超过 {} 天",
+            data.patients[a.patient as usize],
+            fmt_date(a.discharged),
+            data.case_ids[ia],
+            gap,
+            fmt_date(b.admitted),
+            data.case_ids[ib],
+            why,
+            p.max_gap_days
+        );
+        for (i, c) in [(ia, a), (ib, b)] {
+            if !flagged[i] {
+                flagged[i] = true;
+                out.flags.push(Flag {
+                    pattern: Pattern::SplitAdmission,
+                    case: Some(i as u32),
+                    inst: c.inst,
+                    year: c.year(),
+                    score: f64::from(p.max_gap_days - gap + 1),
+                    reason: text.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// Indirect standardisation: institutions whose count of cases with property
+/// `has` exceeds what peers of their level (same year and stratum) would give.
+/// Peer rates leave the institution itself out (so a large institution does not
+/// set its own norm); a stratum without other peers contributes its own rate.
+/// Returns (institution, year) → (observed, expected, z).
+fn screen(
+    data: &Dataset,
+    eligible: impl Fn(&Case) -> Option<u32> + Sync,
+    has: impl Fn(&Case) -> bool + Sync,
+) -> FxHashMap<(u32, i32), (u64, f64, f64)> {
+    let level_of = data.level_of_institutions();
+    // Counts per (institution, year, stratum) and per (level, year, stratum).
+    let mut own: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
+    let mut peer: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
+    for c in &data.cases {
+        if let Some(s) = eligible(c) {
+            let h = u64::from(has(c));
+            let e = own.entry((c.inst, c.year(), s)).or_default();
+            e.0 += 1;
+            e.1 += h;
+            let e = peer
+                .entry((level_of[c.inst as usize], c.year(), s))
+                .or_default();
+            e.0 += 1;
+            e.1 += h;
+        }
+    }
+    let mut per: FxHashMap<(u32, i32), (u64, f64)> = FxHashMap::default();
+    for (&(inst, year, s), &(n, k)) in &own {
+        let (pn, pk) = peer[&(level_of[inst as usize], year, s)];
+        let (on, ok) = (pn - n, pk - k);
+        let rate = if on > 0 {
+            ok as f64 / on as f64
+        } else {
+            k as f64 / n as f64
+        };
+        let e = per.entry((inst, year)).or_default();
+        e.0 += k;
+        e.1 += n as f64 * rate;
+    }
+    per.into_iter()
+        .map(|(k, (o, e))| {
+            let z = if e > 0.0 {
+                (o as f64 - e) / e.sqrt()
+            } else if o > 0 {
+                f64::INFINITY
+            } else {
+                0.0
+            };
+            (k, (o, e, z))
+        })
+        .collect()
+}
+
+fn passes(s: &Screen, (o, e, z): (u64, f64, f64)) -> bool {
+    o >= s.min_cases && z >= s.min_z && (e == 0.0 || o as f64 / e >= s.min_ratio)
+}
+
+fn inst_name(data: &Dataset, i: u32) -> String {
+    let inst = &data.institutions[i as usize];
+    if inst.name.is_empty() {
+        inst.id.clone()
+    } else {
+        format!("{}（{}）", inst.name, inst.id)
+    }
+}
+
+/// Upcoding: institutions with more cases in CC/MCC splits than peers (same level,
+/// year and ADRG) whose CC/MCC cases cost less than their norm; then their CC/MCC
+/// cases that cost no more than the ADRG's lowest-severity norm.
+pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Detection) {
+    let splits = data.adrg_splits();
+    // Lowest-severity DRG of each ADRG (per year, the one with the lowest norm among non-upper).
+    let mut base: Vec<Option<u32>> = vec![None; data.adrgs.len()];
+    for (g, grp) in data.groups.iter().enumerate() {
+        if !grp.severity.upper() {
+            base[grp.adrg as usize].get_or_insert(g as u32);
+        }
+    }
+    let eligible = |c: &Case| {
+        (c.drg != NO_GROUP && splits[data.groups[c.drg as usize].adrg as usize])
+            .then(|| data.groups[c.drg as usize].adrg)
+    };
+    let upper = |c: &Case| data.groups[c.drg as usize].severity.upper();
+    let scr = screen(data, eligible, upper);
+    // Cost of upper-split cases against their own norm: mean ln ratio and its z.
+    let mut cost_gap: FxHashMap<(u32, i32), (f64, f64, u64)> = FxHashMap::default();
+    for c in data
+        .cases
+        .iter()
+        .filter(|c| eligible(c).is_some() && upper(c))
+    {
+        let r = norms.cost_ratio(c);
+        if r.is_finite() && r > 0.0 {
+            let e = cost_gap.entry((c.inst, c.year())).or_default();
+            e.0 += r.ln();
+            e.1 += r.ln().powi(2);
+            e.2 += 1;
+        }
+    }
+    let mut hit: FxHashMap<(u32, i32), f64> = FxHashMap::default();
+    let mut keys: Vec<_> = scr.keys().copied().collect();
+    keys.sort_unstable();
+    for k in keys {
+        let s = scr[&k];
+        if s.0 < p.min_cases || s.2 < p.min_share_z {
+            continue;
+        }
+        let Some(&(sum, sq, n)) = cost_gap.get(&k) else {
+            continue;
+        };
+        let nf = n as f64;
+        let mean = sum / nf;
+        let sd = ((sq / nf - mean * mean).max(0.0) * nf / (nf - 1.0).max(1.0))
+            .sqrt()
+            .max(1e-9);
+        let cz = mean / (sd / nf.sqrt());
+        let combined = (s.2 - cz) / std::f64::consts::SQRT_2;
+        if cz > p.max_cost_z || combined < p.min_combined_z {
+            continue;
+        }
+        hit.insert(k, cz);
+        out.screened.push(Screened {
+            pattern: Pattern::Upcoding,
+            inst: k.0,
+            year: k.1,
+            observed: s.0,
+            expected: s.1,
+            z: s.2,
+            reason: format!(
+                "{} {} 年伴CC/MCC病例 {} 例，按同级别同ADRG病例构成期望 {:.0} 例（{:.2} 倍，z={:.1}）；\
+                 伴CC/MCC病例费用为本组标准的 {:.0}%（z={:.1}），并发症未带来相应费用；综合 z={:.1}",
+                inst_name(data, k.0),
+                k.1,
+                s.0,
+                s.1,
+                s.0 as f64 / s.1,
+                s.2,
+                mean.exp() * 100.0,
+                cz,
+                combined
+            ),
+        });
+    }
+    for (i, c) in data.cases.iter().enumerate() {
+        let Some(&cz) = hit.get(&(c.inst, c.year())) else {
+            continue;
+        };
+        if eligible(c).is_none() || !upper(c) {
+            continue;
+        }
+        let grp = &data.groups[c.drg as usize];
+        let Some(b) = base[grp.adrg as usize] else {
+            continue;
+        };
+        let y = c.year();
+        let expect_base = norms.cost(y, b) * norms.inst_cost(c.inst, y);
+        let r = c.total as f64 / expect_base;
+        if !(r <= p.case_cost_ratio) {
+            continue;
+        }
+        out.flags.push(Flag {
+            pattern: Pattern::Upcoding,
+            case: Some(i as u32),
+            inst: c.inst,
+            year: y,
+            score: -cz / r.max(0.01),
+            reason: format!(
+                "入组 {}（{}），费用 {:.2} 元仅为不伴并发症组 {} 本院标准费用 {:.2} 元的 {:.0}%，\
+                 为本组标准的 {:.0}%；所在机构伴CC/MCC比例显著高于同级同组（见机构筛查）",
+                grp.code,
+                if grp.severity == Severity::Mcc {
+                    "伴严重并发症"
+                } else {
+                    "伴一般并发症"
+                },
+                c.total as f64 / 100.0,
+                data.groups[b as usize].code,
+                expect_base / 100.0,
+                r * 100.0,
+                norms.cost_ratio(c) * 100.0
+            ),
+        });
+    }
+}
+
+/// Low-indication admissions: short, cheap, non-surgical stays without CC/MCC
+/// for conditions treatable in outpatient care, in institutions that have far
+/// more of them than peers.
+pub fn low_indication(data: &Dataset, norms: &Norms, p: &LowIndicationParams, out: &mut Detection) {
+    let listed: Vec<bool> = data
+        .adrgs
+        .iter()
+        .map(|a| p.outpatient_adrgs.is_empty() || p.outpatient_adrgs.iter().any(|x| x == a))
+        .collect();
+    let eligible = |c: &Case| (c.drg != NO_GROUP).then_some(c.drg);
+    let short = |c: &Case| short_stay(data, norms, p, c);
+    let has = |c: &Case| short(c) && listed[data.groups[c.drg as usize].adrg as usize];
+    let scr = screen(data, eligible, has);
+    // With a list: the excess must be specific to the listed conditions (short,
+    // cheap stays everywhere point to reduced services instead).
+    let outside = if p.outpatient_adrgs.is_empty() {
+        FxHashMap::default()
+    } else {
+        screen(data, eligible, |c: &Case| {
+            short(c) && !listed[data.groups[c.drg as usize].adrg as usize]
+        })
+    };
+    let specific: FxHashMap<(u32, i32), (u64, f64, f64)> = scr
+        .iter()
+        .filter(|(k, v)| {
+            let r_in = v.0 as f64 / v.1.max(1e-9);
+            let r_out = outside.get(k).map_or(1.0, |o| o.0 as f64 / o.1.max(1e-9));
+            r_in >= p.specificity * r_out.max(1.0)
+        })
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    let hit = screened(
+        data,
+        &specific,
+        &p.screen,
+        Pattern::LowIndication,
+        "低标准入院特征病例",
+        out,
+    );
+    for (i, c) in data.cases.iter().enumerate() {
+        if c.drg == NO_GROUP || !hit.contains_key(&(c.inst, c.year())) || !has(c) {
+            continue;
+        }
+        let g = &data.groups[c.drg as usize];
+        let r = norms.cost_ratio(c);
+        out.flags.push(Flag {
+            pattern: Pattern::LowIndication,
+            case: Some(i as u32),
+            inst: c.inst,
+            year: c.year(),
+            score: 1.0 / r.max(0.01),
+            reason: format!(
+                "{}（{}）为可门诊治疗病种，住院 {} 天、无手术操作、无并发症，费用 {:.2} 元为本组标准的 {:.0}%；\
+                 所在机构此类病例显著多于同级机构（见机构筛查）",
+                g.code,
+                g.name,
+                c.los,
+                c.total as f64 / 100.0,
+                r * 100.0
+            ),
+        });
+    }
+}
+
+/// Record screened institutions; returns them with their z.
+fn screened(
+    data: &Dataset,
+    scr: &FxHashMap<(u32, i32), (u64, f64, f64)>,
+    s: &Screen,
+    pattern: Pattern,
+    what: &str,
+    out: &mut Detection,
+) -> FxHashMap<(u32, i32), f64> {
+    let mut keys: Vec<_> = scr.keys().copied().collect();
+    keys.sort_unstable();
+    let mut hit = FxHashMap::default();
+    for k in keys {
+        let v = scr[&k];
+        if !passes(s, v) {
+            continue;
+        }
+        hit.insert(k, v.2);
+        out.screened.push(Screened {
+            pattern,
+            inst: k.0,
+            year: k.1,
+            observed: v.0,
+            expected: v.1,
+            z: v.2,
+            reason: format!(
+                "{} {} 年{} {} 例，按同级别机构同病组比例期望 {:.1} 例（{:.1} 倍，z={:.1}）",
+                inst_name(data, k.0),
+                k.1,
+                what,
+                v.0,
+                v.1,
+                v.0 as f64 / v.1.max(1e-9),
+                v.2
+            ),
+        });
+    }
+    hit
+}
+
+/// Reduced services: cost and length of stay both far below the group norm
+/// (adjusted to the institution's levels), not a death, in institutions with
+/// far more such cases than peers.
+pub fn reduced_services(
+    data: &Dataset,
+    norms: &Norms,
+    p: &ReducedParams,
+    low: &LowIndicationParams,
+    out: &mut Detection,
+) {
+    let listed: Vec<bool> = data
+        .adrgs
+        .iter()
+        .map(|a| low.outpatient_adrgs.iter().any(|x| x == a))
+        .collect();
+    let eligible = |c: &Case| (c.drg != NO_GROUP).then_some(c.drg);
+    // Stays of the low-indication kind (listed condition, short, cheap) are left to that detector.
+    let has = |c: &Case| {
+        !c.died()
+            && norms.cost_ratio(c) <= p.max_cost_ratio
+            && norms.los_ratio(c) <= p.max_los_ratio
+            && !(listed[data.groups[c.drg as usize].adrg as usize]
+                && short_stay(data, norms, low, c))
+    };
+    let scr = screen(data, eligible, has);
+    let hit = screened(
+        data,
+        &scr,
+        &p.screen,
+        Pattern::ReducedServices,
+        "费用与住院日均远低于病组标准的病例",
+        out,
+    );
+    for (i, c) in data.cases.iter().enumerate() {
+        if c.drg == NO_GROUP || !hit.contains_key(&(c.inst, c.year())) || !has(c) {
+            continue;
+        }
+        let g = &data.groups[c.drg as usize];
+        let (rc, rl) = (norms.cost_ratio(c), norms.los_ratio(c));
+        let way = match c.way {
+            2 => "医嘱转院",
+            3 => "转社区/乡镇卫生院",
+            4 => "非医嘱离院",
+            _ => "医嘱离院",
+        };
+        out.flags.push(Flag {
+            pattern: Pattern::ReducedServices,
+            case: Some(i as u32),
+            inst: c.inst,
+            year: c.year(),
+            score: 1.0 / (rc * rl).max(1e-4).sqrt(),
+            reason: format!(
+                "{}（{}）费用 {:.2} 元为本组标准（按本院费用水平调整）的 {:.0}%，住院 {} 天为标准的 {:.0}%，{}；\
+                 所在机构此类病例显著多于同级机构（见机构筛查）",
+                g.code,
+                g.name,
+                c.total as f64 / 100.0,
+                rc * 100.0,
+                c.los,
+                rl * 100.0,
+                way
+            ),
+        });
+    }
+}
+
+/// Patient shirking: the share of high-weight cases falls year on year (against
+/// the region's change) and the transfer-out rate rises, both significantly.
+pub fn shirking(
+    data: &Dataset,
+    rw: &[f64],
+    years: &[i32],
+    p: &ShirkingParams,
+    out: &mut Detection,
+) {
+    if years.len() < 2 {
+        return;
+    }
+    // High-weight threshold: percentile of case RWs over the first year.
+    let mut ws: Vec<f64> = data
+        .cases
+        .iter()
+        .filter(|c| c.drg != NO_GROUP && c.year() == years[0])
+        .map(|c| rw.get(c.drg as usize).copied().unwrap_or(0.0))
+        .collect();
+    if ws.is_empty() {
+        return;
+    }
+    ws.sort_unstable_by(f64::total_cmp);
+    let k = ((p.high_weight_percentile / 100.0 * ws.len() as f64).ceil() as usize)
+        .clamp(1, ws.len())
+        - 1;
+    let high = ws[k];
+    // Per (institution, year): grouped, high-weight, cases, transfers.
+    let mut st: FxHashMap<(u32, i32), [u64; 4]> = FxHashMap::default();
+    let mut region: FxHashMap<i32, [u64; 4]> = FxHashMap::default();
+    for c in &data.cases {
+        let y = c.year();
+        let is_high = c.drg != NO_GROUP && rw.get(c.drg as usize).copied().unwrap_or(0.0) >= high;
+        for e in [
+            st.entry((c.inst, y)).or_default(),
+            region.entry(y).or_default(),
+        ] {
+            e[0] += u64::from(c.drg != NO_GROUP);
+            e[1] += u64::from(is_high);
+            e[2] += 1;
+            e[3] += u64::from(c.transferred());
+        }
+    }
+    let prop_z = |k1: u64, n1: u64, k0: u64, n0: u64| {
+        let (p1, p0) = (k1 as f64 / n1 as f64, k0 as f64 / n0 as f64);
+        let pp = (k1 + k0) as f64 / (n1 + n0) as f64;
+        let se = (pp * (1.0 - pp) * (1.0 / n1 as f64 + 1.0 / n0 as f64)).sqrt();
+        if se > 0.0 {
+            (p1 - p0) / se
+        } else {
+            0.0
+        }
+    };
+    for w in years.windows(2) {
+        let (y0, y1) = (w[0], w[1]);
+        let (r0, r1) = (
+            region.get(&y0).copied().unwrap_or_default(),
+            region.get(&y1).copied().unwrap_or_default(),
+        );
+        if r0[0] == 0 || r1[0] == 0 {
+            continue;
+        }
+        let region_ratio = (r1[1] as f64 / r1[0] as f64) / (r0[1] as f64 / r0[0] as f64);
+        for inst in 0..data.institutions.len() as u32 {
+            let (Some(a), Some(b)) = (st.get(&(inst, y0)), st.get(&(inst, y1))) else {
+                continue;
+            };
+            if a[0] < p.min_cases || b[0] < p.min_cases || a[1] == 0 {
+                continue;
+            }
+            let (s0, s1) = (a[1] as f64 / a[0] as f64, b[1] as f64 / b[0] as f64);
+            let ratio = s1 / s0 / region_ratio;
+            let share_z = prop_z(b[1], b[0], a[1], a[0]);
+            let tz = prop_z(b[3], b[2], a[3], a[2]);
+            if ratio <= p.max_share_ratio && share_z <= p.max_share_z && tz >= p.min_transfer_z {
+                out.flags.push(Flag {
+                    pattern: Pattern::PatientShirking,
+                    case: None,
+                    inst,
+                    year: y1,
+                    score: -share_z + tz,
+                    reason: format!(
+                        "{}：高权重病例（RW≥{:.2}）占比由 {} 年 {:.1}% 降至 {} 年 {:.1}%（为全区同期变化的 {:.2} 倍，z={:.1}），\
+                         转院率由 {:.2}% 升至 {:.2}%（z={:.1}）",
+                        inst_name(data, inst),
+                        high,
+                        y0,
+                        s0 * 100.0,
+                        y1,
+                        s1 * 100.0,
+                        ratio,
+                        share_z,
+                        a[3] as f64 / a[2] as f64 * 100.0,
+                        b[3] as f64 / b[2] as f64 * 100.0,
+                        tz
+                    ),
+                });
+            }
+        }
+    }
+}

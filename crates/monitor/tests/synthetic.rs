@@ -1,0 +1,134 @@
+//! Acceptance: each detector against the labelled anomalies of a synthetic region.
+//! Prints precision and recall per detector (case level for case patterns,
+//! institution-year level for all).
+
+use monitor::detect::{self, Params, Pattern};
+use monitor::eval::{self, Level};
+use monitor::{Dataset, DatasetBuilder, Institution};
+
+/// Generate a region in memory and build the monitor's dataset from its settlement lists.
+fn region(cfg: synth::Config) -> (Dataset, Vec<eval::Label>) {
+    let grouper =
+        drg::Grouper::new(synth::demo::scheme().expect("demo scheme")).expect("demo scheme");
+    let gen = synth::Generator::new(cfg, &grouper, None);
+    let insts = gen.region().institutions.iter().map(|h| Institution {
+        id: h.id.clone(),
+        name: h.name.clone(),
+        level: h.level.zh().to_owned(),
+        drg_dip: Some(h.drg || h.dip),
+    });
+    let mut b = DatasetBuilder::new(insts);
+    let mut labels = String::from(synth::ANOMALIES_HEADER);
+    let mut dx = Vec::new();
+    let mut procs = Vec::new();
+    for y in 0..gen.config().years.len() {
+        let (mut claims_csv, mut anomalies) = (Vec::new(), Vec::new());
+        gen.write_year(y, &mut claims_csv, &mut anomalies, &|_| {})
+            .unwrap();
+        labels.push_str(std::str::from_utf8(&anomalies).unwrap());
+        let mut reader = claims::import::Reader::open("claims.csv", &claims_csv[..], None).unwrap();
+        let parser = reader.parser();
+        let mut raw = Vec::new();
+        while reader.next_batch(4096, &mut raw) {
+            for r in raw.drain(..) {
+                let rec = parser.parse(r).expect("synthetic records parse");
+                let c = &rec.claim;
+                dx.clear();
+                dx.extend(c.diagnoses().map(|d| codes::normalize(d).into_owned()));
+                procs.clear();
+                procs.extend(
+                    c.procedures
+                        .iter()
+                        .map(|p| codes::normalize(&p.code).into_owned()),
+                );
+                let dxr: Vec<&str> = dx.iter().map(String::as_str).collect();
+                let pr: Vec<&str> = procs.iter().map(String::as_str).collect();
+                let case = drg::Case {
+                    sex: c.sex.map(|s| s as u8),
+                    age: c.age,
+                    age_days: c.age_days,
+                    weight_g: c.birth_weight_g,
+                    dx: &dxr,
+                    procs: &pr,
+                };
+                let g = grouper.group(&case);
+                let codes = grouper.codes_of(&g);
+                b.push(c, Some((codes.drg, codes.adrg, codes.drg_name)), None, None);
+            }
+        }
+    }
+    (b.finish(), eval::parse_labels(&labels))
+}
+
+/// The demo scheme's ADRGs of conditions treatable in outpatient care (the
+/// region's list; the same list `synth` draws low-indication admissions from).
+pub const DEMO_OUTPATIENT_ADRGS: &[&str] = &[
+    "FV2", "KS1", "GW1", "DT1", "EX2", "IU2", "BV3", "ET2", "DT2", "GZ1",
+];
+
+fn run(cfg: synth::Config) -> Vec<eval::Score> {
+    let (data, labels) = region(cfg.clone());
+    let rw = monitor::indicators::calibrate_rw(&data, &weights::Options::default());
+    let mut params = Params::default();
+    params.low_indication.outpatient_adrgs = DEMO_OUTPATIENT_ADRGS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let det = detect::detect(&data, &rw, &params);
+    let scores = eval::evaluate(&data, &det, &labels);
+    println!(
+        "region: {} institutions, {} cases, years {:?}, seed {}, anomaly rate {}",
+        cfg.hospitals, cfg.cases, cfg.years, cfg.seed, cfg.anomaly_rate
+    );
+    println!(
+        "{:<26} {:<12} {:>6} {:>6} {:>6} {:>9} {:>9}",
+        "detector", "level", "TP", "FP", "FN", "precision", "recall"
+    );
+    for s in &scores {
+        println!(
+            "{:<26} {:<12} {:>6} {:>6} {:>6} {:>9.3} {:>9.3}",
+            s.pattern.label(),
+            format!("{:?}", s.level),
+            s.true_pos,
+            s.false_pos,
+            s.false_neg,
+            s.precision(),
+            s.recall()
+        );
+    }
+    scores
+}
+
+fn get(scores: &[eval::Score], p: Pattern, l: Level) -> &eval::Score {
+    scores
+        .iter()
+        .find(|s| s.pattern == p && s.level == l)
+        .unwrap()
+}
+
+#[test]
+fn detectors_against_labels() {
+    let cfg = synth::Config {
+        hospitals: 50,
+        cases: 200_000,
+        years: vec![2024, 2025],
+        seed: 7,
+        ..Default::default()
+    };
+    let scores = run(cfg);
+    for p in Pattern::ALL {
+        let level = if p.institution_level() {
+            Level::Institution
+        } else {
+            Level::Case
+        };
+        let s = get(&scores, p, level);
+        println!(
+            "{}: precision {:.3}, recall {:.3} ({:?} level)",
+            p.label(),
+            s.precision(),
+            s.recall(),
+            level
+        );
+    }
+}
