@@ -297,12 +297,23 @@ async fn create_user(State(s): State<AppState>, a: Auth, body: Bytes) -> R {
     ))
 }
 
+/// Uploads come from hospitals (their own cases) and the agency administrator; reviewers only read.
+fn require_uploader(a: &Auth) -> Result<(), ApiError> {
+    if a.user.role == Role::AgencyReviewer {
+        return Err(ApiError::forbidden(
+            "reviewers do not upload settlement lists",
+        ));
+    }
+    Ok(())
+}
+
 /// One settlement list as a JSON object.
 async fn upload_one(
     State(s): State<AppState>,
     a: Auth,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_uploader(&a)?;
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("body: not JSON: {e}")))?;
     if !v.is_object() {
@@ -364,6 +375,7 @@ async fn upload_batch(
     Query(q): Query<BatchQ>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_uploader(&a)?;
     let name = q.name.unwrap_or_else(|| "upload.csv".into());
     let n2 = name.clone();
     let read = tokio::task::spawn_blocking(move || read_body(&n2, &body))

@@ -607,24 +607,25 @@ impl Store {
         case_version_id: Option<i64>,
         upload_id: Option<i64>,
     ) -> Result<Vec<StoredFinding>> {
-        let rows =
-            match (case_version_id, upload_id) {
-                (Some(v), _) => sqlx::query(&format!(
+        let rows = match (case_version_id, upload_id) {
+            (Some(v), _) => {
+                sqlx::query(&format!(
                     "SELECT {FINDING_COLS} FROM qc_findings WHERE case_version_id = $1 ORDER BY id"
                 ))
                 .bind(v)
                 .fetch_all(&self.pool)
-                .await?,
-                (None, Some(u)) => {
-                    sqlx::query(&format!(
-                        "SELECT {FINDING_COLS} FROM qc_findings WHERE upload_id = $1 ORDER BY id"
-                    ))
-                    .bind(u)
-                    .fetch_all(&self.pool)
-                    .await?
-                }
-                (None, None) => Vec::new(),
-            };
+                .await?
+            }
+            (None, Some(u)) => {
+                sqlx::query(&format!(
+                    "SELECT {FINDING_COLS} FROM qc_findings WHERE upload_id = $1 ORDER BY id"
+                ))
+                .bind(u)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, None) => Vec::new(),
+        };
         rows.iter().map(StoredFinding::from_row).collect()
     }
 

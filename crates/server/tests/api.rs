@@ -1,0 +1,646 @@
+//! The HTTP API on SQLite and PostgreSQL: OpenAPI coverage, the access matrix
+//! (route × role × own/other institution), uploads, versions and the audit log.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{databases, start, Fixture, A, B};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route_and_every_route_is_served() {
+    let dbs = databases().await;
+    let db = &dbs[0];
+    let f = start(db.store.clone()).await;
+    let doc: Value = f
+        .req("GET", "/api/openapi.json", None)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let routes = server::api::routes().docs;
+    assert!(routes.len() >= 20);
+    let mut documented = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        documented += ops.as_object().expect("ops").len();
+        assert!(path.starts_with("/api/"), "{path}");
+    }
+    assert_eq!(
+        documented,
+        routes.len(),
+        "the document has exactly the registered routes"
+    );
+    for r in &routes {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} missing from the OpenAPI document",
+            r.method,
+            r.path
+        );
+        // Served: without a token a protected route answers 401 (never 404/405).
+        let path = r
+            .path
+            .replace("{institution_id}", A)
+            .replace("{case_id}", "C1")
+            .replace("{upload_id}", "1")
+            .replace("{config_id}", "1");
+        let status = f
+            .req(r.method, &path, None)
+            .send()
+            .await
+            .expect("send")
+            .status()
+            .as_u16();
+        if r.access == server::Access::Public {
+            assert!(
+                status != 404 && status != 405 && status != 401,
+                "{} {path}: {status}",
+                r.method
+            );
+        } else {
+            assert_eq!(status, 401, "{} {path} without a token", r.method);
+            assert!(op["security"].is_array(), "{} {}", r.method, r.path);
+        }
+    }
+    db.cleanup().await;
+}
+
+/// One row of the access matrix.
+struct Case {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    raw: Option<String>,
+    /// (user, expected status)
+    expect: Vec<(&'static str, u16)>,
+    /// The documented route this row covers.
+    route: &'static str,
+}
+
+fn row(
+    method: &'static str,
+    route: &'static str,
+    path: String,
+    expect: &[(&'static str, u16)],
+) -> Case {
+    Case {
+        method,
+        path,
+        body: None,
+        raw: None,
+        expect: expect.to_vec(),
+        route,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_matrix_on_both_databases() {
+    for db in databases().await {
+        println!("-- {}", db.name);
+        let f = start(db.store.clone()).await;
+        // Data of both institutions: a case and an upload each.
+        let up_a = upload_one(&f, "hosp_a", A, 0).await;
+        let up_b = upload_one(&f, "hosp_b", B, 0).await;
+        let case_a = up_a["case_id"].as_str().expect("id").to_owned();
+        let case_b = up_b["case_id"].as_str().expect("id").to_owned();
+        let (upload_a, upload_b) = (
+            up_a["upload_id"].as_i64().expect("id"),
+            up_b["upload_id"].as_i64().expect("id"),
+        );
+        let cfg: Value = f
+            .req("POST", "/api/configs?kind=weights&name=t", Some("admin"))
+            .body("code,rw,mean_cost\nBR21,1.5,15000\n")
+            .send()
+            .await
+            .expect("cfg")
+            .json()
+            .await
+            .expect("json");
+        let cfg_id = cfg["id"].as_i64().expect("cfg id");
+
+        let all_ok = |s: u16| vec![("admin", s), ("reviewer", s), ("hosp_a", s)];
+        let admin_only = |s: u16| vec![("admin", s), ("reviewer", 403), ("hosp_a", 403)];
+        let agency_only = |s: u16| vec![("admin", s), ("reviewer", s), ("hosp_a", 403)];
+        let mut m: Vec<Case> = vec![
+            row("GET", "/api/me", "/api/me".into(), &all_ok(200)),
+            row(
+                "GET",
+                "/api/institutions",
+                "/api/institutions".into(),
+                &all_ok(200),
+            ),
+            row(
+                "GET",
+                "/api/institutions/{institution_id}",
+                format!("/api/institutions/{A}"),
+                &all_ok(200),
+            ),
+            row(
+                "GET",
+                "/api/institutions/{institution_id}",
+                format!("/api/institutions/{B}"),
+                &agency_only(200),
+            ),
+            row(
+                "GET",
+                "/api/institutions/{institution_id}/cases",
+                format!("/api/institutions/{A}/cases"),
+                &all_ok(200),
+            ),
+            row(
+                "GET",
+                "/api/institutions/{institution_id}/cases",
+                format!("/api/institutions/{B}/cases"),
+                &agency_only(200),
+            ),
+            row(
+                "GET",
+                "/api/institutions/{institution_id}/cases/{case_id}",
+                format!("/api/institutions/{A}/cases/{case_a}"),
+                &all_ok(200),
+            ),
+            row(
+                "GET",
+                "/api/institutions/{institution_id}/cases/{case_id}",
+                format!("/api/institutions/{B}/cases/{case_b}"),
+                &agency_only(200),
+            ),
+            row("GET", "/api/cases", "/api/cases".into(), &all_ok(200)),
+            row(
+                "GET",
+                "/api/cases",
+                format!("/api/cases?institution_id={A}"),
+                &all_ok(200),
+            ),
+            row(
+                "GET",
+                "/api/cases",
+                format!("/api/cases?institution_id={B}"),
+                &agency_only(200),
+            ),
+            row("GET", "/api/uploads", "/api/uploads".into(), &all_ok(200)),
+            row(
+                "GET",
+                "/api/uploads",
+                format!("/api/uploads?institution_id={B}"),
+                &agency_only(200),
+            ),
+            row(
+                "GET",
+                "/api/uploads/{upload_id}",
+                format!("/api/uploads/{upload_a}"),
+                &all_ok(200),
+            ),
+            row(
+                "GET",
+                "/api/uploads/{upload_id}",
+                format!("/api/uploads/{upload_b}"),
+                &agency_only(200),
+            ),
+            row("GET", "/api/users", "/api/users".into(), &admin_only(200)),
+            row(
+                "GET",
+                "/api/configs",
+                "/api/configs".into(),
+                &agency_only(200),
+            ),
+            row(
+                "GET",
+                "/api/configs/{config_id}",
+                format!("/api/configs/{cfg_id}"),
+                &agency_only(200),
+            ),
+            row("GET", "/api/engine", "/api/engine".into(), &all_ok(200)),
+            row("GET", "/api/audit", "/api/audit".into(), &admin_only(200)),
+        ];
+        // Changes.
+        let inst = json!({"id": "H0003", "name": "新医院", "level": "二级"});
+        m.push(Case {
+            body: Some(inst),
+            ..row(
+                "POST",
+                "/api/institutions",
+                "/api/institutions".into(),
+                &admin_only(200),
+            )
+        });
+        let mut n = 0;
+        let user = move |n: &mut i32| {
+            *n += 1;
+            json!({"username": format!("new{n}"), "password": "long-password", "role": "agency_reviewer"})
+        };
+        for who in ["admin", "reviewer", "hosp_a"] {
+            let expect = if who == "admin" { 200 } else { 403 };
+            m.push(Case {
+                body: Some(user(&mut n)),
+                ..row("POST", "/api/users", "/api/users".into(), &[(who, expect)])
+            });
+        }
+        m.push(Case {
+            raw: Some("code,rw,mean_cost\nBR21,1.1,9000\n".into()),
+            ..row(
+                "POST",
+                "/api/configs",
+                "/api/configs?kind=weights".into(),
+                &admin_only(201),
+            )
+        });
+        m.push(Case {
+            body: Some(json!({"effective_from": "2099-01-01"})),
+            ..row(
+                "POST",
+                "/api/configs/{config_id}/activate",
+                format!("/api/configs/{cfg_id}/activate"),
+                &admin_only(200),
+            )
+        });
+        // Uploads: own institution yes, another's never; reviewers do not upload.
+        m.push(Case {
+            body: Some(f.json_case(A, 1)),
+            ..row(
+                "POST",
+                "/api/cases",
+                "/api/cases".into(),
+                &[("admin", 201), ("reviewer", 403), ("hosp_a", 201)],
+            )
+        });
+        m.push(Case {
+            body: Some(f.json_case(B, 1)),
+            ..row(
+                "POST",
+                "/api/cases",
+                "/api/cases".into(),
+                &[("hosp_a", 403), ("admin", 201)],
+            )
+        });
+        m.push(Case {
+            raw: Some(f.csv(A, 2, 2)),
+            ..row(
+                "POST",
+                "/api/uploads",
+                "/api/uploads?name=a.csv".into(),
+                &[("admin", 201), ("reviewer", 403), ("hosp_a", 201)],
+            )
+        });
+        m.push(Case {
+            raw: Some(f.csv(B, 2, 2)),
+            ..row(
+                "POST",
+                "/api/uploads",
+                "/api/uploads?name=b.csv".into(),
+                &[("hosp_a", 201)],
+            )
+        });
+        m.push(row("POST", "/api/logout", "/api/logout".into(), &[]));
+
+        for c in &m {
+            for (who, want) in &c.expect {
+                let mut r = f.req(c.method, &c.path, Some(who));
+                if let Some(b) = &c.body {
+                    r = r.json(b);
+                }
+                if let Some(b) = &c.raw {
+                    r = r.body(b.clone());
+                }
+                let resp = r.send().await.expect("send");
+                let got = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                assert_eq!(
+                    got, *want,
+                    "{}: {} {} as {who}: {body}",
+                    db.name, c.method, c.path
+                );
+                // What a hospital user gets back is its own institution's only.
+                if *who == "hosp_a" && got == 200 && c.method == "GET" {
+                    let s = body.to_string();
+                    assert!(
+                        !s.contains(&format!("\"institution_id\":\"{B}\""))
+                            && !s.contains(&format!("\"id\":\"{B}\"")),
+                        "{}: {} leaks {B}: {s}",
+                        db.name,
+                        c.path
+                    );
+                }
+                if c.path == "/api/uploads?name=b.csv" {
+                    assert_eq!(
+                        body["accepted"], 0,
+                        "another institution's records are refused"
+                    );
+                    assert!(body["rejected"]
+                        .as_array()
+                        .expect("rejected")
+                        .iter()
+                        .all(|p| p["rule_id"] == "ACCESS" && p["field"] == "institution_id"));
+                }
+            }
+        }
+        // Every documented protected route is in the matrix (logout tested below).
+        let covered: BTreeSet<(&str, &str)> = m.iter().map(|c| (c.method, c.route)).collect();
+        for r in server::api::routes().docs {
+            if r.access != server::Access::Public {
+                assert!(
+                    covered.contains(&(r.method, r.path)),
+                    "{} {} has no access test",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        // Logout ends the session.
+        assert_eq!(
+            f.req("POST", "/api/logout", Some("hosp_b"))
+                .send()
+                .await
+                .expect("send")
+                .status(),
+            200
+        );
+        assert_eq!(
+            f.req("GET", "/api/me", Some("hosp_b"))
+                .send()
+                .await
+                .expect("send")
+                .status(),
+            401
+        );
+        // Wrong passwords are refused and audited.
+        let r = f
+            .req("POST", "/api/login", None)
+            .json(&json!({"username": "admin", "password": "nope"}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 401);
+        let audit: Value = f
+            .req("GET", "/api/audit?limit=1000", Some("admin"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let actions: Vec<&str> = audit
+            .as_array()
+            .expect("audit")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        for a in [
+            "session.login",
+            "session.logout",
+            "session.login_failed",
+            "upload.create",
+            "user.create",
+            "institution.create",
+            "config.upload",
+            "config.activate",
+        ] {
+            assert!(actions.contains(&a), "{}: audit has no {a}", db.name);
+        }
+        db.cleanup().await;
+    }
+}
+
+async fn upload_one(f: &Fixture, who: &str, inst: &str, n: usize) -> Value {
+    let r = f
+        .req("POST", "/api/cases", Some(who))
+        .json(&f.json_case(inst, n))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 201);
+    r.json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_group_price_version_and_locate_errors() {
+    for db in databases().await {
+        println!("-- {}", db.name);
+        let f = start(db.store.clone()).await;
+        let one = upload_one(&f, "hosp_a", A, 3).await;
+        assert_eq!(one["version"], 1);
+        assert_eq!(one["institution_id"], A);
+        assert!(one["group"]["drg"].as_str().is_some_and(|d| d.len() == 4));
+        assert!(one["trace"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(one["points"]["total"].is_string() || one["points"]["total"].is_number());
+        assert!(one["estimate"]["yuan"].as_str().is_some());
+        assert!(one["findings"].is_array());
+        // Re-submitted: version 2, history keeps version 1.
+        let again = upload_one(&f, "hosp_a", A, 3).await;
+        assert_eq!(again["version"], 2, "{}", db.name);
+        let case_id = one["case_id"].as_str().expect("id");
+        let hist: Value = f
+            .req(
+                "GET",
+                &format!("/api/institutions/{A}/cases/{case_id}"),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(hist["versions"].as_array().expect("v").len(), 2);
+        assert_eq!(hist["versions"][0]["result"]["drg"], one["group"]["drg"]);
+
+        // Bad input: not JSON, not an object, no case id.
+        assert_eq!(
+            f.req("POST", "/api/cases", Some("hosp_a"))
+                .body("{oops")
+                .send()
+                .await
+                .expect("s")
+                .status(),
+            400
+        );
+        assert_eq!(
+            f.req("POST", "/api/cases", Some("hosp_a"))
+                .json(&json!([1]))
+                .send()
+                .await
+                .expect("s")
+                .status(),
+            400
+        );
+        let r = f
+            .req("POST", "/api/cases", Some("hosp_a"))
+            .json(&json!({"institution_id": A, "los": "3"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 422);
+        let e: Value = r.json().await.expect("j");
+        assert_eq!(e["error"]["details"][0]["field"], "case_id");
+
+        // A batch with a broken line and a foreign record: located errors, the rest stored.
+        let mut csv = f.csv(A, 4, 5);
+        csv += "broken,line\n";
+        csv += &f.rows[B][0];
+        csv.push('\n');
+        let r = f
+            .req("POST", "/api/uploads?name=batch.csv", Some("hosp_a"))
+            .body(csv)
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 201);
+        let b: Value = r.json().await.expect("j");
+        assert_eq!(b["accepted"], 5, "{}: {b}", db.name);
+        let rej = b["rejected"].as_array().expect("rejected");
+        assert_eq!(rej.len(), 2);
+        assert_eq!(
+            (rej[0]["line"].as_u64(), rej[0]["rule_id"].as_str()),
+            (Some(7), Some("READ"))
+        );
+        assert_eq!(
+            (
+                rej[1]["line"].as_u64(),
+                rej[1]["rule_id"].as_str(),
+                rej[1]["field"].as_str()
+            ),
+            (Some(8), Some("ACCESS"), Some("institution_id"))
+        );
+        let up: Value = f
+            .req(
+                "GET",
+                &format!("/api/uploads/{}", b["upload_id"]),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(up["rejected_records"].as_array().expect("r").len(), 2);
+        assert_eq!(up["accepted"], 5);
+
+        // JSONL batch, and the queries by institution and period.
+        let jl: String = (10..13)
+            .map(|n| f.json_case(A, n).to_string() + "\n")
+            .collect();
+        let r: Value = f
+            .req("POST", "/api/uploads?name=b.jsonl", Some("hosp_a"))
+            .body(jl)
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(r["accepted"], 3);
+        let cases: Value = f
+            .req(
+                "GET",
+                &format!("/api/institutions/{A}/cases?limit=1000"),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(
+            cases.as_array().expect("a").len(),
+            1 + 5 + 3,
+            "latest versions only"
+        );
+        let p = cases[0]["period"].as_str().expect("period").to_owned();
+        let in_p: Value = f
+            .req(
+                "GET",
+                &format!("/api/cases?period_from={p}&period_to={p}&limit=1000"),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert!(in_p
+            .as_array()
+            .expect("a")
+            .iter()
+            .all(|c| c["period"] == p.as_str()));
+        assert!(!in_p.as_array().expect("a").is_empty());
+
+        // Configurations: a bad one is refused with its line; a good one is used from its effective date.
+        let r = f
+            .req("POST", "/api/configs?kind=weights", Some("admin"))
+            .body("code,rw,mean_cost\nBR21,x,1\n")
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.expect("t").contains("line 2"));
+        let r = f
+            .req("POST", "/api/configs?kind=params", Some("admin"))
+            .body("not toml [")
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 400);
+        let mut params = points::DEFAULT_PARAMS.to_owned();
+        params = params.replacen("version = ", "version = \"test-2099\" # ", 1);
+        let r: Value = f
+            .req("POST", "/api/configs?kind=params&name=p", Some("admin"))
+            .body(params)
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        let id = r["id"].as_i64().expect("id");
+        let r = f
+            .req(
+                "POST",
+                &format!("/api/configs/{id}/activate"),
+                Some("admin"),
+            )
+            .json(&json!({"effective_from": "2099-01-01"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 200);
+        let e: Value = f
+            .req("GET", "/api/engine?day=2099-06-01", Some("hosp_a"))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(e["params_id"], id);
+        assert_eq!(e["params_version"], "test-2099");
+        let e: Value = f
+            .req("GET", "/api/engine?day=2025-06-01", Some("hosp_a"))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(e["params_id"], Value::Null);
+        let r = f
+            .req(
+                "POST",
+                &format!("/api/configs/{id}/activate"),
+                Some("admin"),
+            )
+            .json(&json!({"effective_from": "someday"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 400);
+        db.cleanup().await;
+    }
+}
