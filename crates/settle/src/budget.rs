@@ -86,6 +86,15 @@ impl Budget {
     }
 }
 
+/// `1+r` or `1−r` for the derivation text.
+fn one_plus(r: Decimal) -> String {
+    if r < Decimal::ZERO {
+        format!("1−{}", (-r).normalize())
+    } else {
+        format!("1+{}", r.normalize())
+    }
+}
+
 fn fen_mul(f: Fen, d: Decimal) -> Fen {
     Fen(round_fen(Decimal::from(f.0) * d))
 }
@@ -148,21 +157,25 @@ pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget
         );
         let _ = writeln!(
             d,
-            "  2. demand factor (1+{})(1+{})(1+{})(1+{}) = {}   (cost growth, price index, new technology, insured growth)",
-            g.cost_growth,
-            g.price_index,
-            g.new_technology,
-            g.insured_growth,
-            g.demand()
+            "  2. demand factor ({})({})({})({}) = {}   (cost growth, price index, new technology, insured growth)",
+            one_plus(g.cost_growth),
+            one_plus(g.price_index),
+            one_plus(g.new_technology),
+            one_plus(g.insured_growth),
+            g.demand().normalize()
         );
         let _ = writeln!(
             d,
-            "     capacity factor 1+{} = {}   (fund revenue growth)",
-            g.fund_revenue_growth,
-            g.capacity()
+            "     capacity factor {} = {}   (fund revenue growth)",
+            one_plus(g.fund_revenue_growth),
+            g.capacity().normalize()
         );
-        let _ = writeln!(d, "     factor = min(demand, capacity) = {}", g.factor());
-        let _ = writeln!(d, "  3. grown total = {last_year} × {} = {grown}  (rounded half away from zero to the fen)", g.factor());
+        let _ = writeln!(
+            d,
+            "     factor = min(demand, capacity) = {}",
+            g.factor().normalize()
+        );
+        let _ = writeln!(d, "  3. grown total = {last_year} × {} = {grown}  (rounded half away from zero to the fen)", g.factor().normalize());
         let _ = writeln!(d, "  4. reserves (§10): risk adjustment {} → {risk_adjustment}; off-site {} → {offsite}; sporadic {} → {sporadic}", res.risk_adjustment, res.offsite, res.sporadic);
         let _ = writeln!(d, "  5. net for sub-budgets = {grown} − {risk_adjustment} − {offsite} − {sporadic} = {net}");
         let weights: Vec<i128> = keys
@@ -312,9 +325,9 @@ pub fn budget_csv(b: &Budget) -> String {
             "{},{},{},{},{},{},{},{},{},{}",
             i.insurance.zh(),
             i.last_year,
-            i.demand,
-            i.capacity,
-            i.factor,
+            i.demand.normalize(),
+            i.capacity.normalize(),
+            i.factor.normalize(),
             i.grown,
             i.risk_adjustment,
             i.offsite,
