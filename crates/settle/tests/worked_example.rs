@@ -295,3 +295,39 @@ fn the_document_shows_the_tables_the_code_computes() {
     }
     assert!(got == want, "docs/SETTLEMENT.md worked-example tables differ from the code; the current tables are printed above");
 }
+
+#[test]
+fn xlsx_statement_reads_back_with_the_same_figures() {
+    use calamine::{Data, Reader, Xlsx};
+    let (p, _, s, _) = example();
+    let bytes = statement::hospital_xlsx(&s, p.deposit.rate, "H1").unwrap();
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(
+        wb.sheet_names(),
+        vec!["月度预付", "季度预结", "年终结算", "年度汇总"]
+    );
+    let annual = wb.worksheet_range("年终结算").unwrap();
+    let header: Vec<String> = annual
+        .rows()
+        .nth(2)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let row = annual.rows().nth(3).unwrap();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(row[col("institution_id")], Data::String("H1".into()));
+    // Amounts are numbers in yuan; compare in fen after rounding the spreadsheet's double.
+    let fen = |c: &Data| match c {
+        Data::Float(f) => (f * 100.0).round() as i64,
+        other => panic!("not a number: {other:?}"),
+    };
+    assert_eq!(fen(&row[col("amount")]), 5_614_789);
+    assert_eq!(fen(&row[col("final_fund")]), 4_008_134);
+    assert_eq!(fen(&row[col("risk_sharing")]), -226_655);
+    // Same settlement, same bytes.
+    assert_eq!(
+        statement::hospital_xlsx(&s, p.deposit.rate, "H1").unwrap(),
+        statement::hospital_xlsx(&s, p.deposit.rate, "H1").unwrap()
+    );
+}
