@@ -80,7 +80,9 @@ pub struct Fixture {
 pub const A: &str = "H0001";
 pub const B: &str = "H0002";
 
-pub async fn start(store: Store) -> Fixture {
+/// Institutions of a small synthetic region, demo weights in force and the four users
+/// (password `password-1`). Returns the settlement lists: header and rows by institution.
+pub async fn seed(store: &Store) -> (String, HashMap<String, Vec<String>>) {
     let (region, csv) = server::demo::synthetic(3, 3000, 7).expect("synthetic");
     let sys = Actor::system();
     for i in &region.institutions {
@@ -130,29 +132,6 @@ pub async fn start(store: Store) -> Fixture {
             .await
             .expect("user");
     }
-    let app = server::app(store, server::Options::default())
-        .await
-        .expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let base = format!("http://{addr}");
-    let client = reqwest::Client::new();
-    let mut tokens = HashMap::new();
-    for (u, _, _) in users {
-        let r: Value = client
-            .post(format!("{base}/api/login"))
-            .json(&json!({"username": u, "password": "password-1"}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("json");
-        tokens.insert(u, r["token"].as_str().expect("token").to_owned());
-    }
     let mut lines = csv.lines();
     let header = lines.next().expect("header").to_owned();
     let col = header
@@ -164,6 +143,36 @@ pub async fn start(store: Store) -> Fixture {
         if let Some(i) = l.split(',').nth(col) {
             rows.entry(i.to_owned()).or_default().push(l.to_owned());
         }
+    }
+    (header, rows)
+}
+
+pub const USERS: [&str; 4] = ["admin", "reviewer", "hosp_a", "hosp_b"];
+
+pub async fn start(store: Store) -> Fixture {
+    let (header, rows) = seed(&store).await;
+    let app = server::app(store, server::Options::default())
+        .await
+        .expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let mut tokens = HashMap::new();
+    for u in USERS {
+        let r: Value = client
+            .post(format!("{base}/api/login"))
+            .json(&json!({"username": u, "password": "password-1"}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        tokens.insert(u, r["token"].as_str().expect("token").to_owned());
     }
     Fixture {
         base,
