@@ -340,33 +340,66 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         classifier(a.proc_classes.as_deref(), a.surgical.as_deref())?,
         cci,
     );
-    let mut unreadable = 0u64;
-    for path in &a.cases {
-        let rdr = open_cases(path)?;
-        if !rdr.header.unknown.is_empty() {
-            eprintln!(
-                "{}: columns not used: {}",
-                path.display(),
-                rdr.header.unknown.join(", ")
-            );
-        }
-        for item in rdr {
-            match item {
-                Ok(rec) => {
-                    let level = levels
-                        .as_ref()
-                        .and_then(|m| m.get(&rec.claim.institution_id).copied());
-                    let _ = b.add(&rec.claim, level);
+    // Files are parsed on their own threads (parsing dominates); one builder on this
+    // thread takes batches of records in the order they arrive. The library does not
+    // depend on that order.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<claims::Claim>>(16);
+    let unreadable = std::sync::atomic::AtomicU64::new(0);
+    let parsed: anyhow::Result<()> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for path in &a.cases {
+            let tx = tx.clone();
+            let unreadable = &unreadable;
+            handles.push(s.spawn(move || -> anyhow::Result<()> {
+                let rdr = open_cases(path)?;
+                if !rdr.header.unknown.is_empty() {
+                    eprintln!(
+                        "{}: columns not used: {}",
+                        path.display(),
+                        rdr.header.unknown.join(", ")
+                    );
                 }
-                Err(e) => {
-                    unreadable += 1;
-                    if unreadable <= 10 {
-                        eprintln!("{}: {e}", path.display());
+                let mut batch = Vec::with_capacity(4096);
+                for item in rdr {
+                    match item {
+                        Ok(rec) => {
+                            batch.push(rec.claim);
+                            if batch.len() == 4096
+                                && tx
+                                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
+                                    .is_err()
+                            {
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => {
+                            if unreadable.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 10 {
+                                eprintln!("{}: {e}", path.display());
+                            }
+                        }
                     }
                 }
+                let _ = tx.send(batch);
+                Ok(())
+            }));
+        }
+        drop(tx);
+        for batch in rx {
+            for claim in &batch {
+                let level = levels
+                    .as_ref()
+                    .and_then(|m| m.get(&claim.institution_id).copied());
+                let _ = b.add(claim, level);
             }
         }
-    }
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a reader thread panicked"))??;
+        }
+        Ok(())
+    });
+    parsed?;
+    let unreadable = unreadable.into_inner();
     let read_secs = started.elapsed().as_secs_f64();
     let version = if a.version.is_empty() {
         "build".to_owned()

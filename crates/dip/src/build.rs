@@ -325,6 +325,21 @@ impl Builder {
                 costs,
             });
         }
+        // A fixed order, so floating-point report figures do not depend on input order.
+        pending.sort_by(|a, b| {
+            (
+                a.kind == GroupKind::Comprehensive,
+                &a.dx,
+                &a.procedures,
+                a.class,
+            )
+                .cmp(&(
+                    b.kind == GroupKind::Comprehensive,
+                    &b.dx,
+                    &b.procedures,
+                    b.class,
+                ))
+        });
         // 2. Trim and average.
         struct Stats {
             avg: i64,
@@ -337,7 +352,8 @@ impl Builder {
         let mut aux_exp = [[0i128; 4]; 3];
         let mut aux_n = [[0u64; 4]; 3];
         for g in &mut pending {
-            g.costs.sort_unstable_by_key(|v| v & COST_MASK);
+            // Total order (cost, then the packed levels) so the kept cases do not depend on input order.
+            g.costs.sort_unstable_by_key(|v| (v & COST_MASK, *v));
             let kept = trim(&g.costs, p.trim);
             report.trimmed += (g.costs.len() - kept.len()) as u64;
             let sum: i128 = kept.iter().map(|v| (v & COST_MASK) as i128).sum();

@@ -510,3 +510,13 @@ fn xlsx_published_library_imports() {
     let o = g.group(&case, None, &mut Scratch::default());
     assert_eq!((g.code(&o), o.score), ("D003", Fixed(4_205_000)));
 }
+
+#[test]
+fn library_does_not_depend_on_input_order() {
+    let mut cases = common::region(20_000, 150, 5);
+    let (a, ra) = build(&cases, BuildParams::default());
+    cases.reverse();
+    let (b, rb) = build(&cases, BuildParams::default());
+    assert_eq!(a.to_files(), b.to_files());
+    assert_eq!(ra.cv_all.to_bits(), rb.cv_all.to_bits());
+}
