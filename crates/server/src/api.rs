@@ -84,6 +84,27 @@ pub fn routes() -> Api {
         .add(doc("GET", "/api/configs/{config_id}", "One configuration with its content", Agency), get(get_config))
         .add(with_body(doc("POST", "/api/configs/{config_id}/activate", "Activate a configuration from an effective date (YYYY-MM-DD)", Admin), "application/json"), post(activate_config))
         .add(with_query(doc("GET", "/api/engine", "The configuration in force on a day and the provisional point value", Authenticated), &["day"]), get(engine_info))
+        .add(
+            with_query(doc("GET", "/api/special-cases/quota", "Special-case quota of an institution in a quarter (5 % of DRG / 5 ‰ of DIP discharges) and how much is used", Authenticated), &["institution_id", "quarter"]),
+            get(crate::review::get_quota),
+        )
+        .add(
+            with_body(doc("POST", "/api/special-cases", "Apply for a special case (特例单议): reason long_stay, high_cost, new_technology or critical_care; within the quarter's quota", Hospital), "application/json"),
+            post(crate::review::apply),
+        )
+        .add(with_query(doc("GET", "/api/special-cases", "Special-case applications (a hospital user sees its own)", Authenticated), &["institution_id", "status", "quarter"]), get(crate::review::list))
+        .add(doc("GET", "/api/special-cases/{special_case_id}", "One special-case application", Authenticated), get(crate::review::get_one))
+        .add(
+            with_body(doc("POST", "/api/special-cases/{special_case_id}/review", "Approve (pay_as fee_for_service or adjusted_standard) or reject with comments", Agency), "application/json"),
+            post(crate::review::review),
+        )
+        .add(
+            with_body(doc("POST", "/api/disputes", "Dispute a case's grouping or payment, or send a suggestion; answer due in 15 days", Hospital), "application/json"),
+            post(crate::review::raise),
+        )
+        .add(with_query(doc("GET", "/api/disputes", "Disputes and suggestions with state and deadline (a hospital user sees its own)", Authenticated), &["institution_id", "status"]), get(crate::review::disputes))
+        .add(doc("GET", "/api/disputes/{dispute_id}", "One dispute", Authenticated), get(crate::review::dispute))
+        .add(with_body(doc("POST", "/api/disputes/{dispute_id}/answer", "The agency answers (and may close)", Agency), "application/json"), post(crate::review::answer))
         .add(with_query(doc("GET", "/api/audit", "Audit log, newest first", Admin), &["limit"]), get(audit))
 }
 

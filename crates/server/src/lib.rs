@@ -18,6 +18,7 @@ pub mod engines;
 pub mod error;
 pub mod openapi;
 pub mod pipeline;
+pub mod review;
 pub mod upload;
 
 use std::net::SocketAddr;

@@ -218,6 +218,153 @@ async fn access_matrix_on_both_databases() {
             row("GET", "/api/engine", "/api/engine".into(), &all_ok(200)),
             row("GET", "/api/audit", "/api/audit".into(), &admin_only(200)),
         ];
+        // Special cases and disputes: one of B's each, made by B.
+        let hist: Value = f
+            .req(
+                "GET",
+                &format!("/api/institutions/{A}/cases/{case_a}"),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        let quarter_a = store::quarter_of(hist["versions"][0]["period"].as_str().expect("period"))
+            .expect("quarter");
+        let sc_b: Value = f
+            .req("POST", "/api/special-cases", Some("hosp_b"))
+            .json(&json!({"case_id": case_b, "reason": "high_cost", "note": "ECMO"}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        let sc_b = sc_b["id"].as_i64().expect("special case id");
+        let d_b: Value = f
+            .req("POST", "/api/disputes", Some("hosp_b"))
+            .json(&json!({"case_id": case_b, "kind": "grouping", "body": "主要诊断选择有误"}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        let d_b = d_b["id"].as_i64().expect("dispute id");
+        m.push(row(
+            "GET",
+            "/api/special-cases/quota",
+            format!("/api/special-cases/quota?quarter={quarter_a}"),
+            &[("hosp_a", 200), ("admin", 400)],
+        ));
+        m.push(row(
+            "GET",
+            "/api/special-cases/quota",
+            format!("/api/special-cases/quota?quarter={quarter_a}&institution_id={A}"),
+            &all_ok(200),
+        ));
+        m.push(row(
+            "GET",
+            "/api/special-cases/quota",
+            format!("/api/special-cases/quota?quarter={quarter_a}&institution_id={B}"),
+            &agency_only(200),
+        ));
+        m.push(Case {
+            body: Some(json!({"case_id": case_a, "reason": "long_stay", "note": "住院 90 天"})),
+            ..row(
+                "POST",
+                "/api/special-cases",
+                "/api/special-cases".into(),
+                &[("admin", 403), ("reviewer", 403), ("hosp_a", 201)],
+            )
+        });
+        m.push(Case {
+            body: Some(json!({"institution_id": B, "case_id": case_b, "reason": "long_stay"})),
+            ..row(
+                "POST",
+                "/api/special-cases",
+                "/api/special-cases".into(),
+                &[("hosp_a", 403)],
+            )
+        });
+        m.push(row(
+            "GET",
+            "/api/special-cases",
+            "/api/special-cases".into(),
+            &all_ok(200),
+        ));
+        m.push(row(
+            "GET",
+            "/api/special-cases",
+            format!("/api/special-cases?institution_id={B}"),
+            &agency_only(200),
+        ));
+        m.push(row(
+            "GET",
+            "/api/special-cases/{special_case_id}",
+            format!("/api/special-cases/{sc_b}"),
+            &agency_only(200),
+        ));
+        m.push(Case {
+            body: Some(
+                json!({"decision": "approve", "pay_as": "fee_for_service", "comment": "同意"}),
+            ),
+            ..row(
+                "POST",
+                "/api/special-cases/{special_case_id}/review",
+                format!("/api/special-cases/{sc_b}/review"),
+                &[("hosp_a", 403), ("reviewer", 200), ("admin", 409)],
+            )
+        });
+        m.push(Case {
+            body: Some(json!({"case_id": case_a, "kind": "payment", "body": "点数偏低"})),
+            ..row(
+                "POST",
+                "/api/disputes",
+                "/api/disputes".into(),
+                &[("admin", 403), ("reviewer", 403), ("hosp_a", 201)],
+            )
+        });
+        m.push(Case {
+            body: Some(
+                json!({"institution_id": B, "case_id": case_b, "kind": "payment", "body": "x"}),
+            ),
+            ..row(
+                "POST",
+                "/api/disputes",
+                "/api/disputes".into(),
+                &[("hosp_a", 403)],
+            )
+        });
+        m.push(row(
+            "GET",
+            "/api/disputes",
+            "/api/disputes".into(),
+            &all_ok(200),
+        ));
+        m.push(row(
+            "GET",
+            "/api/disputes",
+            format!("/api/disputes?institution_id={B}"),
+            &agency_only(200),
+        ));
+        m.push(row(
+            "GET",
+            "/api/disputes/{dispute_id}",
+            format!("/api/disputes/{d_b}"),
+            &agency_only(200),
+        ));
+        m.push(Case {
+            body: Some(json!({"answer": "已复核，维持原分组"})),
+            ..row(
+                "POST",
+                "/api/disputes/{dispute_id}/answer",
+                format!("/api/disputes/{d_b}/answer"),
+                &[("hosp_a", 403), ("reviewer", 200), ("admin", 200)],
+            )
+        });
         // Changes.
         let inst = json!({"id": "H0003", "name": "新医院", "level": "二级"});
         m.push(Case {
@@ -641,6 +788,252 @@ async fn uploads_group_price_version_and_locate_errors() {
             .await
             .expect("s");
         assert_eq!(r.status(), 400);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_case_quota_review_and_disputes() {
+    for db in databases().await {
+        println!("-- {}", db.name);
+        let f = start(db.store.clone()).await;
+        // 45 cases of A in one batch.
+        let r: Value = f
+            .req("POST", "/api/uploads?name=a.csv", Some("hosp_a"))
+            .body(f.csv(A, 0, 45))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(r["accepted"], 45);
+        let cases: Value = f
+            .req(
+                "GET",
+                &format!("/api/institutions/{A}/cases?limit=1000"),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        // The quarter with the most cases.
+        let mut by_q: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for c in cases.as_array().expect("a") {
+            if let Some(q) = store::quarter_of(c["period"].as_str().unwrap_or("")) {
+                by_q.entry(q)
+                    .or_default()
+                    .push(c["case_id"].as_str().expect("id").to_owned());
+            }
+        }
+        let (quarter, ids) = by_q
+            .into_iter()
+            .max_by_key(|(_, v)| v.len())
+            .expect("a quarter");
+        let q: Value = f
+            .req(
+                "GET",
+                &format!("/api/special-cases/quota?quarter={quarter}"),
+                Some("hosp_a"),
+            )
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        let quota = q["quota"].as_i64().expect("quota");
+        assert_eq!(q["discharges"].as_u64(), Some(ids.len() as u64));
+        assert_eq!(quota, (ids.len() as i64 * 5 + 99) / 100, "5 % rounded up");
+        assert_eq!(q["rate"], "0.05");
+        // Apply until the quota is used up.
+        let mut apps = Vec::new();
+        for id in ids.iter().take(quota as usize) {
+            let r = f
+                .req("POST", "/api/special-cases", Some("hosp_a"))
+                .json(&json!({"case_id": id, "reason": "high_cost"}))
+                .send()
+                .await
+                .expect("s");
+            assert_eq!(r.status(), 201);
+            apps.push(
+                r.json::<Value>().await.expect("j")["id"]
+                    .as_i64()
+                    .expect("id"),
+            );
+        }
+        let next = &ids[quota as usize];
+        let r = f
+            .req("POST", "/api/special-cases", Some("hosp_a"))
+            .json(&json!({"case_id": next, "reason": "high_cost"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 409, "quota used up");
+        // Bad input.
+        let r = f
+            .req("POST", "/api/special-cases", Some("hosp_a"))
+            .json(&json!({"case_id": next, "reason": "because"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 400);
+        let r = f
+            .req("POST", "/api/special-cases", Some("hosp_a"))
+            .json(&json!({"case_id": "NOPE", "reason": "high_cost"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 404);
+        // Review: approval needs a payment method, rejection needs reasons; a rejection frees the slot.
+        let url = |id: i64| format!("/api/special-cases/{id}/review");
+        assert_eq!(
+            f.req("POST", &url(apps[0]), Some("reviewer"))
+                .json(&json!({"decision": "approve"}))
+                .send()
+                .await
+                .expect("s")
+                .status(),
+            400
+        );
+        assert_eq!(
+            f.req("POST", &url(apps[0]), Some("reviewer"))
+                .json(&json!({"decision": "reject"}))
+                .send()
+                .await
+                .expect("s")
+                .status(),
+            400
+        );
+        let r: Value = f
+            .req("POST", &url(apps[0]), Some("reviewer"))
+            .json(&json!({"decision": "reject", "comment": "费用未达高倍率"}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(
+            (r["status"].as_str(), r["comment"].as_str()),
+            (Some("rejected"), Some("费用未达高倍率"))
+        );
+        assert_eq!(
+            f.req("POST", &url(apps[0]), Some("admin"))
+                .json(&json!({"decision": "approve", "pay_as": "fee_for_service"}))
+                .send()
+                .await
+                .expect("s")
+                .status(),
+            409
+        );
+        let r = f
+            .req("POST", "/api/special-cases", Some("hosp_a"))
+            .json(&json!({"case_id": next, "reason": "new_technology"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 201, "the rejected application no longer counts");
+        let ok: Value = f
+            .req(
+                "POST",
+                &url(r.json::<Value>().await.expect("j")["id"]
+                    .as_i64()
+                    .expect("id")),
+                Some("reviewer"),
+            )
+            .json(&json!({"decision": "approve", "pay_as": "adjusted_standard"}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(
+            (ok["status"].as_str(), ok["pay_as"].as_str()),
+            (Some("approved"), Some("adjusted_standard"))
+        );
+        let approved: Value = f
+            .req("GET", "/api/special-cases?status=approved", Some("hosp_a"))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(approved.as_array().expect("a").len(), 1);
+
+        // Disputes: a grouping dispute names a case; the deadline is 15 days; answered, then closed.
+        let r = f
+            .req("POST", "/api/disputes", Some("hosp_a"))
+            .json(&json!({"kind": "grouping", "body": "x"}))
+            .send()
+            .await
+            .expect("s");
+        assert_eq!(r.status(), 400);
+        let s: Value = f
+            .req("POST", "/api/disputes", Some("hosp_a"))
+            .json(&json!({"kind": "suggestion", "body": "建议细化 BR2 分组"}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(
+            (s["status"].as_str(), s["overdue"].as_bool()),
+            (Some("open"), Some(false))
+        );
+        assert_eq!(
+            s["deadline"].as_i64().expect("deadline") - s["raised_at"].as_i64().expect("raised"),
+            15 * 86_400_000
+        );
+        let id = s["id"].as_i64().expect("id");
+        let a: Value = f
+            .req(
+                "POST",
+                &format!("/api/disputes/{id}/answer"),
+                Some("reviewer"),
+            )
+            .json(&json!({"answer": "已收到"}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(a["status"], "answered");
+        let a: Value = f
+            .req("POST", &format!("/api/disputes/{id}/answer"), Some("admin"))
+            .json(&json!({"answer": "下年度方案采纳", "close": true}))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(a["status"], "closed");
+        assert_eq!(
+            f.req("POST", &format!("/api/disputes/{id}/answer"), Some("admin"))
+                .json(&json!({"answer": "again"}))
+                .send()
+                .await
+                .expect("s")
+                .status(),
+            409
+        );
+        let open: Value = f
+            .req("GET", "/api/disputes?status=open", Some("hosp_a"))
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert!(open.as_array().expect("a").is_empty());
         db.cleanup().await;
     }
 }

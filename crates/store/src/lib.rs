@@ -19,6 +19,7 @@
 
 mod migrate;
 mod model;
+mod review;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use model::*;
+pub use review::{quarter_months, quarter_of, Dispute, SpecialCase, SPECIAL_REASONS};
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,291 @@
+//! Special cases (特例单议) and disputes (争议与反馈) at the API level.
+//!
+//! Quota: 5 % of an institution's DRG discharges in the quarter (5 ‰ under
+//! DIP), rounded up — the region's quota divided among hospitals in
+//! proportion to their discharges. Applications that were not rejected count.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Days the agency has to answer a dispute.
+pub const ANSWER_DAYS: i64 = 15;
+
+/// Quota rate by payment method: 5 % (DRG) or 5 ‰ (DIP).
+pub fn quota_rate(method: points::Method) -> Decimal {
+    match method {
+        points::Method::Drg => Decimal::new(5, 2),
+        points::Method::Dip => Decimal::new(5, 3),
+    }
+}
+
+/// The quota of an institution with `discharges` discharges: rate × discharges, rounded up.
+pub fn quota(rate: Decimal, discharges: i64) -> i64 {
+    (rate * Decimal::from(discharges))
+        .ceil()
+        .to_i64()
+        .unwrap_or(0)
+}
+
+async fn quota_of(
+    s: &AppState,
+    institution: &str,
+    quarter: &str,
+) -> Result<(i64, i64, Decimal, i64), ApiError> {
+    let key = s.engines.key_for(&crate::upload::today());
+    let rate = quota_rate(s.engines.engine(key).await?.params.method);
+    let discharges = s.store.discharges_in_quarter(institution, quarter).await?;
+    let used = s.store.special_cases_used(institution, quarter).await?;
+    Ok((discharges, quota(rate, discharges), rate, used))
+}
+
+#[derive(Deserialize)]
+pub struct QuotaQ {
+    institution_id: Option<String>,
+    quarter: String,
+}
+
+pub async fn get_quota(
+    State(s): State<AppState>,
+    a: Auth,
+    Query(q): Query<QuotaQ>,
+) -> Result<Json<Value>, ApiError> {
+    let inst = a
+        .scope(q.institution_id.as_deref())?
+        .ok_or_else(|| ApiError::bad_request("institution_id: required for agency users"))?;
+    let (discharges, quota, rate, used) = quota_of(&s, &inst, &q.quarter).await?;
+    Ok(Json(
+        json!({"institution_id": inst, "quarter": q.quarter, "discharges": discharges, "rate": rate.to_string(), "quota": quota, "used": used}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Apply {
+    institution_id: Option<String>,
+    case_id: String,
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn apply(
+    State(s): State<AppState>,
+    a: Auth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let own = a.require_hospital()?.to_owned();
+    let b: Apply = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("application body: {e}")))?;
+    if let Some(i) = &b.institution_id {
+        a.require_access(i)?;
+    }
+    let hist = s.store.case_history(&own, &b.case_id).await?;
+    let latest = hist
+        .last()
+        .ok_or_else(|| ApiError::not_found(format!("case {} of institution {own}", b.case_id)))?;
+    let quarter = store::quarter_of(&latest.period)
+        .ok_or_else(|| ApiError::bad_request(format!("case {}: no discharge date", b.case_id)))?;
+    let (_, quota, _, _) = quota_of(&s, &own, &quarter).await?;
+    let sc = s
+        .store
+        .apply_special_case(&a.actor(), &own, &b.case_id, &b.reason, &b.note, quota)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(sc))))
+}
+
+#[derive(Deserialize)]
+pub struct ListQ {
+    institution_id: Option<String>,
+    status: Option<String>,
+    quarter: Option<String>,
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    a: Auth,
+    Query(q): Query<ListQ>,
+) -> Result<Json<Value>, ApiError> {
+    let inst = a.scope(q.institution_id.as_deref())?;
+    Ok(Json(json!(
+        s.store
+            .special_cases(inst.as_deref(), q.status.as_deref(), q.quarter.as_deref())
+            .await?
+    )))
+}
+
+pub async fn get_one(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let sc = s
+        .store
+        .special_case(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("special case {id}")))?;
+    a.require_access(&sc.institution_id)?;
+    Ok(Json(json!(sc)))
+}
+
+#[derive(Deserialize)]
+struct Review {
+    /// `approve` or `reject`.
+    decision: String,
+    pay_as: Option<String>,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn review(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    a.require_agency()?;
+    let b: Review = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("review body: {e}")))?;
+    let approve = match b.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        d => {
+            return Err(ApiError::bad_request(format!(
+                "decision {d:?}: approve or reject"
+            )))
+        }
+    };
+    if !approve && b.comment.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "comment: a rejection gives its reasons",
+        ));
+    }
+    let sc = s
+        .store
+        .review_special_case(&a.actor(), id, approve, b.pay_as.as_deref(), &b.comment)
+        .await?;
+    Ok(Json(json!(sc)))
+}
+
+#[derive(Deserialize)]
+struct Raise {
+    institution_id: Option<String>,
+    case_id: Option<String>,
+    kind: String,
+    body: String,
+}
+
+pub async fn raise(
+    State(s): State<AppState>,
+    a: Auth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let own = a.require_hospital()?.to_owned();
+    let b: Raise = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("dispute body: {e}")))?;
+    if let Some(i) = &b.institution_id {
+        a.require_access(i)?;
+    }
+    if b.body.trim().is_empty() {
+        return Err(ApiError::bad_request("body: empty"));
+    }
+    let d = s
+        .store
+        .raise_dispute(
+            &a.actor(),
+            &own,
+            b.case_id.as_deref(),
+            &b.kind,
+            &b.body,
+            ANSWER_DAYS,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(with_overdue(&d))))
+}
+
+fn with_overdue(d: &store::Dispute) -> Value {
+    let mut j = json!(d);
+    j["overdue"] = json!(d.status == "open" && store::now_ms() > d.deadline);
+    j
+}
+
+#[derive(Deserialize)]
+pub struct DisputesQ {
+    institution_id: Option<String>,
+    status: Option<String>,
+}
+
+pub async fn disputes(
+    State(s): State<AppState>,
+    a: Auth,
+    Query(q): Query<DisputesQ>,
+) -> Result<Json<Value>, ApiError> {
+    let inst = a.scope(q.institution_id.as_deref())?;
+    let ds = s
+        .store
+        .disputes(inst.as_deref(), q.status.as_deref())
+        .await?;
+    Ok(Json(Value::Array(ds.iter().map(with_overdue).collect())))
+}
+
+pub async fn dispute(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let d = s
+        .store
+        .dispute(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("dispute {id}")))?;
+    a.require_access(&d.institution_id)?;
+    Ok(Json(with_overdue(&d)))
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    answer: String,
+    #[serde(default)]
+    close: bool,
+}
+
+pub async fn answer(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    a.require_agency()?;
+    let b: Answer = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("answer body: {e}")))?;
+    if b.answer.trim().is_empty() {
+        return Err(ApiError::bad_request("answer: empty"));
+    }
+    let d = s
+        .store
+        .answer_dispute(&a.actor(), id, &b.answer, b.close)
+        .await?;
+    Ok(Json(with_overdue(&d)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_rounds_up() {
+        assert_eq!(quota(quota_rate(points::Method::Drg), 100), 5);
+        assert_eq!(quota(quota_rate(points::Method::Drg), 101), 6);
+        assert_eq!(quota(quota_rate(points::Method::Dip), 1000), 5);
+        assert_eq!(quota(quota_rate(points::Method::Dip), 1), 1);
+        assert_eq!(quota(quota_rate(points::Method::Drg), 0), 0);
+    }
+}

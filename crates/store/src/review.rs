@@ -1,0 +1,438 @@
+//! Special cases (特例单议) and disputes (争议与反馈).
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{get, now_ms, Actor, Result, Store, StoreError};
+
+/// Reasons a hospital may apply for a special case.
+pub const SPECIAL_REASONS: [&str; 4] =
+    ["long_stay", "high_cost", "new_technology", "critical_care"];
+
+/// A special-case application.
+#[derive(Clone, Debug, Serialize)]
+pub struct SpecialCase {
+    pub id: i64,
+    pub institution_id: String,
+    pub case_id: String,
+    pub case_version_id: i64,
+    pub reason: String,
+    pub note: String,
+    /// `YYYY-Qn` of the case's discharge.
+    pub quarter: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// When approved: `fee_for_service` or `adjusted_standard`.
+    pub pay_as: Option<String>,
+    pub applied_by: i64,
+    pub applied_at: i64,
+    pub reviewed_by: Option<i64>,
+    pub reviewed_at: Option<i64>,
+    pub comment: Option<String>,
+}
+
+const SC_COLS: &str = "id, institution_id, case_id, case_version_id, reason, note, quarter, status, pay_as, applied_by, applied_at, reviewed_by, reviewed_at, comment";
+
+impl SpecialCase {
+    fn from_row(r: &AnyRow) -> Result<SpecialCase> {
+        Ok(SpecialCase {
+            id: get(r, "id")?,
+            institution_id: get(r, "institution_id")?,
+            case_id: get(r, "case_id")?,
+            case_version_id: get(r, "case_version_id")?,
+            reason: get(r, "reason")?,
+            note: get(r, "note")?,
+            quarter: get(r, "quarter")?,
+            status: get(r, "status")?,
+            pay_as: get(r, "pay_as")?,
+            applied_by: get(r, "applied_by")?,
+            applied_at: get(r, "applied_at")?,
+            reviewed_by: get(r, "reviewed_by")?,
+            reviewed_at: get(r, "reviewed_at")?,
+            comment: get(r, "comment")?,
+        })
+    }
+}
+
+/// A dispute or suggestion.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dispute {
+    pub id: i64,
+    pub institution_id: String,
+    pub case_id: Option<String>,
+    /// `grouping`, `payment` or `suggestion`.
+    pub kind: String,
+    pub body: String,
+    /// `open`, `answered` or `closed`.
+    pub status: String,
+    /// Answer due by (ms since the epoch).
+    pub deadline: i64,
+    pub raised_by: i64,
+    pub raised_at: i64,
+    pub answer: Option<String>,
+    pub answered_by: Option<i64>,
+    pub answered_at: Option<i64>,
+}
+
+const D_COLS: &str = "id, institution_id, case_id, kind, body, status, deadline, raised_by, raised_at, answer, answered_by, answered_at";
+
+impl Dispute {
+    fn from_row(r: &AnyRow) -> Result<Dispute> {
+        Ok(Dispute {
+            id: get(r, "id")?,
+            institution_id: get(r, "institution_id")?,
+            case_id: get(r, "case_id")?,
+            kind: get(r, "kind")?,
+            body: get(r, "body")?,
+            status: get(r, "status")?,
+            deadline: get(r, "deadline")?,
+            raised_by: get(r, "raised_by")?,
+            raised_at: get(r, "raised_at")?,
+            answer: get(r, "answer")?,
+            answered_by: get(r, "answered_by")?,
+            answered_at: get(r, "answered_at")?,
+        })
+    }
+}
+
+/// The months `YYYY-MM` of a quarter `YYYY-Qn`.
+pub fn quarter_months(q: &str) -> Option<(String, String)> {
+    let (y, n) = q.split_once("-Q")?;
+    let y: u32 = y.parse().ok()?;
+    let n: u32 = n.parse().ok().filter(|n| (1..=4).contains(n))?;
+    Some((
+        format!("{y:04}-{:02}", 3 * n - 2),
+        format!("{y:04}-{:02}", 3 * n),
+    ))
+}
+
+/// The quarter `YYYY-Qn` of a period `YYYY-MM`.
+pub fn quarter_of(period: &str) -> Option<String> {
+    let (y, m) = period.split_once('-')?;
+    let m: u32 = m.parse().ok().filter(|m| (1..=12).contains(m))?;
+    Some(format!("{y}-Q{}", (m - 1) / 3 + 1))
+}
+
+impl Store {
+    /// Distinct cases discharged by an institution in a quarter.
+    pub async fn discharges_in_quarter(&self, institution: &str, quarter: &str) -> Result<i64> {
+        let (from, to) = quarter_months(quarter)
+            .ok_or_else(|| StoreError::Invalid(format!("quarter {quarter:?}: YYYY-Qn")))?;
+        let n: i64 = sqlx::query("SELECT COUNT(DISTINCT case_id) FROM case_versions WHERE institution_id = $1 AND period >= $2 AND period <= $3")
+            .bind(institution)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n)
+    }
+
+    /// Applications of an institution in a quarter that count against its quota (not rejected).
+    pub async fn special_cases_used(&self, institution: &str, quarter: &str) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM special_cases WHERE institution_id = $1 AND quarter = $2 AND status <> 'rejected'")
+            .bind(institution)
+            .bind(quarter)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// Apply for a special case on the latest version of a case, within `quota`
+    /// (checked in the write transaction). One open or approved application per case.
+    pub async fn apply_special_case(
+        &self,
+        actor: &Actor,
+        institution: &str,
+        case_id: &str,
+        reason: &str,
+        note: &str,
+        quota: i64,
+    ) -> Result<SpecialCase> {
+        if !SPECIAL_REASONS.contains(&reason) {
+            return Err(StoreError::Invalid(format!(
+                "reason {reason:?}: one of {}",
+                SPECIAL_REASONS.join(", ")
+            )));
+        }
+        let hist = self.case_history(institution, case_id).await?;
+        let latest = hist.last().ok_or_else(|| {
+            StoreError::NotFound(format!("case {case_id} of institution {institution}"))
+        })?;
+        let quarter = quarter_of(&latest.period).ok_or_else(|| {
+            StoreError::Invalid(format!("case {case_id}: no discharge date, no quarter"))
+        })?;
+        let (_g, mut tx) = self.begin_write().await?;
+        let dup: i64 = sqlx::query("SELECT COUNT(*) FROM special_cases WHERE institution_id = $1 AND case_id = $2 AND status <> 'rejected'")
+            .bind(institution)
+            .bind(case_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if dup > 0 {
+            return Err(StoreError::Conflict(format!(
+                "case {case_id} already has an open or approved application"
+            )));
+        }
+        let used: i64 = sqlx::query("SELECT COUNT(*) FROM special_cases WHERE institution_id = $1 AND quarter = $2 AND status <> 'rejected'")
+            .bind(institution)
+            .bind(&quarter)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if used >= quota {
+            return Err(StoreError::Conflict(format!(
+                "quota of {quarter} used up: {used} of {quota} applications"
+            )));
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO special_cases (institution_id, case_id, case_version_id, reason, note, quarter, status, applied_by, applied_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING id",
+        )
+        .bind(institution)
+        .bind(case_id)
+        .bind(latest.id)
+        .bind(reason)
+        .bind(note)
+        .bind(&quarter)
+        .bind(actor.user_id.unwrap_or(0))
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let detail = serde_json::json!({"institution_id": institution, "case_id": case_id, "reason": reason, "quarter": quarter});
+        Store::finish(
+            tx,
+            actor,
+            "special_case.apply",
+            &format!("special_case:{id}"),
+            detail,
+        )
+        .await?;
+        self.special_case(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("special case {id}")))
+    }
+
+    pub async fn special_case(&self, id: i64) -> Result<Option<SpecialCase>> {
+        let r = sqlx::query(&format!(
+            "SELECT {SC_COLS} FROM special_cases WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| SpecialCase::from_row(&r)).transpose()
+    }
+
+    /// Applications, newest first, filtered by institution, status and quarter.
+    pub async fn special_cases(
+        &self,
+        institution: Option<&str>,
+        status: Option<&str>,
+        quarter: Option<&str>,
+    ) -> Result<Vec<SpecialCase>> {
+        let mut sql = format!("SELECT {SC_COLS} FROM special_cases WHERE 1 = 1");
+        let mut binds = Vec::new();
+        for (col, v) in [
+            ("institution_id", institution),
+            ("status", status),
+            ("quarter", quarter),
+        ] {
+            if let Some(v) = v {
+                binds.push(v.to_owned());
+                sql += &format!(" AND {col} = ${}", binds.len());
+            }
+        }
+        sql += " ORDER BY id DESC";
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(SpecialCase::from_row)
+            .collect()
+    }
+
+    /// Approve (paid as `pay_as`) or reject a pending application, with comments.
+    pub async fn review_special_case(
+        &self,
+        actor: &Actor,
+        id: i64,
+        approve: bool,
+        pay_as: Option<&str>,
+        comment: &str,
+    ) -> Result<SpecialCase> {
+        if approve && !matches!(pay_as, Some("fee_for_service") | Some("adjusted_standard")) {
+            return Err(StoreError::Invalid(
+                "pay_as: fee_for_service or adjusted_standard".into(),
+            ));
+        }
+        let (_g, mut tx) = self.begin_write().await?;
+        let n = sqlx::query("UPDATE special_cases SET status = $2, pay_as = $3, reviewed_by = $4, reviewed_at = $5, comment = $6 WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .bind(if approve { "approved" } else { "rejected" })
+            .bind(if approve { pay_as } else { None })
+            .bind(actor.user_id)
+            .bind(now_ms())
+            .bind(comment)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "special case {id} is not pending (or does not exist)"
+            )));
+        }
+        let detail = serde_json::json!({"decision": if approve { "approved" } else { "rejected" }, "pay_as": pay_as, "comment": comment});
+        Store::finish(
+            tx,
+            actor,
+            "special_case.review",
+            &format!("special_case:{id}"),
+            detail,
+        )
+        .await?;
+        self.special_case(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("special case {id}")))
+    }
+
+    /// Raise a dispute or send a suggestion; the answer is due `answer_days` later.
+    pub async fn raise_dispute(
+        &self,
+        actor: &Actor,
+        institution: &str,
+        case_id: Option<&str>,
+        kind: &str,
+        body: &str,
+        answer_days: i64,
+    ) -> Result<Dispute> {
+        if !matches!(kind, "grouping" | "payment" | "suggestion") {
+            return Err(StoreError::Invalid(format!(
+                "kind {kind:?}: grouping, payment or suggestion"
+            )));
+        }
+        if kind != "suggestion" && case_id.is_none() {
+            return Err(StoreError::Invalid(
+                "a grouping or payment dispute names a case_id".into(),
+            ));
+        }
+        if let Some(c) = case_id {
+            if self.case_history(institution, c).await?.is_empty() {
+                return Err(StoreError::NotFound(format!(
+                    "case {c} of institution {institution}"
+                )));
+            }
+        }
+        let (_g, mut tx) = self.begin_write().await?;
+        let now = now_ms();
+        let id: i64 = sqlx::query(
+            "INSERT INTO disputes (institution_id, case_id, kind, body, status, deadline, raised_by, raised_at) VALUES ($1, $2, $3, $4, 'open', $5, $6, $7) RETURNING id",
+        )
+        .bind(institution)
+        .bind(case_id)
+        .bind(kind)
+        .bind(body)
+        .bind(now + answer_days * 86_400_000)
+        .bind(actor.user_id.unwrap_or(0))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let detail =
+            serde_json::json!({"institution_id": institution, "case_id": case_id, "kind": kind});
+        Store::finish(tx, actor, "dispute.raise", &format!("dispute:{id}"), detail).await?;
+        self.dispute(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("dispute {id}")))
+    }
+
+    pub async fn dispute(&self, id: i64) -> Result<Option<Dispute>> {
+        let r = sqlx::query(&format!("SELECT {D_COLS} FROM disputes WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.map(|r| Dispute::from_row(&r)).transpose()
+    }
+
+    pub async fn disputes(
+        &self,
+        institution: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<Dispute>> {
+        let mut sql = format!("SELECT {D_COLS} FROM disputes WHERE 1 = 1");
+        let mut binds = Vec::new();
+        for (col, v) in [("institution_id", institution), ("status", status)] {
+            if let Some(v) = v {
+                binds.push(v.to_owned());
+                sql += &format!(" AND {col} = ${}", binds.len());
+            }
+        }
+        sql += " ORDER BY id DESC";
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Dispute::from_row)
+            .collect()
+    }
+
+    /// The agency answers (status `answered`, or `closed` when `close`).
+    pub async fn answer_dispute(
+        &self,
+        actor: &Actor,
+        id: i64,
+        answer: &str,
+        close: bool,
+    ) -> Result<Dispute> {
+        let (_g, mut tx) = self.begin_write().await?;
+        let n = sqlx::query("UPDATE disputes SET status = $2, answer = $3, answered_by = $4, answered_at = $5 WHERE id = $1 AND status <> 'closed'")
+            .bind(id)
+            .bind(if close { "closed" } else { "answered" })
+            .bind(answer)
+            .bind(actor.user_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "dispute {id} is closed (or does not exist)"
+            )));
+        }
+        Store::finish(
+            tx,
+            actor,
+            "dispute.answer",
+            &format!("dispute:{id}"),
+            serde_json::json!({"close": close}),
+        )
+        .await?;
+        self.dispute(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("dispute {id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters() {
+        assert_eq!(quarter_of("2025-01").as_deref(), Some("2025-Q1"));
+        assert_eq!(quarter_of("2025-12").as_deref(), Some("2025-Q4"));
+        assert_eq!(quarter_of("unknown"), None);
+        assert_eq!(
+            quarter_months("2025-Q2"),
+            Some(("2025-04".into(), "2025-06".into()))
+        );
+        assert_eq!(quarter_months("2025-Q5"), None);
+    }
+}
