@@ -105,40 +105,20 @@ impl Roster {
     }
 }
 
-/// Inpatient history rows (住院) from last year's settlement lists, per settled
-/// institution and insurance type. Cases of other insurance types are skipped.
-///
-/// Only the four columns the history needs are parsed (institution, insurance type,
-/// total cost, fund paid), with the same cell rules as a full record
-/// ([`claims::ClaimBuilder`]); records with the wrong number of fields or non-UTF-8
-/// cells are skipped and counted. GBK, JSON Lines and XLSX files are parsed in full.
-pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<Vec<HistoryRow>> {
+/// Read `files` parsing only `fields` of each record (with the same cell rules as
+/// a full record, [`claims::ClaimBuilder`]), map each claim on all cores, and hand
+/// the results to `sink` in file order. Records with the wrong number of fields or
+/// a non-UTF-8 cell in a used column are skipped and counted (`drgdip qc` reports
+/// them). GBK, JSON Lines and XLSX files are parsed in full. Returns (read, skipped).
+pub fn par_map_fields<T: Send>(
+    files: &[PathBuf],
+    fields: &[claims::Field],
+    map: impl Fn(claims::Claim) -> T + Sync,
+    mut sink: impl FnMut(T),
+) -> anyhow::Result<(u64, u64)> {
     use claims::import::{Encoding, Raw, Reader};
-    use claims::{ClaimBuilder, Field, InsuranceType};
     use rayon::prelude::*;
-
-    type Row = (String, Option<Insurance>, Fen, Fen);
-    fn row(c: claims::Claim) -> Row {
-        let ins = match c.insurance_type {
-            Some(InsuranceType::Employee) => Some(Insurance::Employee),
-            Some(InsuranceType::Resident) => Some(Insurance::Resident),
-            _ => None,
-        };
-        (
-            c.institution_id,
-            ins,
-            c.total_cost.unwrap_or_default(),
-            c.fund_paid.unwrap_or_default(),
-        )
-    }
-    let mut acc: BTreeMap<(String, Insurance), (Fen, Fen)> = BTreeMap::new();
-    let (mut other, mut rejected) = (0u64, 0u64);
-    let wanted = [
-        Field::InstitutionId,
-        Field::InsuranceType,
-        Field::TotalCost,
-        Field::FundPaid,
-    ];
+    let (mut read, mut skipped) = (0u64, 0u64);
     for path in files {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
@@ -146,53 +126,95 @@ pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<
         let bar = crate::progress::bytes_bar(len, &name);
         let mut reader =
             Reader::open(&name, bar.wrap_read(file), None).with_context(|| name.clone())?;
-        let cols: Vec<(usize, Field)> = (reader.header.columns.iter().enumerate())
-            .filter_map(|(i, c)| c.filter(|f| wanted.contains(f)).map(|f| (i, f)))
+        let cols: Vec<(usize, claims::Field)> = (reader.header.columns.iter().enumerate())
+            .filter_map(|(i, c)| c.filter(|f| fields.contains(f)).map(|f| (i, f)))
             .collect();
         let ncols = reader.header.columns.len();
         let utf8 = reader.encoding == Encoding::Utf8;
         let parser = reader.parser();
         let mut raw = Vec::new();
         while reader.next_batch(crate::claims_io::BATCH, &mut raw) {
-            let rows: Vec<Option<Row>> = raw
+            let rows: Vec<Option<T>> = raw
                 .par_drain(..)
                 .map(|r| match r {
                     Raw::Csv(rec) if utf8 => {
                         if rec.len() != ncols {
                             return None;
                         }
-                        let mut b = ClaimBuilder::new();
+                        let mut b = claims::ClaimBuilder::new();
                         for (i, f) in &cols {
                             b.set(*f, std::str::from_utf8(rec.get(*i)?).ok()?);
                         }
-                        Some(row(b.finish().0))
+                        Some(map(b.finish().0))
                     }
-                    other => parser.parse(other).ok().map(|rec| row(rec.claim)),
+                    other => parser.parse(other).ok().map(|rec| map(rec.claim)),
                 })
                 .collect();
             for r in rows {
                 match r {
-                    Some((inst, Some(ins), total, fund)) => {
-                        let inst = roster.settled_with(&inst);
-                        let e = match acc.get_mut(&(inst.to_owned(), ins)) {
-                            Some(e) => e,
-                            None => acc.entry((inst.to_owned(), ins)).or_default(),
-                        };
-                        e.0 = e.0 + total;
-                        e.1 = e.1 + fund;
+                    Some(t) => {
+                        read += 1;
+                        sink(t);
                     }
-                    Some(_) => other += 1,
-                    None => rejected += 1,
+                    None => skipped += 1,
                 }
             }
         }
         bar.finish_and_clear();
     }
+    if skipped > 0 {
+        eprintln!("note: {skipped} records could not be read; run `drgdip qc` on the files for the details");
+    }
+    Ok((read, skipped))
+}
+
+/// The insurance type of a claim, when it is one the budgets are built for.
+pub fn insurance_of(c: &claims::Claim) -> Option<Insurance> {
+    match c.insurance_type {
+        Some(claims::InsuranceType::Employee) => Some(Insurance::Employee),
+        Some(claims::InsuranceType::Resident) => Some(Insurance::Resident),
+        _ => None,
+    }
+}
+
+/// Inpatient history rows (住院) from last year's settlement lists, per settled
+/// institution and insurance type. Cases of other insurance types are skipped.
+/// Only the four columns the history needs are parsed ([`par_map_fields`]).
+pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<Vec<HistoryRow>> {
+    use claims::Field;
+    let mut acc: BTreeMap<(String, Insurance), (Fen, Fen)> = BTreeMap::new();
+    let mut other = 0u64;
+    par_map_fields(
+        files,
+        &[
+            Field::InstitutionId,
+            Field::InsuranceType,
+            Field::TotalCost,
+            Field::FundPaid,
+        ],
+        |c| {
+            (
+                insurance_of(&c),
+                c.institution_id,
+                c.total_cost.unwrap_or_default(),
+                c.fund_paid.unwrap_or_default(),
+            )
+        },
+        |(ins, inst, total, fund)| match ins {
+            Some(ins) => {
+                let inst = roster.settled_with(&inst);
+                let e = match acc.get_mut(&(inst.to_owned(), ins)) {
+                    Some(e) => e,
+                    None => acc.entry((inst.to_owned(), ins)).or_default(),
+                };
+                e.0 = e.0 + total;
+                e.1 = e.1 + fund;
+            }
+            None => other += 1,
+        },
+    )?;
     if other > 0 {
         eprintln!("note: {other} history cases of other insurance types are not part of the 职工/居民 budgets");
-    }
-    if rejected > 0 {
-        eprintln!("note: {rejected} history records could not be read; run `drgdip qc` on the files for the details");
     }
     Ok(acc
         .into_iter()

@@ -108,6 +108,32 @@ fn load_fund_shares(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<(String,
     Ok(out)
 }
 
+/// The fields of a settlement list that grouping, pricing and settlement read
+/// (grouping: sex, age, weight, diagnoses, procedures; pricing: cost, excluded
+/// drugs, length of stay; settlement: institution, insurance type, discharge, fund).
+/// Only these are parsed.
+const CASE_FIELDS: &[claims::Field] = {
+    use claims::Field::*;
+    &[
+        CaseId,
+        InstitutionId,
+        InsuranceType,
+        Sex,
+        Age,
+        AgeDays,
+        BirthWeightG,
+        DischargedAt,
+        Los,
+        MainDiagnosis,
+        OtherDiagnoses,
+        Diagnoses,
+        Procedures,
+        TotalCost,
+        FundPaid,
+        InnovativeDrugCost,
+    ]
+};
+
 /// What one case contributes.
 struct Priced {
     inst: String,
@@ -195,11 +221,12 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
             ids.insert(s.to_owned(), i);
             i
         };
-        let stats = crate::claims_io::par_map_records(
+        let (records, _skipped) = crate::cmd_budget::par_map_fields(
             &a.cases,
-            |rec| {
+            CASE_FIELDS,
+            |claim| {
                 use chrono::Datelike;
-                let c = &rec.claim;
+                let c = &claim;
                 let month = c
                     .discharged_at
                     .filter(|d| d.year() == year)
@@ -230,11 +257,7 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
                     special_case: special.contains(&c.case_id),
                 };
                 let p = points::price(&pparams, inst, &input);
-                let ins = match &c.insurance_type {
-                    Some(claims::InsuranceType::Employee) => Some(Insurance::Employee),
-                    Some(claims::InsuranceType::Resident) => Some(Insurance::Resident),
-                    _ => None,
-                };
+                let ins = crate::cmd_budget::insurance_of(c);
                 Priced {
                     inst: p.credited_to,
                     ins,
@@ -246,7 +269,7 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
                     fund: c.fund_paid.unwrap_or_default(),
                 }
             },
-            |_, p| {
+            |p| {
                 let (Some(month), Some(ins)) = (p.month, p.ins) else {
                     if p.month.is_none() {
                         other_year += 1;
@@ -371,7 +394,7 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         writeln!(
             o,
             "  records read {}  ({} discharged outside {}, {} of other insurance types skipped)",
-            stats.records, other_year, a.year, other_ins
+            records, other_year, a.year, other_ins
         )?;
         writeln!(o, "  hospitals settled {}", s.hospitals.len())?;
         for l in &budget.lines {
