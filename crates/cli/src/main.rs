@@ -7,8 +7,10 @@ mod claims_io;
 mod cmd_budget;
 mod cmd_demo;
 mod cmd_drg;
+mod cmd_monitor;
 mod cmd_points;
 mod cmd_qc;
+mod cmd_report;
 mod cmd_serve;
 mod cmd_settle;
 mod cmd_synth;
@@ -50,6 +52,12 @@ enum Command {
     Settle(cmd_settle::SettleArgs),
     /// Synthetic region (模拟统筹区): institutions, settlement lists per year, injected abuse labels.
     Synth(cmd_synth::SynthArgs),
+    /// Monitoring (运行监测): indicator tables and abuse flags with explanations.
+    #[command(subcommand)]
+    Monitor(cmd_monitor::MonitorCommand),
+    /// Reports (报告): monthly feedback, quarterly bulletin, annual disclosure (HTML + XLSX).
+    #[command(subcommand)]
+    Report(cmd_report::ReportCommand),
 }
 
 /// Language of messages and traces.
@@ -72,6 +80,8 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => cmd_synth::run(args),
         Command::Weights(cmd) => cmd_weights::run(cmd),
         Command::Points(args) => cmd_points::run(args),
+        Command::Monitor(cmd) => cmd_monitor::run(cmd),
+        Command::Report(cmd) => cmd_report::run(cmd),
         Command::Budget(args) => cmd_budget::run(args),
         Command::Settle(args) => cmd_settle::run(args),
     }

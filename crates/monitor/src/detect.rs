@@ -926,3 +926,24 @@ pub fn shirking(
         }
     }
 }
+
+/// Parameters for the built-in demo scheme (`data/params-demo.json`): the
+/// defaults plus the demo region's list of conditions treatable in outpatient care.
+pub fn demo_params() -> Params {
+    Params::from_json(include_str!("../data/params-demo.json")).expect("params-demo.json is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_params_parse_and_defaults_round_trip() {
+        let p = demo_params();
+        assert_eq!(p.low_indication.outpatient_adrgs.len(), 10);
+        let d = Params::default();
+        let back = Params::from_json(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+        assert!(medical_adrg("FV2") && medical_adrg("KS1") && !medical_adrg("BB2"));
+    }
+}

@@ -13,5 +13,6 @@ pub mod detect;
 pub mod eval;
 pub mod indicators;
 pub mod model;
+pub mod report;
 
 pub use model::{Case, Dataset, DatasetBuilder, Group, Institution, Severity};
