@@ -439,3 +439,133 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("drgdip-settle-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::cmd_synth::run(crate::cmd_synth::SynthArgs {
+            hospitals: 8,
+            cases: 3000,
+            years: vec![2024, 2025],
+            seed: 7,
+            out: dir.clone(),
+            scheme: None,
+            codes: None,
+            anomaly_rate: 0.04,
+        })
+        .unwrap();
+        dir
+    }
+
+    /// What settlement uses of a claim.
+    fn used(c: &claims::Claim) -> String {
+        let procs: Vec<&str> = c.procedures.iter().map(|p| p.code.as_str()).collect();
+        format!(
+            "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            c.case_id,
+            c.institution_id,
+            c.insurance_type,
+            c.sex,
+            c.age,
+            c.age_days,
+            c.birth_weight_g,
+            c.discharged_at,
+            c.los,
+            c.main_diagnosis,
+            c.other_diagnoses,
+            procs,
+            c.total_cost,
+            c.fund_paid,
+            c.innovative_drug_cost
+        )
+    }
+
+    #[test]
+    fn parsing_only_the_used_fields_reads_what_a_full_parse_reads() {
+        let dir = region("fields");
+        let files = vec![dir.join("claims-2025.csv")];
+        let mut full = Vec::new();
+        crate::claims_io::par_map_records(&files, |r| used(&r.claim), |_, s| full.push(s)).unwrap();
+        let mut subset = Vec::new();
+        crate::cmd_budget::par_map_fields(&files, CASE_FIELDS, |c| used(&c), |s| subset.push(s))
+            .unwrap();
+        assert!(full.len() > 1000, "{} records", full.len());
+        assert_eq!(full, subset);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn statements_are_byte_identical_between_runs() {
+        let dir = region("rerun");
+        let scheme = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../synth/data/demo-scheme"
+        ));
+        let weights = dir.join("weights.csv");
+        crate::cmd_weights::run(crate::cmd_weights::WeightsCommand::Calibrate(
+            crate::cmd_weights::CalibrateArgs {
+                cases: vec![dir.join("claims-2024.csv")],
+                scheme: scheme.clone(),
+                out: weights.clone(),
+                trim: weights::Trim::LogSd { k: 3.0 },
+                min_cases: 10,
+                adjust: None,
+                cmi_out: None,
+            },
+        ))
+        .unwrap();
+        let settle_into = |out: &str| {
+            let out = dir.join(out);
+            run(SettleArgs {
+                params: None,
+                points_params: None,
+                year: 2025,
+                cases: vec![dir.join("claims-2025.csv")],
+                scheme: scheme.clone(),
+                weights: weights.clone(),
+                institutions: Some(dir.join("institutions.csv")),
+                special_cases: None,
+                history: Vec::new(),
+                history_cases: vec![dir.join("claims-2024.csv")],
+                scores: None,
+                fund_shares: None,
+                out: out.clone(),
+            })
+            .unwrap();
+            out
+        };
+        let (a, b) = (settle_into("a"), settle_into("b"));
+        let mut files = Vec::new();
+        for sub in ["", "statements"] {
+            for e in std::fs::read_dir(a.join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    files.push(p.strip_prefix(&a).unwrap().to_path_buf());
+                }
+            }
+        }
+        files.sort();
+        assert!(
+            files.iter().any(|f| f.to_string_lossy().ends_with(".xlsx")) && files.len() > 10,
+            "{files:?}"
+        );
+        for f in &files {
+            assert!(
+                std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+                "{} differs",
+                f.display()
+            );
+        }
+        // The region summary reconciles every inpatient line to its budget.
+        let summary = std::fs::read_to_string(a.join("summary.csv")).unwrap();
+        assert!(
+            summary.lines().skip(1).all(|l| l.contains(",OK,")),
+            "{summary}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
