@@ -246,5 +246,15 @@ fn main() {
             pct(1.0)
         );
     });
+    if let Some(url) = &a.pg {
+        // The schema of this run is dropped: nothing is left in the shared database.
+        server_rt.block_on(async {
+            if let Ok(pool) = sqlx::AnyPool::connect(url).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA load_{} CASCADE", std::process::id()))
+                    .execute(&pool)
+                    .await;
+            }
+        });
+    }
     drop(server_rt);
 }
