@@ -31,6 +31,7 @@ pub struct Batches {
     next_file: usize,
     cur: Option<(u32, Reader<'static>, RecordParser, indicatif::ProgressBar)>,
     raw: Vec<Raw>,
+    only: Option<claims::FieldSet>,
 }
 
 impl Batches {
@@ -41,7 +42,16 @@ impl Batches {
             next_file: 0,
             cur: None,
             raw: Vec::with_capacity(BATCH),
+            only: None,
         }
+    }
+
+    /// Parse only these fields of each record (see [`RecordParser::only`]).
+    pub fn only(mut self, fields: &[claims::Field]) -> Batches {
+        let mut set = claims::FieldSet::default();
+        fields.iter().for_each(|f| set.insert(*f));
+        self.only = Some(set);
+        self
     }
 
     pub fn names(&self) -> &[String] {
@@ -54,40 +64,40 @@ impl Batches {
     }
 
     pub fn next_event(&mut self) -> Option<Event> {
-        loop {
-            if let Some((file, reader, parser, bar)) = &mut self.cur {
-                if reader.next_batch(BATCH, &mut self.raw) {
-                    let parser = &*parser;
-                    let items: Vec<Item> = self.raw.par_drain(..).map(|r| parser.parse(r)).collect();
-                    return Some(Event::Records { file: *file, items });
-                }
+        if let Some((file, reader, parser, bar)) = &mut self.cur {
+            if reader.next_batch(BATCH, &mut self.raw) {
+                let parser = &*parser;
+                let items: Vec<Item> = self.raw.par_drain(..).map(|r| parser.parse(r)).collect();
+                return Some(Event::Records { file: *file, items });
+            }
+            bar.finish_and_clear();
+            self.cur = None;
+        }
+        let i = self.next_file;
+        if i >= self.files.len() {
+            return None;
+        }
+        self.next_file += 1;
+        let file = i as u32;
+        let name = &self.names[i];
+        let f = match File::open(&self.files[i]).with_context(|| format!("opening {name}")) {
+            Ok(f) => f,
+            Err(e) => return Some(Event::FileError { file, message: format!("{e:#}") }),
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let bar = crate::progress::bytes_bar(len, name);
+        match Reader::open(name, bar.wrap_read(f), None) {
+            Ok(reader) => {
+                let parser = match self.only {
+                    Some(set) => reader.parser().only(set),
+                    None => reader.parser(),
+                };
+                self.cur = Some((file, reader, parser, bar));
+                Some(Event::FileStart { file })
+            }
+            Err(e) => {
                 bar.finish_and_clear();
-                self.cur = None;
-            }
-            let i = self.next_file;
-            if i >= self.files.len() {
-                return None;
-            }
-            self.next_file += 1;
-            let file = i as u32;
-            let name = &self.names[i];
-            let opened = File::open(&self.files[i]).with_context(|| format!("opening {name}"));
-            let f = match opened {
-                Ok(f) => f,
-                Err(e) => return Some(Event::FileError { file, message: format!("{e:#}") }),
-            };
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let bar = crate::progress::bytes_bar(len, name);
-            match Reader::open(name, bar.wrap_read(f), None) {
-                Ok(reader) => {
-                    let parser = reader.parser();
-                    self.cur = Some((file, reader, parser, bar));
-                    return Some(Event::FileStart { file });
-                }
-                Err(e) => {
-                    bar.finish_and_clear();
-                    return Some(Event::FileError { file, message: format!("{name}: {e}") });
-                }
+                Some(Event::FileError { file, message: format!("{name}: {e}") })
             }
         }
     }
@@ -106,10 +116,18 @@ pub struct ReadStats {
 pub fn par_map_records<T: Send>(
     files: &[PathBuf],
     map: impl Fn(&Record) -> T + Sync,
+    sink: impl FnMut(&Record, T),
+) -> anyhow::Result<ReadStats> {
+    par_map_batches(Batches::new(files), map, sink)
+}
+
+/// [`par_map_records`] over prepared [`Batches`] (e.g. restricted to some fields).
+pub fn par_map_batches<T: Send>(
+    mut batches: Batches,
+    map: impl Fn(&Record) -> T + Sync,
     mut sink: impl FnMut(&Record, T),
 ) -> anyhow::Result<ReadStats> {
     let mut stats = ReadStats::default();
-    let mut batches = Batches::new(files);
     let mut rejected_in_file = 0u64;
     let mut current: Option<u32> = None;
     let report = |file: Option<u32>, n: u64, names: &[String]| {

@@ -105,67 +105,19 @@ impl Roster {
     }
 }
 
-/// Read `files` parsing only `fields` of each record (with the same cell rules as
-/// a full record, [`claims::ClaimBuilder`]), map each claim on all cores, and hand
-/// the results to `sink` in file order. Records with the wrong number of fields or
-/// a non-UTF-8 cell in a used column are skipped and counted (`drgdip qc` reports
-/// them). GBK, JSON Lines and XLSX files are parsed in full. Returns (read, skipped).
+/// Read `files` parsing only `fields` of each record (same cell rules as a full
+/// parse), map each claim on all cores, and hand the results to `sink` in file
+/// order. Rejected records are counted and reported per file (`drgdip qc` lists
+/// them). Returns (read, rejected).
 pub fn par_map_fields<T: Send>(
     files: &[PathBuf],
     fields: &[claims::Field],
-    map: impl Fn(claims::Claim) -> T + Sync,
+    map: impl Fn(&claims::Claim) -> T + Sync,
     mut sink: impl FnMut(T),
 ) -> anyhow::Result<(u64, u64)> {
-    use claims::import::{Encoding, Raw, Reader};
-    use rayon::prelude::*;
-    let (mut read, mut skipped) = (0u64, 0u64);
-    for path in files {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = crate::progress::bytes_bar(len, &name);
-        let mut reader =
-            Reader::open(&name, bar.wrap_read(file), None).with_context(|| name.clone())?;
-        let cols: Vec<(usize, claims::Field)> = (reader.header.columns.iter().enumerate())
-            .filter_map(|(i, c)| c.filter(|f| fields.contains(f)).map(|f| (i, f)))
-            .collect();
-        let ncols = reader.header.columns.len();
-        let utf8 = reader.encoding == Encoding::Utf8;
-        let parser = reader.parser();
-        let mut raw = Vec::new();
-        while reader.next_batch(crate::claims_io::BATCH, &mut raw) {
-            let rows: Vec<Option<T>> = raw
-                .par_drain(..)
-                .map(|r| match r {
-                    Raw::Csv(rec) if utf8 => {
-                        if rec.len() != ncols {
-                            return None;
-                        }
-                        let mut b = claims::ClaimBuilder::new();
-                        for (i, f) in &cols {
-                            b.set(*f, std::str::from_utf8(rec.get(*i)?).ok()?);
-                        }
-                        Some(map(b.finish().0))
-                    }
-                    other => parser.parse(other).ok().map(|rec| map(rec.claim)),
-                })
-                .collect();
-            for r in rows {
-                match r {
-                    Some(t) => {
-                        read += 1;
-                        sink(t);
-                    }
-                    None => skipped += 1,
-                }
-            }
-        }
-        bar.finish_and_clear();
-    }
-    if skipped > 0 {
-        eprintln!("note: {skipped} records could not be read; run `drgdip qc` on the files for the details");
-    }
-    Ok((read, skipped))
+    let batches = crate::claims_io::Batches::new(files).only(fields);
+    let stats = crate::claims_io::par_map_batches(batches, |rec| map(&rec.claim), |_, t| sink(t))?;
+    Ok((stats.records, stats.rejected))
 }
 
 /// The insurance type of a claim, when it is one the budgets are built for.
@@ -194,8 +146,8 @@ pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<
         ],
         |c| {
             (
-                insurance_of(&c),
-                c.institution_id,
+                insurance_of(c),
+                c.institution_id.clone(),
                 c.total_cost.unwrap_or_default(),
                 c.fund_paid.unwrap_or_default(),
             )

@@ -547,7 +547,7 @@ mod tests {
     fn group_command_reproduces_expected_csv() {
         let Some(r) = reference() else { return };
         let out = std::env::temp_dir().join(format!("drgdip-drg-test-{}.csv", std::process::id()));
-        group(&r.join("chs-drg-1.1"), &r.join("drg-cases/cases.csv"), &out).expect("group runs");
+        group(&r.join("chs-drg-1.1"), &r.join("drg-cases/cases.csv"), &out, None).expect("group runs");
         let got = std::fs::read_to_string(&out).expect("output");
         let _ = std::fs::remove_file(&out);
         let expected = std::fs::read_to_string(r.join("drg-cases/expected.csv")).expect("expected");
@@ -574,7 +574,7 @@ mod tests {
              z,,,50,1,C\n",
         )
         .expect("write input");
-        group(&r.join("chs-drg-1.1"), &input, &out).expect("group runs");
+        group(&r.join("chs-drg-1.1"), &input, &out, None).expect("group runs");
         let got = std::fs::read_to_string(&out).expect("output");
         let _ = (std::fs::remove_file(&input), std::fs::remove_file(&out));
         let lines: Vec<&str> = got.lines().collect();

@@ -224,9 +224,8 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         let (records, _skipped) = crate::cmd_budget::par_map_fields(
             &a.cases,
             CASE_FIELDS,
-            |claim| {
+            |c| {
                 use chrono::Datelike;
-                let c = &claim;
                 let month = c
                     .discharged_at
                     .filter(|d| d.year() == year)
@@ -491,7 +490,7 @@ mod tests {
         let mut full = Vec::new();
         crate::claims_io::par_map_records(&files, |r| used(&r.claim), |_, s| full.push(s)).unwrap();
         let mut subset = Vec::new();
-        crate::cmd_budget::par_map_fields(&files, CASE_FIELDS, |c| used(&c), |s| subset.push(s))
+        crate::cmd_budget::par_map_fields(&files, CASE_FIELDS, used, |s| subset.push(s))
             .unwrap();
         assert!(full.len() > 1000, "{} records", full.len());
         assert_eq!(full, subset);
