@@ -121,6 +121,11 @@ pub struct UpcodingParams {
     pub min_combined_z: f64,
     /// Least cases in the CC/MCC splits.
     pub min_cases: u64,
+    /// Effect sizes, so that large institutions are not flagged for trivial
+    /// differences: least O / E of the CC/MCC share…
+    pub min_share_ratio: f64,
+    /// …and largest geometric-mean cost ratio of the CC/MCC cases to their norms.
+    pub max_cost_ratio: f64,
     /// A CC/MCC case is flagged when its cost is at most this multiple of the
     /// norm of the lowest-severity DRG of its ADRG (adjusted to the institution's cost level).
     pub case_cost_ratio: f64,
@@ -133,6 +138,8 @@ impl Default for UpcodingParams {
             max_cost_z: -1.0,
             min_combined_z: 2.75,
             min_cases: 20,
+            min_share_ratio: 1.05,
+            max_cost_ratio: 0.95,
             case_cost_ratio: 1.15,
         }
     }
@@ -587,7 +594,11 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             .max(1e-9);
         let cz = mean / (sd / nf.sqrt());
         let combined = (s.2 - cz) / std::f64::consts::SQRT_2;
-        if cz > p.max_cost_z || combined < p.min_combined_z {
+        if cz > p.max_cost_z
+            || combined < p.min_combined_z
+            || (s.0 as f64) < p.min_share_ratio * s.1
+            || mean.exp() > p.max_cost_ratio
+        {
             continue;
         }
         hit.insert(k, cz);
