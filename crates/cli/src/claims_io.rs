@@ -165,13 +165,25 @@ pub fn par_map_batches<T: Send>(
     Ok(stats)
 }
 
-/// Group a claim with a DRG grouper.
-pub fn group_claim(grouper: &drg::Grouper, c: &Claim, dx: &mut Vec<String>) -> drg::Grouping {
-    dx.clear();
-    dx.extend(c.diagnoses().map(|d| codes::normalize(d).into_owned()));
-    let procs_owned: Vec<String> = c.procedures.iter().map(|p| codes::normalize(&p.code).into_owned()).collect();
-    let dx_refs: Vec<&str> = dx.iter().map(String::as_str).collect();
-    let proc_refs: Vec<&str> = procs_owned.iter().map(String::as_str).collect();
+/// The fields DRG grouping reads from a claim.
+pub const GROUPING_FIELDS: [claims::Field; 8] = [
+    claims::Field::Sex,
+    claims::Field::Age,
+    claims::Field::AgeDays,
+    claims::Field::BirthWeightG,
+    claims::Field::MainDiagnosis,
+    claims::Field::OtherDiagnoses,
+    claims::Field::Diagnoses,
+    claims::Field::Procedures,
+];
+
+/// Group a claim with a DRG grouper. Codes are normalised first; a code that is
+/// already in normal form is not copied.
+pub fn group_claim(grouper: &drg::Grouper, c: &Claim, _scratch: &mut Vec<String>) -> drg::Grouping {
+    let dx: Vec<std::borrow::Cow<'_, str>> = c.diagnoses().map(codes::normalize).collect();
+    let procs: Vec<std::borrow::Cow<'_, str>> = c.procedures.iter().map(|p| codes::normalize(&p.code)).collect();
+    let dx_refs: Vec<&str> = dx.iter().map(|d| d.as_ref()).collect();
+    let proc_refs: Vec<&str> = procs.iter().map(|p| p.as_ref()).collect();
     let case = drg::Case {
         sex: c.sex.map(|s| match s {
             Sex::Male => 1,

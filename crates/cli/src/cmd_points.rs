@@ -111,8 +111,16 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
     let mut by_inst: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
     let mut unknown_inst: BTreeSet<String> = BTreeSet::new();
     let mut err: Option<anyhow::Error> = None;
-    let stats = crate::claims_io::par_map_records(
-        &a.cases,
+    let mut fields = crate::claims_io::GROUPING_FIELDS.to_vec();
+    fields.extend([
+        claims::Field::CaseId,
+        claims::Field::InstitutionId,
+        claims::Field::TotalCost,
+        claims::Field::InnovativeDrugCost,
+        claims::Field::Los,
+    ]);
+    let stats = crate::claims_io::par_map_batches(
+        crate::claims_io::Batches::new(&a.cases).only(&fields),
         |rec| {
             let c = &rec.claim;
             let g = crate::claims_io::group_claim(&grouper, c, &mut Vec::new());

@@ -80,8 +80,10 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
     let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
     let mut per_case: Vec<(String, u32)> = Vec::new(); // (institution, group index) for CMI
     let (mut ungroupable, mut no_cost) = (0u64, 0u64);
-    let stats = crate::claims_io::par_map_records(
-        &a.cases,
+    let mut fields = crate::claims_io::GROUPING_FIELDS.to_vec();
+    fields.extend([claims::Field::TotalCost, claims::Field::InstitutionId]);
+    let stats = crate::claims_io::par_map_batches(
+        crate::claims_io::Batches::new(&a.cases).only(&fields),
         |rec| {
             let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
             index.get(grouper.codes_of(&g).drg).copied()
