@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use claims::import::{Header, Item, Raw, Reader, Record, RecordParser};
-use claims::{Claim, Sex};
+use claims::Claim;
 use rayon::prelude::*;
 
 /// Records per batch handed to the worker threads.
@@ -184,16 +184,6 @@ pub fn group_claim(grouper: &drg::Grouper, c: &Claim, _scratch: &mut Vec<String>
     let procs: Vec<std::borrow::Cow<'_, str>> = c.procedures.iter().map(|p| codes::normalize(&p.code)).collect();
     let dx_refs: Vec<&str> = dx.iter().map(|d| d.as_ref()).collect();
     let proc_refs: Vec<&str> = procs.iter().map(|p| p.as_ref()).collect();
-    let case = drg::Case {
-        sex: c.sex.map(|s| match s {
-            Sex::Male => 1,
-            Sex::Female => 2,
-        }),
-        age: c.age,
-        age_days: c.age_days,
-        weight_g: c.birth_weight_g,
-        dx: &dx_refs,
-        procs: &proc_refs,
-    };
+    let case = server::pipeline::drg_case(c, &dx_refs, &proc_refs);
     grouper.group(&case)
 }

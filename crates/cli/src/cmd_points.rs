@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use claims::Fen;
 use points::{CaseInput, GroupStandard, Params};
 use rust_decimal::Decimal;
 
@@ -37,34 +36,8 @@ pub struct PointsArgs {
 }
 
 pub(crate) fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let h = r.headers()?.clone();
-    let col = |n: &str| h.iter().position(|x| x == n);
-    let code = col("code").context("weights: no code column")?;
-    let rw = col("rw").context("weights: no rw column")?;
-    let mean = col("mean_cost").context("weights: no mean_cost column")?;
-    let base = col("base_level");
-    let mut out = HashMap::new();
-    for (i, row) in r.records().enumerate() {
-        let line = i + 2;
-        let row = row.with_context(|| format!("{} line {line}", path.display()))?;
-        let get = |c: usize| row.get(c).unwrap_or("").trim();
-        let weight: Decimal = get(rw).parse().with_context(|| format!("{} line {line}: rw", path.display()))?;
-        let mean_cost = Fen::parse_yuan(get(mean)).map_err(|e| anyhow::anyhow!("{} line {line}: mean_cost: {e}", path.display()))?;
-        if weight.is_zero() {
-            continue; // no data: cases of this group are priced as ungroupable
-        }
-        out.insert(
-            get(code).to_owned(),
-            GroupStandard {
-                code: get(code).to_owned(),
-                weight,
-                mean_cost,
-                base_level: base.is_some_and(|b| matches!(get(b), "1" | "true" | "是")),
-            },
-        );
-    }
-    Ok(out)
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    points::parse_standards(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 pub(crate) fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {

@@ -638,7 +638,7 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
         let y = c.year();
         let expect_base = norms.cost(y, b) * norms.inst_cost(c.inst, y);
         let r = c.total as f64 / expect_base;
-        if !(r <= p.case_cost_ratio) {
+        if r.partial_cmp(&p.case_cost_ratio).is_none_or(|o| o == std::cmp::Ordering::Greater) {
             continue;
         }
         out.flags.push(Flag {

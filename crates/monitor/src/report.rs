@@ -261,7 +261,7 @@ pub fn indicator_table(
         .filter(|r| r.period == period && pick(r.dim))
         .map(|r| (r, dim_name(data, r.dim)))
         .collect();
-    rows.sort_by(|a, b| a.0.dim.cmp(&b.0.dim));
+    rows.sort_by_key(|a| a.0.dim);
     let mut headers = vec!["编码".to_string(), "名称".to_string()];
     headers.extend(INDICATOR_HEADERS.iter().map(|s| s.to_string()));
     Table {

@@ -11,7 +11,9 @@
 
 pub mod params;
 pub mod price;
+pub mod standards;
 
+pub use standards::parse_standards;
 pub use params::{Method, Params, ParamsError, DEFAULT_PARAMS};
 pub use price::{
     capitation_points, coefficient, fee_for_service_points, price, CaseInput, CoefSource, GroupStandard, Institution,

@@ -1,10 +1,9 @@
 //! The pricing pipeline of one settlement list, without IO: QC findings, DRG
 //! grouping with its trace, points and the estimated payment.
 //!
-//! The grouping view of a claim ([`drg_case`]) and the weights-table reader
-//! ([`parse_standards`]) are the logic of the CLI's `claims_io::group_claim`
-//! and `cmd_points::load_standards`, taking text instead of paths, so that
-//! the CLI can call them too.
+//! The grouping view of a claim ([`drg_case`]) is shared with the CLI
+//! (`claims_io::group_claim`); the weights-table reader is
+//! [`points::parse_standards`], used by both.
 
 use std::collections::HashMap;
 
@@ -91,48 +90,7 @@ pub fn drg_case<'a>(c: &Claim, dx: &'a [&'a str], procs: &'a [&'a str]) -> drg::
     }
 }
 
-/// Read a weights table (columns `code`, `rw`, `mean_cost` in yuan, optional
-/// `base_level` 1/0 for 基层病种). Groups with weight 0 have no data and are
-/// left out (their cases are priced as ungroupable). Errors name the line.
-pub fn parse_standards(text: &str) -> Result<HashMap<String, GroupStandard>, String> {
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let h = r
-        .headers()
-        .map_err(|e| format!("weights: header: {e}"))?
-        .clone();
-    let col = |n: &str| {
-        h.iter()
-            .position(|x| x.trim_start_matches('\u{feff}').trim() == n)
-    };
-    let code = col("code").ok_or("weights: no code column")?;
-    let rw = col("rw").ok_or("weights: no rw column")?;
-    let mean = col("mean_cost").ok_or("weights: no mean_cost column")?;
-    let base = col("base_level");
-    let mut out = HashMap::new();
-    for (i, row) in r.records().enumerate() {
-        let line = i + 2;
-        let row = row.map_err(|e| format!("weights line {line}: {e}"))?;
-        let get = |c: usize| row.get(c).unwrap_or("").trim();
-        let weight: Decimal = get(rw)
-            .parse()
-            .map_err(|e| format!("weights line {line}: rw {:?}: {e}", get(rw)))?;
-        let mean_cost = Fen::parse_yuan(get(mean))
-            .map_err(|e| format!("weights line {line}: mean_cost {:?}: {e}", get(mean)))?;
-        if weight.is_zero() {
-            continue;
-        }
-        out.insert(
-            get(code).to_owned(),
-            GroupStandard {
-                code: get(code).to_owned(),
-                weight,
-                mean_cost,
-                base_level: base.is_some_and(|b| matches!(get(b), "1" | "true" | "是")),
-            },
-        );
-    }
-    Ok(out)
-}
+pub use points::parse_standards;
 
 /// A scheme configuration: the texts of the six scheme files.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
