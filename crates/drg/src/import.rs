@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
-use crate::scheme::{Adrg, CmpOp, Cond, Drg, DrgRule, Field, Lists, Mdc, Scheme};
+use crate::scheme::{Adrg, CmpOp, Cond, Drg, DrgRule, Field, Lists, Mdc, Scheme, SS_VALID};
 
 /// A workbook as string cells: sheet name → rows (the first row is the header).
 pub type Workbook = BTreeMap<String, Vec<Vec<String>>>;
@@ -325,7 +325,18 @@ pub fn import_workbook(wb: &Workbook, name: &str) -> Result<Imported, ImportErro
                 lists: &mut lists,
                 problems: Vec::new(),
             };
-            let when = ctx.translate(&mut warnings);
+            let when = if a.ends_with("QY") && (rules_is_none(expr.trim()) || expr.trim() == "1") {
+                // 与主要诊断无关的手术 (QY) has no rule of its own in the layout: in
+                // CHS-DRG it takes a case with an operating-room procedure that no
+                // surgical ADRG of the MDC claimed. Read it so (some procedure in
+                // SS_VALID), not as "always", which would swallow every medical case.
+                warnings.push(format!(
+                    "ADRG {a}: no rule in the workbook; read as `some procedure in SS_VALID` (CHS-DRG QY)"
+                ));
+                Cond::Intersects(Field::Procs, SS_VALID.to_owned())
+            } else {
+                ctx.translate(&mut warnings)
+            };
             untranslatable.extend(ctx.problems);
             adrgs.push(Adrg {
                 code: a.clone(),

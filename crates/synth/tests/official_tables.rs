@@ -53,9 +53,10 @@ fn imported_official_scheme_groups_cases_from_its_own_tables() {
         let g = grouper.group(&case);
         assert_eq!(grouper.codes_of(&g).adrg, catalog.adrgs[t.adrg].code, "{dx:?} {procs:?}");
     }
-    // Today the catalogue reaches the surgical and operating-room ADRGs of the imported
-    // scheme (199 of 397) but none of its medical ADRGs (xR/xS/xT…): whether the
-    // importer or the catalogue is at fault is open (issue 4 note). This bound keeps
+    // 335 of 397 today. Not reached: MDCP and MDCZ (rules the layout cannot express,
+    // reported as untranslatable), every xQY (they need an operating-room procedure and
+    // the layout has no operating-room list), VC1 (rule `0`), YR2 (behind YC1), and
+    // the medical ADRGs of MDCS/T/W/X (open: see the issue 4 note). This bound keeps
     // what works from regressing.
-    assert!(verified >= 190, "{verified} of {total}");
+    assert!(verified >= 330, "{verified} of {total}");
 }
