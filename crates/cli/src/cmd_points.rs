@@ -49,6 +49,44 @@ pub(crate) fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
         .collect())
 }
 
+/// Group a claim and price it: the points of one case as `drgdip points` and
+/// `drgdip settle` compute them. An institution missing from the table is priced
+/// with an unknown level (coefficient 1); the flag says whether it was known.
+pub(crate) fn price_claim(
+    grouper: &drg::Grouper,
+    standards: &HashMap<String, GroupStandard>,
+    institutions: &BTreeMap<String, points::Institution>,
+    special: &BTreeSet<String>,
+    params: &Params,
+    c: &claims::Claim,
+) -> (points::Points, bool) {
+    let g = crate::claims_io::group_claim(grouper, c, &mut Vec::new());
+    let fallback;
+    let known = institutions.get(&c.institution_id);
+    let inst = match known {
+        Some(i) => i,
+        None => {
+            fallback = points::Institution {
+                id: c.institution_id.clone(),
+                level: String::new(),
+                tcm: false,
+                alliance_lead: None,
+            };
+            &fallback
+        }
+    };
+    let input = CaseInput {
+        case_id: &c.case_id,
+        group: standards.get(grouper.codes_of(&g).drg),
+        total_cost: c.total_cost.unwrap_or_default(),
+        innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
+        los: c.los.unwrap_or(0),
+        main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
+        special_case: special.contains(&c.case_id),
+    };
+    (points::price(params, inst, &input), known.is_some())
+}
+
 /// Points with exactly four decimals.
 fn pts(d: Decimal) -> String {
     let mut x = d;
@@ -96,32 +134,8 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
         crate::claims_io::Batches::new(&a.cases).only(&fields),
         |rec| {
             let c = &rec.claim;
-            let g = crate::claims_io::group_claim(&grouper, c, &mut Vec::new());
-            let std = standards.get(grouper.codes_of(&g).drg);
-            let fallback;
-            let known = institutions.get(&c.institution_id);
-            let inst = match known {
-                Some(i) => i,
-                None => {
-                    fallback = points::Institution {
-                        id: c.institution_id.clone(),
-                        level: String::new(),
-                        tcm: false,
-                        alliance_lead: None,
-                    };
-                    &fallback
-                }
-            };
-            let input = CaseInput {
-                case_id: &c.case_id,
-                group: std,
-                total_cost: c.total_cost.unwrap_or_default(),
-                innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
-                los: c.los.unwrap_or(0),
-                main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
-                special_case: special.contains(&c.case_id),
-            };
-            let p = points::price(&params, inst, &input);
+            let (p, known) = price_claim(&grouper, &standards, &institutions, &special, &params, c);
+            let input_total = c.total_cost.unwrap_or_default();
             let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
             let row = [
                 p.case_id.clone(),
@@ -132,7 +146,7 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
                 p.group.clone().unwrap_or_default(),
                 opt(p.weight),
                 p.mean_cost.map(|m| m.to_string()).unwrap_or_default(),
-                input.total_cost.to_string(),
+                input_total.to_string(),
                 opt(p.ratio),
                 opt(p.threshold),
                 p.coefficient.to_string(),
@@ -144,7 +158,7 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
                 p.per_diem_category.clone().unwrap_or_default(),
                 p.rule.cite().to_owned(),
             ];
-            (p, row, known.is_none())
+            (p, row, !known)
         },
         |rec, (p, row, unknown)| {
             if err.is_some() {

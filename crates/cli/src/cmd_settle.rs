@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use claims::Fen;
-use points::CaseInput;
 use rust_decimal::Decimal;
 use settle::{statement, Cell, HospitalInputs, Insurance, Key, Ledger, Method, Pts, SubCategory};
 
@@ -230,32 +229,14 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
                     .discharged_at
                     .filter(|d| d.year() == year)
                     .map(|d| d.month() as u8);
-                let g = crate::claims_io::group_claim(&grouper, c, &mut Vec::new());
-                let code = grouper.codes_of(&g).drg;
-                let std = standards.get(code);
-                let fallback;
-                let inst = match roster.institutions.get(&c.institution_id) {
-                    Some(i) => i,
-                    None => {
-                        fallback = points::Institution {
-                            id: c.institution_id.clone(),
-                            level: String::new(),
-                            tcm: false,
-                            alliance_lead: None,
-                        };
-                        &fallback
-                    }
-                };
-                let input = CaseInput {
-                    case_id: &c.case_id,
-                    group: std,
-                    total_cost: c.total_cost.unwrap_or_default(),
-                    innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
-                    los: c.los.unwrap_or(0),
-                    main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
-                    special_case: special.contains(&c.case_id),
-                };
-                let p = points::price(&pparams, inst, &input);
+                let (p, _) = crate::cmd_points::price_claim(
+                    &grouper,
+                    &standards,
+                    &roster.institutions,
+                    &special,
+                    &pparams,
+                    c,
+                );
                 let ins = crate::cmd_budget::insurance_of(c);
                 Priced {
                     inst: p.credited_to,
@@ -264,7 +245,7 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
                     group: p.group.unwrap_or_default(),
                     method: method_of(p.method),
                     points: Pts::from_decimal(p.total).expect("points have 4 decimals"),
-                    total: input.total_cost,
+                    total: c.total_cost.unwrap_or_default(),
                     fund: c.fund_paid.unwrap_or_default(),
                 }
             },
