@@ -98,8 +98,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     crate::cmd_points::run(crate::cmd_points::PointsArgs {
         params: None,
         cases: vec![y2025.clone()],
-        scheme: scheme.clone(),
-        weights: weights.clone(),
+        scheme: Some(scheme.clone()),
+        weights: Some(weights.clone()),
+        library: None,
         institutions: Some(region.join("institutions.csv")),
         special_cases: None,
         out: points.clone(),

@@ -302,7 +302,7 @@ fn write_library(lib: &Library, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_library(dir: &Path) -> anyhow::Result<Library> {
+pub(crate) fn read_library(dir: &Path) -> anyhow::Result<Library> {
     if !dir.join(file_names::MANIFEST).is_file() {
         bail!(
             "{}: not a DIP library directory (no {})",

@@ -16,13 +16,18 @@ pub struct PointsArgs {
     /// Settlement-list files.
     #[arg(long, required = true, num_args = 1..)]
     pub cases: Vec<PathBuf>,
-    /// DRG scheme directory.
-    #[arg(long)]
-    pub scheme: PathBuf,
+    /// DRG scheme directory (DRG regions: `method = "drg"` in the parameters).
+    #[arg(long, required_unless_present = "library")]
+    pub scheme: Option<PathBuf>,
     /// Weights table written by `drgdip weights calibrate` (columns code, rw,
-    /// mean_cost; optional base_level 1/0 for 基层病种).
-    #[arg(long)]
-    pub weights: PathBuf,
+    /// mean_cost; optional base_level 1/0 for 基层病种). DRG regions.
+    #[arg(long, required_unless_present = "library")]
+    pub weights: Option<PathBuf>,
+    /// DIP library directory (`drgdip dip build` / `import`): DIP regions
+    /// (`method = "dip"` in the parameters). The group score after the auxiliary
+    /// catalogues is the base; deviation cases follow the points parameters.
+    #[arg(long, conflicts_with_all = ["scheme", "weights"])]
+    pub library: Option<PathBuf>,
     /// Institutions table (institution_id, level, tcm, alliance_lead_id).
     #[arg(long)]
     pub institutions: Option<PathBuf>,
@@ -49,18 +54,69 @@ pub(crate) fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
         .collect())
 }
 
+/// How a claim finds its group standard: a DRG grouper with a weights table, or
+/// a DIP library.
+#[allow(clippy::large_enum_variant)] // one value per run
+pub(crate) enum Classifier {
+    Drg { grouper: drg::Grouper, standards: HashMap<String, GroupStandard> },
+    Dip { grouper: dip::group::Grouper },
+}
+
+impl Classifier {
+    /// The group standard of a claim, None when it is ungroupable (or its group has no weight).
+    fn standard(&self, c: &claims::Claim, inst: &points::Institution) -> Option<GroupStandard> {
+        match self {
+            Classifier::Drg { grouper, standards } => {
+                let g = crate::claims_io::group_claim(grouper, c, &mut Vec::new());
+                standards.get(grouper.codes_of(&g).drg).cloned()
+            }
+            Classifier::Dip { grouper } => {
+                let level = match inst.level.as_str() {
+                    "三级" => Some(3),
+                    "二级" => Some(2),
+                    "一级" => Some(1),
+                    _ => None,
+                };
+                let o = grouper.group(c, level, &mut dip::group::Scratch::default());
+                let g = &grouper.groups()[o.group? as usize];
+                Some(GroupStandard {
+                    code: g.code.clone(),
+                    weight: Decimal::new(o.adjusted_score.0, 4),
+                    mean_cost: o.expected_cost.or(g.avg_cost)?,
+                    base_level: g.base_level,
+                })
+            }
+        }
+    }
+
+    /// The fields of a claim grouping reads.
+    pub(crate) fn fields(&self) -> Vec<claims::Field> {
+        let mut f = crate::claims_io::GROUPING_FIELDS.to_vec();
+        f.push(claims::Field::InstitutionId);
+        f
+    }
+}
+
+/// Load the DIP library of `dir` with the region's deviation rule left to the
+/// points parameters (so it is applied once).
+pub(crate) fn dip_classifier(dir: &Path) -> anyhow::Result<Classifier> {
+    let lib = crate::cmd_dip::read_library(dir)?;
+    let mut gp = lib.manifest.grouping.clone();
+    gp.deviation.enabled = false;
+    let grouper = dip::group::Grouper::with_params(lib, gp).with_context(|| format!("compiling {}", dir.display()))?;
+    Ok(Classifier::Dip { grouper })
+}
+
 /// Group a claim and price it: the points of one case as `drgdip points` and
 /// `drgdip settle` compute them. An institution missing from the table is priced
 /// with an unknown level (coefficient 1); the flag says whether it was known.
 pub(crate) fn price_claim(
-    grouper: &drg::Grouper,
-    standards: &HashMap<String, GroupStandard>,
+    classifier: &Classifier,
     institutions: &BTreeMap<String, points::Institution>,
     special: &BTreeSet<String>,
     params: &Params,
     c: &claims::Claim,
 ) -> (points::Points, bool) {
-    let g = crate::claims_io::group_claim(grouper, c, &mut Vec::new());
     let fallback;
     let known = institutions.get(&c.institution_id);
     let inst = match known {
@@ -75,9 +131,10 @@ pub(crate) fn price_claim(
             &fallback
         }
     };
+    let standard = classifier.standard(c, inst);
     let input = CaseInput {
         case_id: &c.case_id,
-        group: standards.get(grouper.codes_of(&g).drg),
+        group: standard.as_ref(),
         total_cost: c.total_cost.unwrap_or_default(),
         innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
         los: c.los.unwrap_or(0),
@@ -100,9 +157,22 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}", p.display()))?,
         None => Params::builtin(),
     };
-    let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
-    let grouper = drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let standards = load_standards(&a.weights)?;
+    let classifier = match (&a.library, &a.scheme, &a.weights) {
+        (Some(dir), _, _) => {
+            if params.method != points::Method::Dip {
+                anyhow::bail!("--library is for DIP regions: the parameters say method = \"drg\"");
+            }
+            dip_classifier(dir)?
+        }
+        (None, Some(scheme), Some(weights)) => {
+            if params.method != points::Method::Drg {
+                anyhow::bail!("the parameters say method = \"dip\": give --library DIR");
+            }
+            let grouper = drg::Grouper::new(crate::cmd_drg::load_scheme(scheme)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Classifier::Drg { grouper, standards: load_standards(weights)? }
+        }
+        _ => anyhow::bail!("give --scheme and --weights (DRG) or --library (DIP)"),
+    };
     let institutions = match &a.institutions {
         Some(p) => crate::institutions_io::load(p)?,
         None => {
@@ -122,10 +192,9 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
     let mut by_inst: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
     let mut unknown_inst: BTreeSet<String> = BTreeSet::new();
     let mut err: Option<anyhow::Error> = None;
-    let mut fields = crate::claims_io::GROUPING_FIELDS.to_vec();
+    let mut fields = classifier.fields();
     fields.extend([
         claims::Field::CaseId,
-        claims::Field::InstitutionId,
         claims::Field::TotalCost,
         claims::Field::InnovativeDrugCost,
         claims::Field::Los,
@@ -134,7 +203,7 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
         crate::claims_io::Batches::new(&a.cases).only(&fields),
         |rec| {
             let c = &rec.claim;
-            let (p, known) = price_claim(&grouper, &standards, &institutions, &special, &params, c);
+            let (p, known) = price_claim(&classifier, &institutions, &special, &params, c);
             let input_total = c.total_cost.unwrap_or_default();
             let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
             let row = [

@@ -171,8 +171,10 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         eprintln!("note: no --institutions: every institution gets the coefficient of an unknown level (1)");
     }
     let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
-    let grouper = drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let standards = crate::cmd_points::load_standards(&a.weights)?;
+    let classifier = crate::cmd_points::Classifier::Drg {
+        grouper: drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?,
+        standards: crate::cmd_points::load_standards(&a.weights)?,
+    };
     let special = a
         .special_cases
         .as_deref()
@@ -230,8 +232,7 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
                     .filter(|d| d.year() == year)
                     .map(|d| d.month() as u8);
                 let (p, _) = crate::cmd_points::price_claim(
-                    &grouper,
-                    &standards,
+                    &classifier,
                     &roster.institutions,
                     &special,
                     &pparams,
