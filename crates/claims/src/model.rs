@@ -7,14 +7,14 @@ use crate::field::{Field, COST_CATEGORIES};
 use crate::money::{Fen, MoneyError};
 
 /// 性别.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Sex {
     Male = 1,
     Female = 2,
 }
 
 /// 险种类型: employees' (职工, code 310) or residents' (居民, code 390) basic medical insurance.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum InsuranceType {
     Employee,
     Resident,
@@ -23,7 +23,7 @@ pub enum InsuranceType {
 }
 
 /// 离院方式.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DischargeWay {
     /// 1 医嘱离院
     Ordered = 1,
@@ -40,7 +40,7 @@ pub enum DischargeWay {
 }
 
 /// 入院途径.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AdmissionRoute {
     /// 1 急诊
     Emergency = 1,
@@ -53,7 +53,7 @@ pub enum AdmissionRoute {
 }
 
 /// One procedure (手术及操作) as listed; the first of a record is the main procedure.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Procedure {
     /// The code as given (trimmed); normalisation is the code dictionary's job.
     pub code: String,
@@ -62,7 +62,7 @@ pub struct Procedure {
 
 /// One inpatient settlement list. Codes are kept exactly as submitted
 /// (trimmed): nothing a hospital sent is lost; checks and grouping normalise.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Claim {
     pub case_id: String,
     pub institution_id: String,

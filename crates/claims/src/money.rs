@@ -121,9 +121,26 @@ impl serde::Serialize for Fen {
     }
 }
 
+/// Reads what [`serde::Serialize`] writes: yuan as a string with at most two decimals.
+impl<'de> serde::Deserialize<'de> for Fen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fen, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Fen::parse_yuan(&s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_round_trip() {
+        for f in [Fen(0), Fen(-1), Fen(123_450), Fen(i64::MAX / 1000)] {
+            let j = serde_json::to_string(&f).unwrap();
+            assert_eq!(serde_json::from_str::<Fen>(&j).unwrap(), f, "{j}");
+        }
+        assert!(serde_json::from_str::<Fen>("\"1.234\"").is_err());
+    }
 
     #[test]
     fn parse_table() {

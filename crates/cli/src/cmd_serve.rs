@@ -50,13 +50,18 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             ));
             if store.user_count().await? == 0 {
                 eprintln!("empty store: creating the demo region, weights and accounts …");
-                let demo = server::demo::bootstrap(&store, 40, 40_000)
+                let demo = server::demo::bootstrap(&store, 40, 40_000, dicts.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("demo: {}", e.message))?;
                 println!(
                     "demo: {} institutions, weights config {} ({} groups)",
                     demo.institutions, demo.weights_config, demo.weights_groups
                 );
+                println!("demo: {} settlement lists of 2024 and 2025 loaded", demo.cases_loaded);
+                let run = server::settlement::run_now(&store, &store::Actor::system(), 2025)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo settlement: {}", e.message))?;
+                println!("demo: settlement 2025 done (run {run})");
                 println!("demo accounts (演示账号):");
                 for acc in &demo.accounts {
                     println!(

@@ -105,6 +105,14 @@ pub fn routes() -> Api {
         .add(with_query(doc("GET", "/api/disputes", "Disputes and suggestions with state and deadline (a hospital user sees its own)", Authenticated), &["institution_id", "status"]), get(crate::review::disputes))
         .add(doc("GET", "/api/disputes/{dispute_id}", "One dispute", Authenticated), get(crate::review::dispute))
         .add(with_body(doc("POST", "/api/disputes/{dispute_id}/answer", "The agency answers (and may close)", Agency), "application/json"), post(crate::review::answer))
+        .add(
+            with_body(doc("POST", "/api/settlement/runs", "Start a settlement run of a year (body: year, optional params TOML): the year's cases priced with the configuration in force and the approved special cases, budget from last year's cases; runs in the background", Admin), "application/json"),
+            post(crate::settlement::start),
+        )
+        .add(doc("GET", "/api/settlement/runs", "Settlement runs, newest first, with their state", Authenticated), get(crate::settlement::list))
+        .add(doc("GET", "/api/settlement/runs/{run_id}", "One run: state, summary (a hospital user sees its own rows) and documents", Authenticated), get(crate::settlement::get_run))
+        .add(with_query(doc("GET", "/api/settlement/latest", "The newest finished run (of a year)", Authenticated), &["year"]), get(crate::settlement::latest))
+        .add(doc("GET", "/api/settlement/runs/{run_id}/documents/{name}", "A statement or region table of a run (CSV or XLSX); a hospital user gets its own statements only", Authenticated), get(crate::settlement::document))
         .add(with_query(doc("GET", "/api/audit", "Audit log, newest first", Admin), &["limit"]), get(audit))
 }
 

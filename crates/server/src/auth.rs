@@ -68,6 +68,14 @@ impl Auth {
         }
     }
 
+    /// The institution of a hospital user (None for agency users).
+    pub fn institution(&self) -> Option<&str> {
+        match self.user.role {
+            Role::HospitalUser => self.user.institution_id.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn is_agency(&self) -> bool {
         matches!(self.user.role, Role::AgencyAdmin | Role::AgencyReviewer)
     }

@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use store::{Actor, ConfigKind, Institution, NewUser, Role, Store};
 
-use crate::auth::hash_password;
+use crate::auth::{hash_password, Auth};
+use crate::engines::Engines;
 use crate::error::ApiError;
 use crate::pipeline::{drg_case, CaseCodes};
 
@@ -25,16 +28,20 @@ pub struct Demo {
     pub institutions: usize,
     pub weights_config: i64,
     pub weights_groups: usize,
-    /// A few settlement lists of the synthetic region (CSV with header), for trying uploads.
+    /// A few settlement lists of the synthetic region (CSV with header), for
+    /// trying uploads: 2025 cases of the first hospital that were not loaded.
     pub sample_csv: String,
+    /// Cases loaded into the store (2024 and 2025).
+    pub cases_loaded: usize,
 }
 
-/// The synthetic region: `hospitals` institutions, `cases` cases of 2024 used to calibrate weights.
+/// The synthetic region: `hospitals` institutions and `cases` cases over 2024
+/// and 2025 (settlement lists as CSV, one text per year).
 pub fn synthetic(
     hospitals: usize,
     cases: u64,
     seed: u64,
-) -> Result<(synth::Region, String), ApiError> {
+) -> Result<(synth::Region, Vec<String>), ApiError> {
     let scheme =
         synth::demo::scheme().map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
     let grouper =
@@ -44,17 +51,22 @@ pub fn synthetic(
     let cfg = synth::Config {
         hospitals,
         cases,
-        years: vec![2024],
+        years: vec![2024, 2025],
         seed,
         ..synth::Config::default()
     };
     let gen = synth::Generator::new(cfg, &grouper, Some(&dicts));
-    let mut claims = Vec::new();
-    let mut sink = Vec::new();
-    gen.write_year(0, &mut claims, &mut sink, &|_| {})
-        .map_err(|e| ApiError::internal(format!("synth: {e}")))?;
-    let text = String::from_utf8(claims).map_err(|e| ApiError::internal(format!("synth: {e}")))?;
-    Ok((gen.region().clone(), text))
+    let mut years = Vec::new();
+    for y in 0..2 {
+        let mut claims = Vec::new();
+        let mut sink = Vec::new();
+        gen.write_year(y, &mut claims, &mut sink, &|_| {})
+            .map_err(|e| ApiError::internal(format!("synth: {e}")))?;
+        years.push(
+            String::from_utf8(claims).map_err(|e| ApiError::internal(format!("synth: {e}")))?,
+        );
+    }
+    Ok((gen.region().clone(), years))
 }
 
 /// Weights table (CSV code,rw,mean_cost) calibrated on a claims CSV with `grouper`.
@@ -96,12 +108,20 @@ pub fn calibrate_weights(grouper: &drg::Grouper, claims_csv: &str) -> Result<Str
     Ok(out)
 }
 
-/// Fill an empty store with the demo region and accounts. Passwords are fixed
-/// and printed: this is for demonstrations, never for real data.
-pub async fn bootstrap(store: &Store, hospitals: usize, cases: u64) -> Result<Demo, ApiError> {
-    let (region, claims_csv) = tokio::task::spawn_blocking(move || synthetic(hospitals, cases, 1))
+/// Fill an empty store with the demo region, its settlement lists of 2024 and
+/// 2025 (uploaded as the agency administrator, through the same QC, grouping
+/// and pricing as any upload) and accounts. Passwords are fixed and printed:
+/// this is for demonstrations, never for real data.
+pub async fn bootstrap(
+    store: &Store,
+    hospitals: usize,
+    cases: u64,
+    dicts: Option<Arc<codes::Dictionaries>>,
+) -> Result<Demo, ApiError> {
+    let (region, years) = tokio::task::spawn_blocking(move || synthetic(hospitals, cases, 1))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
+    let claims_csv = years[0].clone();
     let sys = Actor::system();
     for i in &region.institutions {
         let inst = Institution {
@@ -191,22 +211,21 @@ pub async fn bootstrap(store: &Store, hospitals: usize, cases: u64) -> Result<De
             )
             .await?;
     }
-    // A sample of the first institution's cases, for trying uploads.
-    let mut lines = claims_csv.lines();
-    let header = lines.next().unwrap_or("");
-    let inst_col = header.split(',').position(|h| h == "institution_id");
-    let mut sample = String::from(header);
-    sample.push('\n');
-    let mut n = 0;
-    for l in lines {
-        if inst_col.and_then(|c| l.split(',').nth(c)) == Some(first.as_str()) {
-            sample += l;
-            sample.push('\n');
-            n += 1;
-            if n == 20 {
-                break;
-            }
-        }
+    // Hold back 20 of the first institution's 2025 cases as the sample upload.
+    let (sample, rest_2025) = split_sample(&years[1], &first, 20);
+    let admin = store
+        .user_by_name("admin")
+        .await?
+        .ok_or_else(|| ApiError::internal("demo admin missing"))?;
+    let auth = Auth {
+        user: admin,
+        token_hash: String::new(),
+    };
+    let engines = Engines::new(store.clone(), None).await?;
+    let rules = qc::RuleSet::builtin();
+    let mut cases_loaded = 0;
+    for (name, text) in [("demo-2024.csv", &years[0]), ("demo-2025.csv", &rest_2025)] {
+        cases_loaded += load_csv(store, &engines, &auth, &rules, dicts.as_deref(), name, text).await?;
     }
     Ok(Demo {
         accounts,
@@ -214,5 +233,60 @@ pub async fn bootstrap(store: &Store, hospitals: usize, cases: u64) -> Result<De
         weights_config,
         weights_groups,
         sample_csv: sample,
+        cases_loaded,
     })
+}
+
+/// Split a claims CSV: up to `n` records of `institution` (the sample, with the
+/// header) and everything else (with the header).
+pub fn split_sample(csv: &str, institution: &str, n: usize) -> (String, String) {
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap_or("");
+    let inst_col = header.split(',').position(|h| h == "institution_id");
+    let (mut sample, mut rest) = (format!("{header}\n"), format!("{header}\n"));
+    let mut taken = 0;
+    for l in lines {
+        if taken < n && inst_col.and_then(|c| l.split(',').nth(c)) == Some(institution) {
+            sample += l;
+            sample.push('\n');
+            taken += 1;
+        } else {
+            rest += l;
+            rest.push('\n');
+        }
+    }
+    (sample, rest)
+}
+
+/// Upload a claims CSV as `auth` in chunks of 2,000 records (QC, group, price,
+/// commit); returns the cases stored.
+pub async fn load_csv(
+    store: &Store,
+    engines: &Engines,
+    auth: &Auth,
+    rules: &qc::RuleSet,
+    dicts: Option<&codes::Dictionaries>,
+    name: &str,
+    text: &str,
+) -> Result<usize, ApiError> {
+    let read = crate::upload::read_body(name, text.as_bytes())?;
+    let present = read.present;
+    let format = read.format;
+    let mut stored = 0;
+    let mut items = read.items;
+    while !items.is_empty() {
+        let rest = items.split_off(items.len().min(2_000));
+        let chunk = std::mem::replace(&mut items, rest);
+        let built = crate::upload::engines_for(engines, &chunk).await?;
+        let body = crate::upload::ReadBody {
+            items: chunk,
+            present,
+            format,
+        };
+        let prepared =
+            crate::upload::prepare(auth, "batch", name, body, engines, &built, rules, dicts);
+        stored += prepared.upload.cases.len();
+        store.commit_uploads(std::slice::from_ref(&prepared.upload)).await?;
+    }
+    Ok(stored)
 }

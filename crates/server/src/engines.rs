@@ -92,6 +92,14 @@ impl Engines {
             })
     }
 
+    /// Every known institution as pricing needs it.
+    pub fn institutions_snapshot(&self) -> std::collections::BTreeMap<String, points::Institution> {
+        self.institutions
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
     pub fn institution_known(&self, id: &str) -> bool {
         self.institutions.read().is_ok_and(|m| m.contains_key(id))
     }

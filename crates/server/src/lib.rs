@@ -19,6 +19,7 @@ pub mod error;
 pub mod openapi;
 pub mod pipeline;
 pub mod review;
+pub mod settlement;
 pub mod upload;
 
 use std::net::SocketAddr;
@@ -187,6 +188,10 @@ impl Default for Api {
 /// Build the application on an open store.
 pub async fn app(store: Store, opts: Options) -> Result<Router, ApiError> {
     let engines = Arc::new(engines::Engines::new(store.clone(), opts.point_value).await?);
+    let interrupted = store.interrupt_running_settlements().await?;
+    if interrupted > 0 {
+        eprintln!("note: {interrupted} settlement run(s) interrupted by the last stop are marked failed");
+    }
     let api = api::routes();
     let docs = Arc::new(api.docs);
     let state = AppState {

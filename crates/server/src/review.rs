@@ -141,6 +141,9 @@ struct Review {
     /// `approve` or `reject`.
     decision: String,
     pay_as: Option<String>,
+    /// Points paid when `pay_as` is `adjusted_standard`.
+    #[serde(default)]
+    adjusted_points: Option<Value>,
     #[serde(default)]
     comment: String,
 }
@@ -168,9 +171,21 @@ pub async fn review(
             "comment: a rejection gives its reasons",
         ));
     }
+    // Accept the points as a JSON number or string.
+    let adjusted = b.adjusted_points.as_ref().map(|v| match v {
+        Value::String(t) => t.clone(),
+        other => other.to_string(),
+    });
     let sc = s
         .store
-        .review_special_case(&a.actor(), id, approve, b.pay_as.as_deref(), &b.comment)
+        .review_special_case(
+            &a.actor(),
+            id,
+            approve,
+            b.pay_as.as_deref(),
+            adjusted.as_deref(),
+            &b.comment,
+        )
         .await?;
     Ok(Json(json!(sc)))
 }

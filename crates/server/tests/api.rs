@@ -48,7 +48,9 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
             .replace("{institution_id}", A)
             .replace("{case_id}", "C1")
             .replace("{upload_id}", "1")
-            .replace("{config_id}", "1");
+            .replace("{config_id}", "1")
+            .replace("{run_id}", "1")
+            .replace("{name}", "summary.csv");
         let status = f
             .req(r.method, &path, None)
             .send()
@@ -443,6 +445,21 @@ async fn access_matrix_on_both_databases() {
                 &[("hosp_a", 201)],
             )
         });
+        // Settlement: a finished 2025 run over A's and B's cases.
+        let run = f.settled_run().await;
+        assert_eq!(run["run"]["status"], "done", "{}: {run}", db.name);
+        let run_id = run["run"]["id"].as_i64().expect("run id");
+        m.push(Case {
+            body: Some(json!({"year": 2025})),
+            ..row("POST", "/api/settlement/runs", "/api/settlement/runs".into(), &[("admin", 200), ("reviewer", 403), ("hosp_a", 403)])
+        });
+        m.push(row("GET", "/api/settlement/runs", "/api/settlement/runs".into(), &all_ok(200)));
+        m.push(row("GET", "/api/settlement/runs/{run_id}", format!("/api/settlement/runs/{run_id}"), &all_ok(200)));
+        m.push(row("GET", "/api/settlement/latest", "/api/settlement/latest?year=2025".into(), &all_ok(200)));
+        let docs = "/api/settlement/runs/{run_id}/documents/{name}";
+        m.push(row("GET", docs, format!("/api/settlement/runs/{run_id}/documents/summary.csv"), &[("admin", 200), ("reviewer", 200), ("hosp_a", 404)]));
+        m.push(row("GET", docs, format!("/api/settlement/runs/{run_id}/documents/{A}.xlsx"), &[("admin", 200), ("hosp_a", 200)]));
+        m.push(row("GET", docs, format!("/api/settlement/runs/{run_id}/documents/{B}.csv"), &[("reviewer", 200), ("hosp_a", 404)]));
         m.push(row("POST", "/api/logout", "/api/logout".into(), &[]));
 
         for c in &m {
@@ -945,7 +962,7 @@ async fn special_case_quota_review_and_disputes() {
                     .expect("id")),
                 Some("reviewer"),
             )
-            .json(&json!({"decision": "approve", "pay_as": "adjusted_standard"}))
+            .json(&json!({"decision": "approve", "pay_as": "adjusted_standard", "adjusted_points": 88.25}))
             .send()
             .await
             .expect("s")
@@ -953,8 +970,8 @@ async fn special_case_quota_review_and_disputes() {
             .await
             .expect("j");
         assert_eq!(
-            (ok["status"].as_str(), ok["pay_as"].as_str()),
-            (Some("approved"), Some("adjusted_standard"))
+            (ok["status"].as_str(), ok["pay_as"].as_str(), ok["adjusted_points"].as_str()),
+            (Some("approved"), Some("adjusted_standard"), Some("88.25"))
         );
         let approved: Value = f
             .req("GET", "/api/special-cases?status=approved", Some("hosp_a"))

@@ -39,6 +39,14 @@ pub enum Val {
 }
 
 impl Val {
+    /// The cell as plain text (money in yuan with two decimals, points with four).
+    pub fn text(&self) -> String {
+        match self {
+            Val::Text(s) => s.clone(),
+            v => v.csv(),
+        }
+    }
+
     fn csv(&self) -> String {
         match self {
             Val::Text(s) => csv_field(s),

@@ -7,7 +7,36 @@ use crate::{now_ms, Dialect, Result, Store};
 use sqlx::Row;
 
 /// The migrations, in order. Append only: never edit a released one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial schema", V1)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial schema", V1),
+    (2, "settlement runs", V2),
+];
+
+/// Settlement runs and their documents (statements as CSV text, XLSX as base64);
+/// the points an `adjusted_standard` special case is paid.
+const V2: &str = r#"
+CREATE TABLE settlement_runs (
+    id {id},
+    year BIGINT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    started_by BIGINT,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    cases BIGINT NOT NULL DEFAULT 0,
+    special_cases BIGINT NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    summary_json TEXT
+);
+CREATE TABLE settlement_documents (
+    run_id BIGINT NOT NULL REFERENCES settlement_runs(id),
+    name TEXT NOT NULL,
+    institution_id TEXT,
+    media_type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+ALTER TABLE special_cases ADD COLUMN adjusted_points TEXT;
+"#;
 
 const V1: &str = r#"
 CREATE TABLE institutions (

@@ -25,6 +25,8 @@ pub struct SpecialCase {
     pub status: String,
     /// When approved: `fee_for_service` or `adjusted_standard`.
     pub pay_as: Option<String>,
+    /// When approved as `adjusted_standard`: the points the case is paid (decimal text).
+    pub adjusted_points: Option<String>,
     pub applied_by: i64,
     pub applied_at: i64,
     pub reviewed_by: Option<i64>,
@@ -32,7 +34,7 @@ pub struct SpecialCase {
     pub comment: Option<String>,
 }
 
-const SC_COLS: &str = "id, institution_id, case_id, case_version_id, reason, note, quarter, status, pay_as, applied_by, applied_at, reviewed_by, reviewed_at, comment";
+const SC_COLS: &str = "id, institution_id, case_id, case_version_id, reason, note, quarter, status, pay_as, adjusted_points, applied_by, applied_at, reviewed_by, reviewed_at, comment";
 
 impl SpecialCase {
     fn from_row(r: &AnyRow) -> Result<SpecialCase> {
@@ -46,6 +48,7 @@ impl SpecialCase {
             quarter: get(r, "quarter")?,
             status: get(r, "status")?,
             pay_as: get(r, "pay_as")?,
+            adjusted_points: get(r, "adjusted_points")?,
             applied_by: get(r, "applied_by")?,
             applied_at: get(r, "applied_at")?,
             reviewed_by: get(r, "reviewed_by")?,
@@ -263,6 +266,7 @@ impl Store {
         id: i64,
         approve: bool,
         pay_as: Option<&str>,
+        adjusted_points: Option<&str>,
         comment: &str,
     ) -> Result<SpecialCase> {
         if approve && !matches!(pay_as, Some("fee_for_service") | Some("adjusted_standard")) {
@@ -270,14 +274,29 @@ impl Store {
                 "pay_as: fee_for_service or adjusted_standard".into(),
             ));
         }
+        let adjusted = match (approve, pay_as) {
+            (true, Some("adjusted_standard")) => {
+                let p = adjusted_points.map(str::trim).unwrap_or("");
+                match p.parse::<rust_decimal::Decimal>() {
+                    Ok(d) if d > rust_decimal::Decimal::ZERO && d.scale() <= 4 => Some(d.normalize().to_string()),
+                    _ => {
+                        return Err(StoreError::Invalid(format!(
+                            "adjusted_points: an adjusted standard needs the points to pay, a positive number with at most 4 decimals (got {p:?})"
+                        )))
+                    }
+                }
+            }
+            _ => None,
+        };
         let (_g, mut tx) = self.begin_write().await?;
-        let n = sqlx::query("UPDATE special_cases SET status = $2, pay_as = $3, reviewed_by = $4, reviewed_at = $5, comment = $6 WHERE id = $1 AND status = 'pending'")
+        let n = sqlx::query("UPDATE special_cases SET status = $2, pay_as = $3, reviewed_by = $4, reviewed_at = $5, comment = $6, adjusted_points = $7 WHERE id = $1 AND status = 'pending'")
             .bind(id)
             .bind(if approve { "approved" } else { "rejected" })
             .bind(if approve { pay_as } else { None })
             .bind(actor.user_id)
             .bind(now_ms())
             .bind(comment)
+            .bind(adjusted.as_deref())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -286,7 +305,7 @@ impl Store {
                 "special case {id} is not pending (or does not exist)"
             )));
         }
-        let detail = serde_json::json!({"decision": if approve { "approved" } else { "rejected" }, "pay_as": pay_as, "comment": comment});
+        let detail = serde_json::json!({"decision": if approve { "approved" } else { "rejected" }, "pay_as": pay_as, "adjusted_points": adjusted, "comment": comment});
         Store::finish(
             tx,
             actor,

@@ -83,7 +83,8 @@ pub const B: &str = "H0002";
 /// Institutions of a small synthetic region, demo weights in force and the four users
 /// (password `password-1`). Returns the settlement lists: header and rows by institution.
 pub async fn seed(store: &Store) -> (String, HashMap<String, Vec<String>>) {
-    let (region, csv) = server::demo::synthetic(3, 3000, 7).expect("synthetic");
+    let (region, years) = server::demo::synthetic(3, 3000, 7).expect("synthetic");
+    let csv = &years[0];
     let sys = Actor::system();
     for i in &region.institutions {
         store
@@ -101,7 +102,7 @@ pub async fn seed(store: &Store) -> (String, HashMap<String, Vec<String>>) {
             .expect("institution");
     }
     let grouper = drg::Grouper::new(synth::demo::scheme().expect("scheme")).expect("grouper");
-    let weights = server::demo::calibrate_weights(&grouper, &csv).expect("weights");
+    let weights = server::demo::calibrate_weights(&grouper, csv).expect("weights");
     let w = store
         .add_config(&sys, ConfigKind::Weights, "w", &weights)
         .await
@@ -139,7 +140,8 @@ pub async fn seed(store: &Store) -> (String, HashMap<String, Vec<String>>) {
         .position(|h| h == "institution_id")
         .expect("col");
     let mut rows: HashMap<String, Vec<String>> = HashMap::new();
-    for l in lines {
+    // 2024 first, then 2025 (same header).
+    for l in lines.chain(years[1].lines().skip(1)) {
         if let Some(i) = l.split(',').nth(col) {
             rows.entry(i.to_owned()).or_default().push(l.to_owned());
         }
@@ -209,6 +211,51 @@ impl Fixture {
             s.push('\n');
         }
         s
+    }
+
+    /// Upload every case of A and B (2024 and 2025) as the administrator, start
+    /// the 2025 settlement and wait for it; returns the finished run.
+    pub async fn settled_run(&self) -> Value {
+        for inst in [A, B] {
+            let csv = self.csv(inst, 0, usize::MAX);
+            let r = self
+                .req("POST", "/api/uploads?name=all.csv", Some("admin"))
+                .body(csv)
+                .send()
+                .await
+                .expect("upload");
+            assert_eq!(r.status(), 201);
+        }
+        self.run_settlement(2025).await
+    }
+
+    /// Start a settlement run as the administrator and wait until it ends.
+    pub async fn run_settlement(&self, year: u16) -> Value {
+        let started: Value = self
+            .req("POST", "/api/settlement/runs", Some("admin"))
+            .json(&json!({ "year": year }))
+            .send()
+            .await
+            .expect("start")
+            .json()
+            .await
+            .expect("json");
+        let id = started["id"].as_i64().expect("run id");
+        for _ in 0..600 {
+            let r: Value = self
+                .req("GET", &format!("/api/settlement/runs/{id}"), Some("admin"))
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if r["run"]["status"] != "running" {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("settlement run {id} did not finish in 60 s");
     }
 
     pub fn req(&self, method: &str, path: &str, who: Option<&str>) -> reqwest::RequestBuilder {
