@@ -126,9 +126,18 @@ pub struct UpcodingParams {
     pub min_share_ratio: f64,
     /// …and largest geometric-mean cost ratio of the CC/MCC cases to their norms.
     pub max_cost_ratio: f64,
-    /// A CC/MCC case is flagged when its cost is at most this multiple of the
-    /// norm of the lowest-severity DRG of its ADRG (adjusted to the institution's cost level).
+    /// A CC/MCC case is flagged when its cost is at most this multiple of what
+    /// the lowest-severity DRG of its ADRG costs at the institution (its own
+    /// median with at least 5 cases, else the region's norm at its cost level)…
     pub case_cost_ratio: f64,
+    /// …and it carries a secondary diagnosis the institution uses far more than
+    /// its peers (same level, year and ADRG; cases of ADRGs that split): least
+    /// O / E of the code…
+    pub code_min_ratio: f64,
+    /// …least z = (O − E) / √E…
+    pub code_min_z: f64,
+    /// …and least cases with the code.
+    pub code_min_cases: u64,
 }
 
 impl Default for UpcodingParams {
@@ -140,7 +149,10 @@ impl Default for UpcodingParams {
             min_cases: 20,
             min_share_ratio: 1.05,
             max_cost_ratio: 0.95,
-            case_cost_ratio: 1.15,
+            case_cost_ratio: 2.0,
+            code_min_ratio: 5.0,
+            code_min_z: 5.0,
+            code_min_cases: 8,
         }
     }
 }
@@ -163,10 +175,15 @@ pub struct LowIndicationParams {
     /// With a list: the institution's O/E inside the list must be at least this
     /// multiple of its O/E for the same kind of stay outside the list.
     pub specificity: f64,
+    /// A stay of the kind is mostly examinations: its share of 诊查、检查、化验
+    /// fees is at least this multiple of the DRG's median share (not applied
+    /// when the cost categories are not given).
+    pub min_exam_ratio: f64,
 }
 
-/// A short, cheap, medical stay without CC/MCC, discharged home: the case
-/// property behind low-indication admissions (before the outpatient list).
+/// A short, cheap, medical stay without CC/MCC, discharged home, whose cost is
+/// mostly examinations: the case property behind low-indication admissions
+/// (before the outpatient list).
 fn short_stay(data: &Dataset, norms: &Norms, p: &LowIndicationParams, c: &Case) -> bool {
     let g = &data.groups[c.drg as usize];
     medical_adrg(&data.adrgs[g.adrg as usize])
@@ -174,6 +191,7 @@ fn short_stay(data: &Dataset, norms: &Norms, p: &LowIndicationParams, c: &Case) 
         && c.los <= p.max_los
         && (c.way == 1 || c.way == 0)
         && (norms.cost_ratio(c) <= p.max_cost_ratio || norms.los_ratio(c) <= p.max_los_ratio)
+        && norms.exam_ratio(c).is_none_or(|r| r >= p.min_exam_ratio)
 }
 
 /// CHS-DRG ADRG codes: second letter A–J operating-room procedures, K–Q other
@@ -193,6 +211,7 @@ impl Default for LowIndicationParams {
             max_los_ratio: 0.6,
             outpatient_adrgs: Vec::new(),
             specificity: 1.5,
+            min_exam_ratio: 1.6,
         }
     }
 }
@@ -206,14 +225,20 @@ pub struct ReducedParams {
     pub max_cost_ratio: f64,
     /// Largest length of stay / group norm (adjusted likewise).
     pub max_los_ratio: f64,
+    /// Necessary care left out: the share of drugs, examinations and tests,
+    /// treatment and materials in the cost is at most this multiple of the DRG's
+    /// median share (what remains is mostly bed, nursing and the operation; not
+    /// applied when the cost categories are not given).
+    pub max_care_ratio: f64,
 }
 
 impl Default for ReducedParams {
     fn default() -> Self {
         ReducedParams {
             screen: Screen::default(),
-            max_cost_ratio: 0.5,
-            max_los_ratio: 0.6,
+            max_cost_ratio: 0.7,
+            max_los_ratio: 0.8,
+            max_care_ratio: 0.85,
         }
     }
 }
@@ -307,6 +332,9 @@ pub struct Norms {
     /// Median of cost / norm and LOS / norm per (institution, year).
     inst_cost: Vec<f64>,
     inst_los: Vec<f64>,
+    /// Median share (per mille) of examinations and of care per (year, DRG).
+    exam: Vec<f64>,
+    care: Vec<f64>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -326,14 +354,22 @@ impl Norms {
         let ni = data.institutions.len();
         let mut cost_v: Vec<Vec<f64>> = vec![Vec::new(); ny * ng];
         let mut los_v: Vec<Vec<f64>> = vec![Vec::new(); ny * ng];
+        let mut exam_v: Vec<Vec<f64>> = vec![Vec::new(); ny * ng];
+        let mut care_v: Vec<Vec<f64>> = vec![Vec::new(); ny * ng];
         for c in data.cases.iter().filter(|c| c.drg != NO_GROUP) {
             let k = (c.year() - y0) as usize * ng + c.drg as usize;
             cost_v[k].push(c.total as f64);
             los_v[k].push(f64::from(c.los));
+            if c.total > 0 {
+                exam_v[k].push(f64::from(c.exam_pm));
+                care_v[k].push(f64::from(c.care_pm));
+            }
         }
         let cost: Vec<f64> = cost_v.par_iter_mut().map(|v| median(v)).collect();
         let los: Vec<f64> = los_v.par_iter_mut().map(|v| median(v)).collect();
-        drop((cost_v, los_v));
+        let exam: Vec<f64> = exam_v.par_iter_mut().map(|v| median(v)).collect();
+        let care: Vec<f64> = care_v.par_iter_mut().map(|v| median(v)).collect();
+        drop((cost_v, los_v, exam_v, care_v));
         let mut ic: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
         let mut il: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
         for c in data.cases.iter().filter(|c| c.drg != NO_GROUP) {
@@ -358,6 +394,8 @@ impl Norms {
             los,
             inst_cost,
             inst_los,
+            exam,
+            care,
         }
     }
 
@@ -387,6 +425,27 @@ impl Norms {
     pub fn los_ratio(&self, c: &Case) -> f64 {
         let y = c.year();
         f64::from(c.los) / (self.los(y, c.drg) * self.inst_los(c.inst, y))
+    }
+    /// Median share of examinations (诊查、检查、化验) in the cost of a DRG's
+    /// cases in a year, per mille (NaN without cases).
+    pub fn exam_share(&self, year: i32, drg: u32) -> f64 {
+        self.exam[(year - self.y0) as usize * self.ng + drg as usize]
+    }
+    /// Median share of care (drugs, examinations and tests, treatment,
+    /// materials) likewise.
+    pub fn care_share(&self, year: i32, drg: u32) -> f64 {
+        self.care[(year - self.y0) as usize * self.ng + drg as usize]
+    }
+    /// A case's examination share / its DRG's median; `None` when the cost
+    /// categories are not given (no total, or a zero median).
+    pub fn exam_ratio(&self, c: &Case) -> Option<f64> {
+        let m = self.exam_share(c.year(), c.drg);
+        (c.total > 0 && m > 0.0).then(|| f64::from(c.exam_pm) / m)
+    }
+    /// A case's care share / its DRG's median, likewise.
+    pub fn care_ratio(&self, c: &Case) -> Option<f64> {
+        let m = self.care_share(c.year(), c.drg);
+        (c.total > 0 && m > 0.0).then(|| f64::from(c.care_pm) / m)
     }
 }
 
@@ -576,32 +635,113 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             e.2 += 1;
         }
     }
-    let mut hit: FxHashMap<(u32, i32), f64> = FxHashMap::default();
-    let mut keys: Vec<_> = scr.keys().copied().collect();
-    keys.sort_unstable();
-    for k in keys {
-        let s = scr[&k];
-        if s.0 < p.min_cases || s.2 < p.min_share_z {
-            continue;
-        }
-        let Some(&(sum, sq, n)) = cost_gap.get(&k) else {
-            continue;
-        };
+    // Mean ln ratio, its z and the geometric mean from (Σ ln r, Σ ln² r, n).
+    let stats = |(sum, sq, n): (f64, f64, u64)| {
         let nf = n as f64;
         let mean = sum / nf;
         let sd = ((sq / nf - mean * mean).max(0.0) * nf / (nf - 1.0).max(1.0))
             .sqrt()
             .max(1e-9);
-        let cz = mean / (sd / nf.sqrt());
-        let combined = (s.2 - cz) / std::f64::consts::SQRT_2;
-        if cz > p.max_cost_z
-            || combined < p.min_combined_z
-            || (s.0 as f64) < p.min_share_ratio * s.1
-            || mean.exp() > p.max_cost_ratio
-        {
+        (mean, mean / (sd / nf.sqrt()))
+    };
+    // Secondary diagnoses an institution-year uses far more than peers, whose
+    // upper-split cases cost less than their DRG norm: codes that move cases
+    // up a split without the complication's cost.
+    let cand = overused_codes(data, eligible, p);
+    let mut code_cost: FxHashMap<(u32, i32, u32), (f64, f64, u64)> = FxHashMap::default();
+    if !cand.is_empty() {
+        for c in data.cases.iter().filter(|c| eligible(c).is_some() && upper(c)) {
+            let r = norms.cost_ratio(c);
+            if !(r.is_finite() && r > 0.0) {
+                continue;
+            }
+            for &d in data.secondaries(c) {
+                let k = (c.inst, c.year(), d);
+                if cand.contains_key(&k) {
+                    let e = code_cost.entry(k).or_default();
+                    e.0 += r.ln();
+                    e.1 += r.ln().powi(2);
+                    e.2 += 1;
+                }
+            }
+        }
+    }
+    // (institution, year, code) → (O, E, z, geometric-mean cost ratio, its z).
+    let mut suspect: FxHashMap<(u32, i32, u32), (u64, f64, f64, f64, f64)> = FxHashMap::default();
+    let mut by_inst: FxHashMap<(u32, i32), Vec<u32>> = FxHashMap::default();
+    for (&k, &(o, e, z)) in &cand {
+        let Some(&cs) = code_cost.get(&k) else { continue };
+        if cs.2 < 2 {
             continue;
         }
-        hit.insert(k, cz);
+        let (mean, cz) = stats(cs);
+        if cz <= p.max_cost_z && mean.exp() <= p.max_cost_ratio {
+            suspect.insert(k, (o, e, z, mean.exp(), cz));
+            by_inst.entry((k.0, k.1)).or_default().push(k.2);
+        }
+    }
+    let mut hit: FxHashMap<(u32, i32), f64> = FxHashMap::default();
+    let mut keys: Vec<_> = scr.keys().copied().collect();
+    keys.sort_unstable();
+    for k in keys {
+        let s = scr[&k];
+        // By the share of CC/MCC cases and their cost…
+        let mut share_text = None;
+        let mut share_cz = 0.0;
+        if s.0 >= p.min_cases && s.2 >= p.min_share_z {
+            if let Some(&cg) = cost_gap.get(&k) {
+                let (mean, cz) = stats(cg);
+                let combined = (s.2 - cz) / std::f64::consts::SQRT_2;
+                if cz <= p.max_cost_z
+                    && combined >= p.min_combined_z
+                    && (s.0 as f64) >= p.min_share_ratio * s.1
+                    && mean.exp() <= p.max_cost_ratio
+                {
+                    share_cz = cz;
+                    share_text = Some(format!(
+                        "伴CC/MCC病例 {} 例，按同级别同ADRG病例构成期望 {:.0} 例（{:.2} 倍，z={:.1}）；\
+                         伴CC/MCC病例费用为本组标准的 {:.0}%（z={:.1}），并发症未带来相应费用；综合 z={:.1}",
+                        s.0,
+                        s.1,
+                        s.0 as f64 / s.1,
+                        s.2,
+                        mean.exp() * 100.0,
+                        cz,
+                        combined
+                    ));
+                }
+            }
+        }
+        // …or by the codes that put them there.
+        let mut codes: Vec<u32> = by_inst.get(&k).cloned().unwrap_or_default();
+        codes.sort_unstable_by_key(|d| data.diagnoses[*d as usize].as_str());
+        if share_text.is_none() && codes.is_empty() {
+            continue;
+        }
+        let code_text: Vec<String> = codes
+            .iter()
+            .map(|&d| {
+                let (o, e, z, gm, cz) = suspect[&(k.0, k.1, d)];
+                format!(
+                    "次要诊断 {} 出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{:.1} 倍，z={:.1}），\
+                     伴此诊断的高严重度组病例费用为本组标准的 {:.0}%（z={:.1}）",
+                    data.diagnoses[d as usize],
+                    o,
+                    e,
+                    o as f64 / e.max(1e-9),
+                    z,
+                    gm * 100.0,
+                    cz
+                )
+            })
+            .collect();
+        let min_code_cz = codes
+            .iter()
+            .map(|&d| suspect[&(k.0, k.1, d)].4)
+            .fold(0.0f64, f64::min);
+        hit.insert(k, share_cz.min(min_code_cz));
+        let mut parts: Vec<String> = share_text.into_iter().collect();
+        parts.extend(code_text);
         out.screened.push(Screened {
             pattern: Pattern::Upcoding,
             inst: k.0,
@@ -609,21 +749,25 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             observed: s.0,
             expected: s.1,
             z: s.2,
-            reason: format!(
-                "{} {} 年伴CC/MCC病例 {} 例，按同级别同ADRG病例构成期望 {:.0} 例（{:.2} 倍，z={:.1}）；\
-                 伴CC/MCC病例费用为本组标准的 {:.0}%（z={:.1}），并发症未带来相应费用；综合 z={:.1}",
-                inst_name(data, k.0),
-                k.1,
-                s.0,
-                s.1,
-                s.0 as f64 / s.1,
-                s.2,
-                mean.exp() * 100.0,
-                cz,
-                combined
-            ),
+            reason: format!("{} {} 年：{}", inst_name(data, k.0), k.1, parts.join("；")),
         });
     }
+    // Median cost of each screened institution-year's cases in lowest-severity
+    // DRGs (at least 5 cases).
+    let mut own_v: FxHashMap<(u32, i32, u32), Vec<f64>> = FxHashMap::default();
+    for c in data.cases.iter() {
+        if hit.contains_key(&(c.inst, c.year())) && eligible(c).is_some() && !upper(c) {
+            let a = data.groups[c.drg as usize].adrg as usize;
+            if base[a] == Some(c.drg) {
+                own_v.entry((c.inst, c.year(), c.drg)).or_default().push(c.total as f64);
+            }
+        }
+    }
+    let own_base: FxHashMap<(u32, i32, u32), f64> = own_v
+        .into_iter()
+        .filter(|(_, v)| v.len() >= 5)
+        .map(|(k, mut v)| (k, median(&mut v)))
+        .collect();
     for (i, c) in data.cases.iter().enumerate() {
         let Some(&cz) = hit.get(&(c.inst, c.year())) else {
             continue;
@@ -636,11 +780,26 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             continue;
         };
         let y = c.year();
-        let expect_base = norms.cost(y, b) * norms.inst_cost(c.inst, y);
+        // The secondary diagnosis behind the split that this institution overuses.
+        let Some(code) = data
+            .secondaries(c)
+            .iter()
+            .filter_map(|d| suspect.get(&(c.inst, y, *d)).map(|s| (*d, (s.0, s.1, s.2))))
+            .max_by(|a, b| a.1 .2.total_cmp(&b.1 .2))
+        else {
+            continue;
+        };
+        // What an uncomplicated stay of the ADRG costs here: the institution's own
+        // median in the lowest-severity DRG, else the region's norm at its cost level.
+        let expect_base = own_base
+            .get(&(c.inst, y, b))
+            .copied()
+            .unwrap_or_else(|| norms.cost(y, b) * norms.inst_cost(c.inst, y));
         let r = c.total as f64 / expect_base;
         if r.partial_cmp(&p.case_cost_ratio).is_none_or(|o| o == std::cmp::Ordering::Greater) {
             continue;
         }
+        let (d, (o, e, z)) = code;
         out.flags.push(Flag {
             pattern: Pattern::Upcoding,
             case: Some(i as u32),
@@ -648,14 +807,20 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             year: y,
             score: -cz / r.max(0.01),
             reason: format!(
-                "入组 {}（{}），费用 {:.2} 元仅为不伴并发症组 {} 本院标准费用 {:.2} 元的 {:.0}%，\
-                 为本组标准的 {:.0}%；所在机构伴CC/MCC比例显著高于同级同组（见机构筛查）",
+                "入组 {}（{}），次要诊断 {} 在本院可分组病例中出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{:.1} 倍，z={:.1}）；\
+                 费用 {:.2} 元为不伴并发症组 {} 本院费用 {:.2} 元的 {:.0}%，为本组标准的 {:.0}%，未见并发症带来的费用；\
+                 所在机构伴CC/MCC比例显著高于同级同组（见机构筛查）",
                 grp.code,
                 if grp.severity == Severity::Mcc {
                     "伴严重并发症"
                 } else {
                     "伴一般并发症"
                 },
+                data.diagnoses[d as usize],
+                o,
+                e,
+                o as f64 / e.max(1e-9),
+                z,
                 c.total as f64 / 100.0,
                 data.groups[b as usize].code,
                 expect_base / 100.0,
@@ -664,6 +829,75 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             ),
         });
     }
+}
+
+/// Secondary diagnoses an institution-year codes far more often than peers of
+/// its level: over cases of ADRGs that split by severity, O = its cases with
+/// the code, E = Σ over its ADRGs of cases × the code's rate among the other
+/// institutions of the level in the same year and ADRG.
+/// Returns (institution, year, diagnosis) → (O, E, z) for the codes passing
+/// the thresholds.
+fn overused_codes(
+    data: &Dataset,
+    eligible: impl Fn(&Case) -> Option<u32>,
+    p: &UpcodingParams,
+) -> FxHashMap<(u32, i32, u32), (u64, f64, f64)> {
+    let mut out = FxHashMap::default();
+    let level_of = data.level_of_institutions();
+    // (level, year, adrg) → cases; (level, year, adrg, dx) → cases with dx.
+    let mut peer_n: FxHashMap<(u32, i32, u32), u64> = FxHashMap::default();
+    let mut peer_k: FxHashMap<(u32, i32, u32, u32), u64> = FxHashMap::default();
+    let mut own_n: FxHashMap<(u32, i32, u32), u64> = FxHashMap::default();
+    let mut own_k: FxHashMap<(u32, i32, u32, u32), u64> = FxHashMap::default();
+    let mut seen: Vec<u32> = Vec::new();
+    for c in &data.cases {
+        let Some(a) = eligible(c) else { continue };
+        let (l, y) = (level_of[c.inst as usize], c.year());
+        *peer_n.entry((l, y, a)).or_default() += 1;
+        *own_n.entry((c.inst, y, a)).or_default() += 1;
+        seen.clear();
+        for &d in data.secondaries(c) {
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d);
+            *peer_k.entry((l, y, a, d)).or_default() += 1;
+            *own_k.entry((c.inst, y, a, d)).or_default() += 1;
+        }
+    }
+    // Per institution-year: its strata and the codes it uses.
+    let mut strata: FxHashMap<(u32, i32), Vec<(u32, u64)>> = FxHashMap::default();
+    for (&(i, y, a), &n) in &own_n {
+        strata.entry((i, y)).or_default().push((a, n));
+    }
+    let mut observed: FxHashMap<(u32, i32, u32), u64> = FxHashMap::default();
+    for (&(i, y, _, d), &k) in &own_k {
+        *observed.entry((i, y, d)).or_default() += k;
+    }
+    for (&(i, y, d), &o) in &observed {
+        if o < p.code_min_cases {
+            continue;
+        }
+        let l = level_of[i as usize];
+        let mut e = 0.0;
+        for &(a, n) in &strata[&(i, y)] {
+            let pn = peer_n[&(l, y, a)] - n;
+            let own = own_k.get(&(i, y, a, d)).copied().unwrap_or(0);
+            let pk = peer_k.get(&(l, y, a, d)).copied().unwrap_or(0) - own;
+            e += if pn > 0 {
+                n as f64 * pk as f64 / pn as f64
+            } else {
+                own as f64
+            };
+        }
+        // A code no peer uses counts as expected once in the institution's cases.
+        let e_floor = e.max(0.5);
+        let z = (o as f64 - e_floor) / e_floor.sqrt();
+        if z >= p.code_min_z && o as f64 >= p.code_min_ratio * e_floor {
+            out.insert((i, y, d), (o, e, z));
+        }
+    }
+    out
 }
 
 /// Low-indication admissions: short, cheap, non-surgical stays without CC/MCC
@@ -718,13 +952,16 @@ pub fn low_indication(data: &Dataset, norms: &Norms, p: &LowIndicationParams, ou
             year: c.year(),
             score: 1.0 / r.max(0.01),
             reason: format!(
-                "{}（{}）为可门诊治疗病种，住院 {} 天、无手术操作、无并发症，费用 {:.2} 元为本组标准的 {:.0}%；\
+                "{}（{}）为可门诊治疗病种，住院 {} 天、无手术操作、无并发症，费用 {:.2} 元为本组标准的 {:.0}%，\
+                 其中诊查、检查、化验费占 {:.0}%（本组中位 {:.0}%），以检查为主；\
                  所在机构此类病例显著多于同级机构（见机构筛查）",
                 g.code,
                 g.name,
                 c.los,
                 c.total as f64 / 100.0,
-                r * 100.0
+                r * 100.0,
+                f64::from(c.exam_pm) / 10.0,
+                norms.exam_share(c.year(), c.drg) / 10.0
             ),
         });
     }
@@ -791,6 +1028,7 @@ pub fn reduced_services(
         !c.died()
             && norms.cost_ratio(c) <= p.max_cost_ratio
             && norms.los_ratio(c) <= p.max_los_ratio
+            && norms.care_ratio(c).is_none_or(|r| r <= p.max_care_ratio)
             && !(listed[data.groups[c.drg as usize].adrg as usize]
                 && short_stay(data, norms, low, c))
     };
@@ -823,6 +1061,7 @@ pub fn reduced_services(
             score: 1.0 / (rc * rl).max(1e-4).sqrt(),
             reason: format!(
                 "{}（{}）费用 {:.2} 元为本组标准（按本院费用水平调整）的 {:.0}%，住院 {} 天为标准的 {:.0}%，{}；\
+                 药品、检查化验、治疗、耗材费用仅占 {:.0}%（本组中位 {:.0}%），必要诊疗明显不足；\
                  所在机构此类病例显著多于同级机构（见机构筛查）",
                 g.code,
                 g.name,
@@ -830,7 +1069,9 @@ pub fn reduced_services(
                 rc * 100.0,
                 c.los,
                 rl * 100.0,
-                way
+                way,
+                f64::from(c.care_pm) / 10.0,
+                norms.care_share(c.year(), c.drg) / 10.0
             ),
         });
     }

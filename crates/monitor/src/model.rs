@@ -92,6 +92,15 @@ pub struct Case {
     pub route: u8,
     /// Number of procedures listed.
     pub procedures: u8,
+    /// Number of secondary diagnoses, at [`Case::sec`] in [`Dataset::secondary`].
+    pub n_sec: u8,
+    /// Share of examinations (诊查费 + 检查费 + 化验费) in the total cost, per mille.
+    pub exam_pm: u16,
+    /// Share of care (诊查、检查、化验、治疗、卫生材料、西药、中草药、中成药费)
+    /// in the total cost, per mille.
+    pub care_pm: u16,
+    /// Start of this case's secondary diagnoses in [`Dataset::secondary`].
+    pub sec: u32,
     /// Passed settlement-list QC (`None`: not given).
     pub qc_pass: Option<bool>,
     /// A special case (特例单议) (`None`: not given).
@@ -136,11 +145,20 @@ pub struct Dataset {
     pub adrgs: Vec<String>,
     pub diagnoses: Vec<String>,
     pub dx_categories: Vec<String>,
+    /// Secondary diagnoses of all cases (indices into [`Dataset::diagnoses`],
+    /// codes as given, trimmed), each case's at `sec..sec + n_sec`.
+    pub secondary: Vec<u32>,
     /// Sums of the 14 national cost categories per (institution, discharge year, month), fen.
     pub items: FxHashMap<(u32, i32, u32), [i64; 14]>,
 }
 
 impl Dataset {
+    /// A case's secondary diagnoses (indices into [`Dataset::diagnoses`]).
+    pub fn secondaries(&self, c: &Case) -> &[u32] {
+        let s = c.sec as usize;
+        self.secondary.get(s..s + c.n_sec as usize).unwrap_or(&[])
+    }
+
     /// Distinct discharge years, ascending.
     pub fn years(&self) -> Vec<i32> {
         let mut y: Vec<i32> = self.cases.iter().map(Case::year).collect();
@@ -299,6 +317,22 @@ impl DatasetBuilder {
             .or_else(|| c.los_from_dates())
             .unwrap_or(1)
             .clamp(1, u32::MAX as i64) as u32;
+        let sec = d.secondary.len() as u32;
+        let mut n_sec = 0u8;
+        for o in c.other_diagnoses.iter().take(255) {
+            let i = self.dx.get(o.trim(), &mut d.diagnoses);
+            d.secondary.push(i);
+            n_sec += 1;
+        }
+        let total = c.total_cost.map_or(0, |f| f.0);
+        let fee = |ix: &[usize]| ix.iter().map(|&i| c.costs[i].map_or(0, |f| f.0)).sum::<i64>();
+        let pm = |part: i64| {
+            if total > 0 {
+                (part.max(0) as f64 * 1000.0 / total as f64).round().min(1000.0) as u16
+            } else {
+                0
+            }
+        };
         let case = Case {
             inst,
             dept,
@@ -309,13 +343,17 @@ impl DatasetBuilder {
             admitted,
             discharged,
             los,
-            total: c.total_cost.map_or(0, |f| f.0),
+            total,
             self_pay: c.self_pay.map_or(0, |f| f.0),
             self_expense: c.self_expense.map_or(0, |f| f.0),
             fund: c.fund_paid.map_or(0, |f| f.0),
             way: c.discharge_way.map_or(0, |w| w as u8),
             route: c.admission_route.map_or(0, |r| r as u8),
             procedures: c.procedures.len().min(255) as u8,
+            n_sec,
+            exam_pm: pm(fee(&[1, 2, 3])),
+            care_pm: pm(fee(&[1, 2, 3, 4, 7, 8, 9, 10])),
+            sec,
             qc_pass,
             special,
         };

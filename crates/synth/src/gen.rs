@@ -70,6 +70,16 @@ enum Severity {
     Mcc,
 }
 
+/// How a stay's cost splits into the 14 categories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mix {
+    Usual,
+    /// A work-up admission: mostly examinations, inspections and laboratory tests.
+    Examinations,
+    /// Reduced services: little of drugs, tests, treatment and materials.
+    Thin,
+}
+
 struct Profile {
     /// Cumulative template weights.
     cum: Vec<f64>,
@@ -87,6 +97,12 @@ impl Profile {
 
 struct HospPlan {
     patterns: Vec<Pattern>,
+    /// An upcoding institution's repertoire of documentation-only secondary
+    /// diagnoses (indices into the catalogue's MCC and CC pools): coders who
+    /// upcode reuse the few codes that reliably move a case up a severity split
+    /// (two MCCs, one CC for main diagnoses that exclude both MCCs).
+    upcode_mcc: Vec<usize>,
+    upcode_cc: Vec<usize>,
     shirker: bool,
     profile: usize,
     shirk_profile: usize,
@@ -191,6 +207,8 @@ impl Generator {
             .iter()
             .map(|h| HospPlan {
                 patterns: Vec::new(),
+                upcode_mcc: Vec::new(),
+                upcode_cc: Vec::new(),
                 shirker: false,
                 profile: profile_of((h.level, h.kind, false), &mut profiles),
                 shirk_profile: profile_of((h.level, h.kind, true), &mut profiles),
@@ -233,6 +251,32 @@ impl Generator {
             cands.sort_by_key(|&h| !plans[h].patterns.is_empty());
             for &h in cands.iter().take(n_shirk) {
                 plans[h].shirker = true;
+            }
+        }
+        // Upcoding repertoires: two MCC codes and one CC code valid for either sex.
+        let unisex = |pool: &[(Box<str>, Box<str>)]| -> Vec<usize> {
+            (0..pool.len())
+                .filter(|&i| rules.dx_sex(&pool[i].0).is_none())
+                .collect()
+        };
+        let (mcc_ok, cc_ok) = (
+            unisex(&catalog.secondaries.mcc),
+            unisex(&catalog.secondaries.cc),
+        );
+        let pick = |n: usize, ok: &[usize], rng: &mut ChaCha8Rng| -> Vec<usize> {
+            let mut v = Vec::new();
+            while v.len() < n.min(ok.len()) {
+                let i = ok[rng.random_range(0..ok.len())];
+                if !v.contains(&i) {
+                    v.push(i);
+                }
+            }
+            v
+        };
+        for plan in plans.iter_mut() {
+            if plan.patterns.contains(&Pattern::Upcoding) {
+                plan.upcode_mcc = pick(2, &mcc_ok, &mut rng);
+                plan.upcode_cc = pick(1, &cc_ok, &mut rng);
             }
         }
         let mut acc = 0.0;
@@ -508,48 +552,46 @@ impl Generator {
         } else {
             Severity::None
         };
-        let mut cost_sev = sev;
         let low_ind = matches!(pattern, Some(Pattern::LowIndication)) && a.outpatient_type;
-        if low_ind {
-            sev = Severity::None;
-            cost_sev = Severity::None;
-        }
-        if matches!(pattern, Some(Pattern::Upcoding))
+        let upcode = matches!(pattern, Some(Pattern::Upcoding))
             && (a.splits_mcc || a.splits_cc)
-            && t.demography.newborn.is_none()
-        {
-            cost_sev = Severity::None;
-            sev = if a.splits_mcc {
-                Severity::Mcc
-            } else {
-                Severity::Cc
-            };
+            && t.demography.newborn.is_none();
+        if low_ind || upcode {
+            sev = Severity::None;
         }
+        // `sev` is the patient's true severity; an upcoded case keeps it and only
+        // its coding changes.
         sev = self.add_secondaries(rng, &mut rec, t, sev);
-        if matches!(pattern, Some(Pattern::Upcoding))
-            && cost_sev == Severity::None
-            && sev > Severity::None
-        {
-            applied = Some((
-                Pattern::Upcoding,
-                format!(
-                    "{} secondary {} without matching cost",
-                    if sev == Severity::Mcc { "MCC" } else { "CC" },
-                    rec.dx.last().copied().unwrap_or("")
-                ),
-            ));
-        } else {
-            cost_sev = sev;
+        if upcode {
+            if let Some((code, coded)) = self.add_upcode(rng, &mut rec, t, hosp) {
+                applied = Some((
+                    Pattern::Upcoding,
+                    format!(
+                        "{} secondary {} coded without the clinical severity (cost and stay of an uncomplicated case)",
+                        if coded == Severity::Mcc { "MCC" } else { "CC" },
+                        code
+                    ),
+                ));
+            }
         }
+        let mut mix = Mix::Usual;
 
-        // Length of stay and cost.
-        let (mut los, mut cost) = self.stay(rng, year_ix, hosp, t, cost_sev);
+        // Length of stay and cost follow the true severity.
+        let (mut los, mut cost) = self.stay(rng, year_ix, hosp, t, sev);
+        let mut way = self.discharge_way(rng, &rec, t, sev);
         if low_ind {
             los = rng.random_range(1..=3);
-            cost = rng.random_range(60_000..250_000) as f64 * self.level_cost(h.level).sqrt();
+            // A fraction of what treating the condition in hospital costs here.
+            cost = self.group_cost(year_ix, hosp, t)
+                * rng.random_range(0.2..0.45)
+                * (0.15 * normal(rng)).exp();
+            // Admitted from the clinic for a work-up: mostly examinations, sent home.
+            mix = Mix::Examinations;
+            rec.route = 2;
+            way = 1;
             applied = Some((
                 Pattern::LowIndication,
-                format!("{}-day stay for {}", los, a.code),
+                format!("{}-day stay for {}, mostly examinations", los, a.code),
             ));
         } else if pattern == Some(Pattern::ReducedServices) && a.kind == StayKind::Acute {
             let f = rng.random_range(0.2..0.4);
@@ -557,13 +599,24 @@ impl Generator {
             los = ((los as f64) * rng.random_range(0.25..0.5))
                 .round()
                 .max(1.0) as u32;
+            // Drugs, tests and materials left out; the stay ends early, often by a
+            // transfer or a discharge the patient did not ask for.
+            mix = Mix::Thin;
+            way = match rng.random_range(0..100) {
+                0..=34 => 2,
+                35..=49 => 3,
+                50..=69 => 4,
+                _ => 1,
+            };
             applied = Some((
                 Pattern::ReducedServices,
-                format!("cost {:.0} % of the group norm", f * 100.0),
+                format!(
+                    "cost {:.0} % of the group norm, discharge way {}",
+                    f * 100.0,
+                    way
+                ),
             ));
         }
-        // Discharge way.
-        let mut way = self.discharge_way(rng, &rec, t, sev);
         if shirking && a.rw >= self.high_rw && way == 1 && rng.random_bool(0.3) {
             way = 2;
             los = ((los as f64) * 0.5).round().max(1.0) as u32;
@@ -582,7 +635,7 @@ impl Generator {
             let stay_h = (rec.discharged - rec.admitted).num_hours().clamp(1, 480);
             rec.vent = rng.random_range(1..=stay_h) as u32;
         }
-        self.set_money(rng, &mut rec, t, cost.max(20_000.0) as i64);
+        self.set_money(rng, &mut rec, t, cost.max(20_000.0) as i64, mix);
         (rec, applied)
     }
 
@@ -621,7 +674,7 @@ impl Generator {
         let span = 365 - 20 - i64::from(los1) - i64::from(los2);
         let d1 = jan1 + Duration::days(i64::from(los1) + rng.random_range(0..span.max(1)));
         self.set_dates(rng, &mut a, t, year_ix, los1, Some(d1), true);
-        self.set_money(rng, &mut a, t, (cost * 0.6) as i64);
+        self.set_money(rng, &mut a, t, (cost * 0.6) as i64, Mix::Usual);
         let mut b = Rec {
             case_ix: idx + 1,
             dx: a.dx[..1].to_vec(),
@@ -644,7 +697,7 @@ impl Generator {
         b.age = b.admitted.date().years_since(b.birth).unwrap_or(a.age);
         b.age_days = None;
         b.birth_weight = None;
-        self.set_money(rng, &mut b, t, (cost * 0.5) as i64);
+        self.set_money(rng, &mut b, t, (cost * 0.5) as i64, Mix::Usual);
         Some((a, b))
     }
 
@@ -817,6 +870,51 @@ impl Generator {
             reached = Severity::Cc;
         }
         reached
+    }
+
+    /// Upcoding: add one of the institution's repertoire codes that moves the case
+    /// into the ADRG's upper split, when one is allowed with this main diagnosis.
+    /// Returns the code and its class.
+    fn add_upcode<'s>(
+        &'s self,
+        rng: &mut ChaCha8Rng,
+        rec: &mut Rec<'s>,
+        t: &'s Template,
+        hosp: usize,
+    ) -> Option<(&'s str, Severity)> {
+        let plan = &self.plans[hosp];
+        let s = &self.catalog.secondaries;
+        let main = t.dx[0].as_ref();
+        // An MCC moves the case up in every splitting ADRG (to the MCC split or
+        // to the "with MCC or CC" split); a CC only when no MCC is allowed.
+        let mut tries: Vec<(&'s (Box<str>, Box<str>), Severity)> = plan
+            .upcode_mcc
+            .iter()
+            .map(|&i| (&s.mcc[i], Severity::Mcc))
+            .collect();
+        if tries.len() > 1 {
+            let j = rng.random_range(0..tries.len());
+            tries.swap(0, j);
+        }
+        tries.extend(plan.upcode_cc.iter().map(|&i| (&s.cc[i], Severity::Cc)));
+        for ((code, table), sev) in tries {
+            if !rec.dx.contains(&&**code) && !self.catalog.excluded(main, table) {
+                rec.dx.push(code);
+                return Some((code, sev));
+            }
+        }
+        None
+    }
+
+    /// The expected cost of an uncomplicated stay of a template's ADRG at an
+    /// institution in a year (fen, before noise).
+    fn group_cost(&self, year_ix: usize, hosp: usize, t: &Template) -> f64 {
+        let h = &self.region.institutions[hosp];
+        let a = &self.catalog.adrgs[t.adrg];
+        let growth = 1.045f64.powi(year_ix as i32);
+        let level =
+            self.level_cost(h.level) * h.cost_factor * if h.kind == Kind::Tcm { 0.95 } else { 1.0 };
+        BASE_FEN * a.rw * level * growth
     }
 
     /// Length of stay and cost (fen, before the split into categories).
@@ -998,7 +1096,14 @@ impl Generator {
 
     /// Cost categories (largest-remainder split of integer fen), innovative drugs,
     /// fund and patient shares.
-    fn set_money(&self, rng: &mut ChaCha8Rng, rec: &mut Rec<'_>, t: &Template, cost: i64) {
+    fn set_money(
+        &self,
+        rng: &mut ChaCha8Rng,
+        rec: &mut Rec<'_>,
+        t: &Template,
+        cost: i64,
+        mix: Mix,
+    ) {
         let h = &self.region.institutions[rec.hosp];
         let a = &self.catalog.adrgs[t.adrg];
         // Innovative / 双通道 drugs on some cancer stays (more in tertiary hospitals).
@@ -1036,6 +1141,22 @@ impl Generator {
         }
         if rng.random_bool(0.7) {
             w[12] = 0.0;
+        }
+        match mix {
+            Mix::Usual => {}
+            //     bed  exam  insp  lab   treat surg nurs mat  west herb pat  gen  reg   other
+            Mix::Examinations => {
+                w = [
+                    6.0, 12.0, 28.0, 30.0, 4.0, 0.0, 3.0, 2.0, 8.0, 0.3, 2.0, 1.0, 0.05, 2.0,
+                ]
+            }
+            // Necessary drugs, tests, treatment and materials cut; bed, nursing,
+            // general services and the operation itself remain (TCM hospitals too).
+            Mix::Thin => {
+                for i in [1, 2, 3, 4, 7, 8, 9, 10, 13] {
+                    w[i] *= 0.2;
+                }
+            }
         }
         for x in w.iter_mut() {
             *x *= (0.35 * normal(rng)).exp();
