@@ -144,7 +144,31 @@ fn load_institutions(path: &Path) -> anyhow::Result<Vec<Institution>> {
     Ok(out)
 }
 
-/// Read, group and intern every case.
+/// The fields the monitor reads from a claim: grouping, the case table
+/// (`monitor::DatasetBuilder::push`) and the 14 cost categories.
+pub fn monitor_fields() -> Vec<claims::Field> {
+    use claims::Field::*;
+    let mut f = crate::claims_io::GROUPING_FIELDS.to_vec();
+    f.extend([
+        CaseId,
+        InstitutionId,
+        PatientId,
+        Department,
+        AdmittedAt,
+        DischargedAt,
+        Los,
+        AdmissionRoute,
+        DischargeWay,
+        TotalCost,
+        SelfPay,
+        SelfExpense,
+        FundPaid,
+    ]);
+    f.extend(claims::field::COST_CATEGORIES);
+    f
+}
+
+/// Read (only the fields the monitor uses), group and intern every case.
 pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
     let scheme = crate::cmd_drg::load_scheme(&inputs.scheme)?;
     let grouper = drg::Grouper::new(scheme).context("compiling the scheme")?;
@@ -153,8 +177,9 @@ pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
         None => Vec::new(),
     };
     let mut b = DatasetBuilder::new(insts);
-    let stats = crate::claims_io::par_map_records(
-        &inputs.cases,
+    let batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields());
+    let stats = crate::claims_io::par_map_batches(
+        batches,
         |rec| {
             let mut dx = Vec::new();
             crate::claims_io::group_claim(&grouper, &rec.claim, &mut dx)
@@ -272,7 +297,7 @@ fn write_flags(data: &Dataset, det: &detect::Detection, out: &Path) -> anyhow::R
         w.write_record([
             fl.pattern.label().to_string(),
             fl.pattern.zh().to_string(),
-            fl.case.map(|c| data.case_ids[c as usize].clone()).unwrap_or_default(),
+            fl.case.map(|c| data.case_ids[c as usize].to_owned()).unwrap_or_default(),
             data.institutions[fl.inst as usize].id.clone(),
             fl.year.to_string(),
             f(fl.score, 3),

@@ -104,7 +104,7 @@ pub fn run(cmd: ReportCommand) -> anyhow::Result<()> {
         ReportCommand::Monthly { period, institution, points, qc, out, .. } => {
             let period = period_of(&period, PeriodKind::Month)?;
             let index: HashMap<&str, u32> =
-                data.case_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+                data.case_ids.iter().enumerate().map(|(i, s)| (s, i as u32)).collect();
             let mut extras = CaseExtras::default();
             if let Some(p) = points {
                 for (id, v) in read_by_case(&p, &["total_points"])? {

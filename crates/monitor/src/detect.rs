@@ -510,12 +510,12 @@ pub fn split_admissions(data: &Dataset, p: &SplitParams, out: &mut Detection) {
         };
         let text = format!(
             "患者 {} 于 {} 出院（病例 {}），{} 天后于 {} 再次入院（病例 {}），{}，间隔不超过 {} 天",
-            data.patients[a.patient as usize],
+            &data.patients[a.patient as usize],
             fmt_date(a.discharged),
-            data.case_ids[ia],
+            &data.case_ids[ia],
             gap,
             fmt_date(b.admitted),
-            data.case_ids[ib],
+            &data.case_ids[ib],
             why,
             p.max_gap_days
         );

@@ -93,7 +93,7 @@ fn score<T: std::hash::Hash + Eq>(
 /// `data`), and institution-year level for all (an institution-year is labelled
 /// when it has a label of the pattern, found when it was screened in or has a flag).
 pub fn evaluate(data: &Dataset, det: &Detection, labels: &[Label]) -> Vec<Score> {
-    let known: FxHashSet<&str> = data.case_ids.iter().map(String::as_str).collect();
+    let known: FxHashSet<&str> = data.case_ids.iter().collect();
     let mut out = Vec::new();
     for p in Pattern::ALL {
         let inst_truth: FxHashSet<(String, i32)> = labels
@@ -125,7 +125,7 @@ pub fn evaluate(data: &Dataset, det: &Detection, labels: &[Label]) -> Vec<Score>
                 .iter()
                 .filter(|f| f.pattern == p)
                 .filter_map(|f| f.case)
-                .map(|i| data.case_ids[i as usize].as_str())
+                .map(|i| &data.case_ids[i as usize])
                 .collect();
             out.push(score(p, Level::Case, &truth, &found));
         }

@@ -137,10 +137,10 @@ pub fn date(days: i32) -> NaiveDate {
 pub struct Dataset {
     pub cases: Vec<Case>,
     /// Case ids, parallel to [`Dataset::cases`].
-    pub case_ids: Vec<String>,
+    pub case_ids: Strings,
     pub institutions: Vec<Institution>,
     pub departments: Vec<String>,
-    pub patients: Vec<String>,
+    pub patients: Strings,
     pub groups: Vec<Group>,
     pub adrgs: Vec<String>,
     pub diagnoses: Vec<String>,
@@ -207,6 +207,89 @@ pub fn level_rank(level: &str) -> u8 {
     }
 }
 
+/// Many short strings in one buffer (case and patient ids of millions of
+/// cases: no allocation per string).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Strings {
+    text: String,
+    /// End of each string in `text`.
+    ends: Vec<u32>,
+}
+
+impl Strings {
+    /// Append a string; returns its index.
+    pub fn push(&mut self, s: &str) -> u32 {
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
+        (self.ends.len() - 1) as u32
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some(&self.text[start..end])
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(move |i| &self[i])
+    }
+}
+
+impl std::ops::Index<usize> for Strings {
+    type Output = str;
+    fn index(&self, i: usize) -> &str {
+        self.get(i).expect("string index in range")
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Strings {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Strings {
+        let mut out = Strings::default();
+        for s in iter {
+            out.push(s.as_ref());
+        }
+        out
+    }
+}
+
+/// Interns many distinct strings (patient ids) into [`Strings`]: keyed by a
+/// 64-bit hash, checked against the stored text; a hash shared by two
+/// different strings goes to an overflow map.
+#[derive(Default)]
+struct BigInterner {
+    map: FxHashMap<u64, u32>,
+    overflow: FxHashMap<String, u32>,
+}
+
+impl BigInterner {
+    fn get(&mut self, key: &str, names: &mut Strings) -> u32 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        key.hash(&mut h);
+        let h = h.finish();
+        match self.map.get(&h) {
+            None => {
+                let i = names.push(key);
+                self.map.insert(h, i);
+                i
+            }
+            Some(&i) if &names[i as usize] == key => i,
+            Some(_) => {
+                if let Some(&i) = self.overflow.get(key) {
+                    return i;
+                }
+                let i = names.push(key);
+                self.overflow.insert(key.to_owned(), i);
+                i
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Interner {
     map: FxHashMap<String, u32>,
@@ -239,7 +322,7 @@ pub struct DatasetBuilder {
     data: Dataset,
     inst: Interner,
     dept: Interner,
-    patient: Interner,
+    patient: BigInterner,
     group: Interner,
     adrg: Interner,
     dx: Interner,
@@ -363,14 +446,14 @@ impl DatasetBuilder {
             *s += v.map_or(0, |f| f.0);
         }
         d.cases.push(case);
-        d.case_ids.push(c.case_id.clone());
+        d.case_ids.push(&c.case_id);
         true
     }
 
     /// Add a case that is already interned (tests, other front ends).
     pub fn push_case(&mut self, case_id: &str, case: Case) {
         self.data.cases.push(case);
-        self.data.case_ids.push(case_id.to_owned());
+        self.data.case_ids.push(case_id);
     }
 
     /// Mutable access to the tables (for front ends that intern themselves).

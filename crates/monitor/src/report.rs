@@ -398,7 +398,7 @@ pub fn monthly_feedback(
         ids.sort_unstable();
         for i in ids {
             t.rows.push(vec![
-                Cell::Text(data.case_ids[i as usize].clone()),
+                Cell::Text(data.case_ids[i as usize].to_owned()),
                 Cell::Text(extras.qc[&i].join("；")),
             ]);
         }
@@ -437,7 +437,7 @@ pub fn monthly_feedback(
                 }
                 t.rows.push(vec![
                     Cell::Text(f.pattern.zh().into()),
-                    Cell::Text(data.case_ids[ci as usize].clone()),
+                    Cell::Text(data.case_ids[ci as usize].to_owned()),
                     Cell::Text(crate::model::date(c.discharged).to_string()),
                     Cell::Text(f.reason.clone()),
                 ]);

@@ -64,7 +64,7 @@ fn region() -> Dataset {
             });
         }
         d.departments = vec!["内科".into()];
-        d.patients = vec!["P".into()];
+        d.patients = ["P"].into_iter().collect();
         d.diagnoses = vec!["I10".into()];
         d.dx_categories = vec!["I10".into()];
     }
