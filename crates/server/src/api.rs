@@ -113,6 +113,10 @@ pub fn routes() -> Api {
         .add(doc("GET", "/api/settlement/runs/{run_id}", "One run: state, summary (a hospital user sees its own rows) and documents", Authenticated), get(crate::settlement::get_run))
         .add(with_query(doc("GET", "/api/settlement/latest", "The newest finished run (of a year)", Authenticated), &["year"]), get(crate::settlement::latest))
         .add(doc("GET", "/api/settlement/runs/{run_id}/documents/{name}", "A statement or region table of a run (CSV or XLSX); a hospital user gets its own statements only", Authenticated), get(crate::settlement::document))
+        .add(with_query(doc("GET", "/api/dashboard", "Dashboard of the region (agency) or one institution for a year: cases, 入组率, points, estimated payment, CMI, QC findings, special cases, the latest settlement", Authenticated), &["year", "institution_id"]), get(crate::dashboard::dashboard))
+        .add(with_query(doc("GET", "/api/charts/{chart}", "A chart as SVG: monthly.svg (cases and 入组率 per month) or point-values.svg (quarterly point values)", Authenticated), &["year", "institution_id"]), get(crate::dashboard::chart))
+        .add(with_query(doc("GET", "/api/special-cases/bulletin", "Half-year special-case bulletin (特例单议通报): applications by reason and results per hospital", Authenticated), &["year", "half"]), get(crate::dashboard::bulletin))
+        .add(with_body(doc("POST", "/api/export.xlsx", "A table as an XLSX workbook (body: title, columns, rows)", Authenticated), "application/json"), post(crate::dashboard::export))
         .add(with_query(doc("GET", "/api/audit", "Audit log, newest first", Admin), &["limit"]), get(audit))
 }
 

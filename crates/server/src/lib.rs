@@ -13,6 +13,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
+pub mod dashboard;
 pub mod demo;
 pub mod engines;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod review;
 pub mod settlement;
+pub mod ui;
 pub mod upload;
 
 use std::net::SocketAddr;
@@ -203,8 +206,7 @@ pub async fn app(store: Store, opts: Options) -> Result<Router, ApiError> {
         sessions: Arc::new(auth::SessionCache::default()),
         docs,
     };
-    Ok(api
-        .router
+    Ok(ui::routes(api.router)
         .layer(axum::extract::DefaultBodyLimit::max(256 << 20))
         .with_state(state))
 }

@@ -428,7 +428,7 @@ pub async fn list(State(s): State<AppState>, _a: Auth) -> Result<Json<Value>, Ap
 }
 
 /// Keep, of a run's summary, what a hospital user may read: its own rows.
-fn own_summary(summary: &mut Value, inst: &str) {
+pub(crate) fn own_summary(summary: &mut Value, inst: &str) {
     for key in ["hospitals", "quarters"] {
         if let Some(rows) = summary.get_mut(key).and_then(|t| t.get_mut("rows")).and_then(Value::as_array_mut) {
             rows.retain(|r| r.get(0).and_then(Value::as_str) == Some(inst));

@@ -50,7 +50,8 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
             .replace("{upload_id}", "1")
             .replace("{config_id}", "1")
             .replace("{run_id}", "1")
-            .replace("{name}", "summary.csv");
+            .replace("{name}", "summary.csv")
+            .replace("{chart}", "monthly.svg");
         let status = f
             .req(r.method, &path, None)
             .send()
@@ -460,6 +461,19 @@ async fn access_matrix_on_both_databases() {
         m.push(row("GET", docs, format!("/api/settlement/runs/{run_id}/documents/summary.csv"), &[("admin", 200), ("reviewer", 200), ("hosp_a", 404)]));
         m.push(row("GET", docs, format!("/api/settlement/runs/{run_id}/documents/{A}.xlsx"), &[("admin", 200), ("hosp_a", 200)]));
         m.push(row("GET", docs, format!("/api/settlement/runs/{run_id}/documents/{B}.csv"), &[("reviewer", 200), ("hosp_a", 404)]));
+        // Pages' data: dashboard, charts, bulletin, export.
+        m.push(row("GET", "/api/dashboard", "/api/dashboard?year=2025".into(), &all_ok(200)));
+        m.push(row("GET", "/api/dashboard", format!("/api/dashboard?year=2025&institution_id={B}"), &[("reviewer", 200), ("hosp_a", 403)]));
+        m.push(row("GET", "/api/charts/{chart}", "/api/charts/monthly.svg?year=2025".into(), &all_ok(200)));
+        m.push(row("GET", "/api/charts/{chart}", "/api/charts/point-values.svg?year=2025".into(), &all_ok(200)));
+        m.push(row("GET", "/api/charts/{chart}", format!("/api/charts/monthly.svg?institution_id={B}"), &[("admin", 200), ("hosp_a", 403)]));
+        m.push(row("GET", "/api/charts/{chart}", "/api/charts/nope.svg".into(), &[("admin", 404)]));
+        m.push(row("GET", "/api/special-cases/bulletin", "/api/special-cases/bulletin?year=2025&half=1".into(), &all_ok(200)));
+        m.push(row("GET", "/api/special-cases/bulletin", "/api/special-cases/bulletin?year=2025&half=3".into(), &[("admin", 400)]));
+        m.push(Case {
+            body: Some(json!({"title": "t", "columns": ["a", "b"], "rows": [["x", 1]]})),
+            ..row("POST", "/api/export.xlsx", "/api/export.xlsx".into(), &all_ok(200))
+        });
         m.push(row("POST", "/api/logout", "/api/logout".into(), &[]));
 
         for c in &m {

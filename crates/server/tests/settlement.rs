@@ -139,3 +139,55 @@ async fn approved_special_cases_flow_into_the_next_settlement() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_bulletin_and_pages_show_the_settled_year() {
+    let dbs = databases().await;
+    let db = &dbs[0];
+    let f = start(db.store.clone()).await;
+    let run = f.settled_run().await;
+    assert_eq!(run["run"]["status"], "done");
+    let n = f.rows[A].len();
+    apply_and_approve(&f, n - 1, json!({"decision": "approve", "pay_as": "fee_for_service", "comment": "同意"})).await;
+    // Region dashboard: every 2025 case of A and B, months add up, CMI present.
+    let (s, body) = get(&f, "admin", "/api/dashboard?year=2025").await;
+    assert_eq!(s, 200);
+    let d: Value = serde_json::from_str(&body).expect("json");
+    let total = d["totals"]["cases"].as_i64().expect("cases");
+    assert_eq!(total, run["run"]["cases"].as_i64().expect("settled"), "dashboard counts what was settled");
+    let by_month: i64 = d["months"].as_array().expect("months").iter().map(|m| m["cases"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(by_month, total);
+    assert_eq!(d["months"].as_array().map(Vec::len), Some(12));
+    let insts: i64 = d["institutions"].as_array().expect("insts").iter().map(|i| i["cases"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(insts, total);
+    assert!(d["totals"]["cmi"].as_str().is_some_and(|c| c.parse::<f64>().unwrap_or(0.0) > 0.0), "{}", d["totals"]);
+    assert!(d["settlement"]["run_id"].is_i64());
+    // A hospital sees its own institution only.
+    let (_, body) = get(&f, "hosp_a", "/api/dashboard?year=2025").await;
+    let da: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(da["institution_id"], A);
+    assert!(da["institutions"].as_array().expect("insts").iter().all(|i| i["institution_id"] == A));
+    assert!(da["totals"]["cases"].as_i64() < Some(total));
+    // Charts are SVG with twelve bars.
+    let (s, svg) = get(&f, "hosp_a", "/api/charts/monthly.svg?year=2025").await;
+    assert_eq!(s, 200);
+    assert!(svg.starts_with("<svg") && svg.matches("class=\"bar\"").count() == 12, "{svg}");
+    let (_, pv) = get(&f, "admin", "/api/charts/point-values.svg?year=2025").await;
+    assert!(pv.contains("<circle"), "point values of the settled quarters are drawn");
+    // Half-year bulletin: the approved application counts for A.
+    let q = f.json_case(A, n - 1)["discharged_at"].as_str().map(|d| d[5..7].parse::<u32>().unwrap_or(1)).unwrap_or(1);
+    let half = if q <= 6 { 1 } else { 2 };
+    let (_, body) = get(&f, "reviewer", &format!("/api/special-cases/bulletin?year=2025&half={half}")).await;
+    let b: Value = serde_json::from_str(&body).expect("json");
+    let row = b["rows"].as_array().expect("rows").iter().find(|r| r[0] == A).cloned().expect("A's row");
+    assert_eq!((row[1].as_i64(), row[2].as_i64(), row[5].as_i64()), (Some(1), Some(1), Some(1)), "{row}");
+    // The pages are served by the binary (no external resource referenced).
+    for (path, needle) in [("/ui/", "支付方式改革管理平台"), ("/ui/app.js", "特例单议"), ("/ui/app.css", "font-family")] {
+        let r = f.client.get(format!("{}{path}", f.base)).send().await.expect("page");
+        assert_eq!(r.status(), 200, "{path}");
+        let text = r.text().await.expect("text");
+        assert!(text.contains(needle), "{path}");
+        assert!(!text.contains("http://") && !text.contains("https://"), "{path} references an outside resource");
+    }
+    db.cleanup().await;
+}

@@ -89,6 +89,8 @@ pub struct CaseSummary {
     pub method: String,
     pub points: String,
     pub yuan_fen: i64,
+    /// The group's relative weight (RW) when the case was grouped and priced by a standard.
+    pub weight: Option<String>,
 }
 
 const LATEST: &str = "v.version = (SELECT MAX(v2.version) FROM case_versions v2 WHERE v2.institution_id = v.institution_id AND v2.case_id = v.case_id)";
@@ -288,7 +290,7 @@ impl Store {
     /// optionally of one institution.
     pub async fn case_summaries(&self, from: &str, to: &str, institution: Option<&str>) -> Result<Vec<CaseSummary>> {
         let mut sql = format!(
-            "SELECT v.institution_id, v.period, r.drg, r.status, r.method, r.points, r.yuan_fen FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE {LATEST} AND v.period >= $1 AND v.period <= $2"
+            "SELECT v.institution_id, v.period, r.drg, r.status, r.method, r.points, r.yuan_fen, r.points_json FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE {LATEST} AND v.period >= $1 AND v.period <= $2"
         );
         if institution.is_some() {
             sql += " AND v.institution_id = $3";
@@ -308,8 +310,48 @@ impl Store {
                     method: get(r, "method")?,
                     points: get(r, "points")?,
                     yuan_fen: get(r, "yuan_fen")?,
+                    weight: {
+                        let pj: String = get(r, "points_json")?;
+                        serde_json::from_str::<serde_json::Value>(&pj).ok().and_then(|v| match &v["weight"] {
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            serde_json::Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                    },
                 })
             })
+            .collect()
+    }
+
+    /// QC findings of the latest case versions discharged in `[from, to]`:
+    /// (institution, severity, count).
+    pub async fn qc_counts(&self, from: &str, to: &str, institution: Option<&str>) -> Result<Vec<(String, String, i64)>> {
+        let mut sql = format!(
+            "SELECT v.institution_id, f.severity, COUNT(*) AS n FROM qc_findings f JOIN case_versions v ON f.case_version_id = v.id WHERE {LATEST} AND v.period >= $1 AND v.period <= $2"
+        );
+        if institution.is_some() {
+            sql += " AND v.institution_id = $3";
+        }
+        sql += " GROUP BY v.institution_id, f.severity";
+        let mut q = sqlx::query(&sql).bind(from).bind(to);
+        if let Some(i) = institution {
+            q = q.bind(i);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((get(r, "institution_id")?, get(r, "severity")?, get(r, "n")?)))
+            .collect()
+    }
+
+    /// Special-case applications per (institution, status) for quarters starting with `year`.
+    pub async fn special_case_counts(&self, year: &str) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query("SELECT institution_id, status, COUNT(*) AS n FROM special_cases WHERE quarter >= $1 AND quarter <= $2 GROUP BY institution_id, status")
+            .bind(format!("{year}-Q1"))
+            .bind(format!("{year}-Q4"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((get(r, "institution_id")?, get(r, "status")?, get(r, "n")?)))
             .collect()
     }
 
