@@ -21,6 +21,12 @@ pub struct DemoArgs {
     /// Random seed of the synthetic region.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Stop after the files: do not load the service and start it.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the service listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -129,5 +135,21 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     println!("  drgdip drg explain --scheme {s} --cases {c} --case-id C2025000000000");
     println!("  drgdip qc {c} --codes {}", codes.display());
     println!("  files: {}", out.display());
-    Ok(())
+    if a.no_serve {
+        return Ok(());
+    }
+
+    step(6, "平台服务", "the service: region loaded into the store, 2025 settled, web pages");
+    let data = out.join("data");
+    println!("  store: {} (delete it to start afresh)", data.display());
+    println!("  web pages: http://{}/ui/   (Ctrl-C stops the service)", a.listen);
+    crate::cmd_serve::run(crate::cmd_serve::ServeArgs {
+        data,
+        listen: a.listen,
+        database_url: None,
+        demo: true,
+        demo_hospitals: a.hospitals,
+        demo_cases: a.cases,
+        point_value: None,
+    })
 }

@@ -22,6 +22,12 @@ pub struct ServeArgs {
     /// accounts, and print the accounts.
     #[arg(long)]
     pub demo: bool,
+    /// Institutions of the demo region (with --demo).
+    #[arg(long, default_value_t = 40)]
+    pub demo_hospitals: usize,
+    /// Settlement lists of the demo region over 2024 and 2025 (with --demo).
+    #[arg(long, default_value_t = 40_000)]
+    pub demo_cases: u64,
     /// Provisional point value (yuan per point) for estimated payments;
     /// default: the parameters' fee-for-service yuan per point.
     #[arg(long)]
@@ -50,7 +56,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             ));
             if store.user_count().await? == 0 {
                 eprintln!("empty store: creating the demo region, weights and accounts …");
-                let demo = server::demo::bootstrap(&store, 40, 40_000, dicts.clone())
+                let demo = server::demo::bootstrap(&store, a.demo_hospitals, a.demo_cases, dicts.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("demo: {}", e.message))?;
                 println!(
