@@ -580,8 +580,11 @@ async fn engine_info(State(s): State<AppState>, _a: Auth, Query(q): Query<DayQ>)
     let key = s.engines.key_for(&day);
     let e = s.engines.engine(key).await?;
     Ok(Json(json!({
-        "day": day, "scheme_id": key.0, "params_id": key.1, "weights_id": key.2,
+        "day": day, "scheme_id": key.0, "params_id": key.1, "weights_id": key.2, "dip_library_id": key.3,
+        "method": if e.dip.is_some() { "dip" } else { "drg" },
         "scheme": e.grouper.scheme().name, "params_version": e.params.version,
+        "dip_library_version": e.dip.as_ref().map(|d| d.library().manifest.version.clone()),
+        "dip_groups": e.dip.as_ref().map(|d| d.groups().len()),
         "groups_with_weights": e.standards.len(), "point_value": e.point_value.to_string(),
     })))
 }

@@ -15,8 +15,8 @@ use store::{ConfigKind, Store};
 use crate::error::ApiError;
 use crate::pipeline::{parse_standards, Engine, SchemeUpload};
 
-/// The configuration ids of an engine: scheme, parameters, weights.
-pub type EngineKey = (Option<i64>, Option<i64>, Option<i64>);
+/// The configuration ids of an engine: scheme, parameters, weights, DIP library.
+pub type EngineKey = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
 /// Active configurations and compiled engines.
 pub struct Engines {
@@ -106,7 +106,7 @@ impl Engines {
 
     /// The configuration ids in force on `day` (`YYYY-MM-DD`).
     pub fn key_for(&self, day: &str) -> EngineKey {
-        let mut k: EngineKey = (None, None, None);
+        let mut k: EngineKey = (None, None, None, None);
         if let Ok(a) = self.active.read() {
             for (kind, eff, id) in a.iter() {
                 if eff.as_str() > day {
@@ -116,7 +116,7 @@ impl Engines {
                     ConfigKind::Scheme => k.0 = Some(*id),
                     ConfigKind::Params => k.1 = Some(*id),
                     ConfigKind::Weights => k.2 = Some(*id),
-                    ConfigKind::DipLibrary => {}
+                    ConfigKind::DipLibrary => k.3 = Some(*id),
                 }
             }
         }
@@ -134,13 +134,14 @@ impl Engines {
                 Some(id) => Ok(self.store.config(id).await?.and_then(|c| c.content)),
             }
         };
-        let (scheme, params, weights) = (
+        let (scheme, params, weights, library) = (
             content(key.0).await?,
             content(key.1).await?,
             content(key.2).await?,
+            content(key.3).await?,
         );
         let pv = self.point_value;
-        let engine = tokio::task::spawn_blocking(move || build(key, scheme, params, weights, pv))
+        let engine = tokio::task::spawn_blocking(move || build(key, scheme, params, weights, library, pv))
             .await
             .map_err(|e| ApiError::internal(format!("engine build: {e}")))??;
         let engine = Arc::new(engine);
@@ -157,6 +158,7 @@ pub fn build(
     scheme: Option<String>,
     params: Option<String>,
     weights: Option<String>,
+    library: Option<String>,
     point_value: Option<Decimal>,
 ) -> Result<Engine, ApiError> {
     let grouper = match scheme {
@@ -180,11 +182,21 @@ pub fn build(
         Some(t) => parse_standards(&t).map_err(ApiError::bad_request)?,
         None => HashMap::new(),
     };
+    let dip = match (params.method, library) {
+        (points::Method::Dip, Some(t)) => Some(crate::pipeline::compile_library(&t).map_err(ApiError::bad_request)?),
+        (points::Method::Dip, None) => {
+            return Err(ApiError::bad_request(
+                "the parameters in force say method = \"dip\" but no DIP library is in force: upload and activate one (kind dip_library)",
+            ))
+        }
+        _ => None,
+    };
     let point_value = point_value.unwrap_or(params.fee_for_service.yuan_per_point);
     Ok(Engine {
         grouper,
         params,
         standards,
+        dip,
         point_value,
         scheme_id: key.0,
         params_id: key.1,
@@ -196,14 +208,19 @@ pub fn build(
 pub fn validate(kind: ConfigKind, text: &str) -> Result<(), ApiError> {
     match kind {
         ConfigKind::Scheme => {
-            build((None, None, None), Some(text.to_owned()), None, None, None).map(|_| ())
+            build((None, None, None, None), Some(text.to_owned()), None, None, None, None).map(|_| ())
         }
         ConfigKind::Params => {
-            build((None, None, None), None, Some(text.to_owned()), None, None).map(|_| ())
+            // A DIP parameter set is checked without a library (it comes as its own configuration).
+            let p = points::Params::from_toml(text).map_err(|e| ApiError::bad_request(format!("parameters: {e}")))?;
+            let _ = p;
+            Ok(())
         }
         ConfigKind::Weights => parse_standards(text)
             .map(|_| ())
             .map_err(ApiError::bad_request),
-        ConfigKind::DipLibrary => Ok(()),
+        ConfigKind::DipLibrary => crate::pipeline::compile_library(text)
+            .map(|_| ())
+            .map_err(ApiError::bad_request),
     }
 }

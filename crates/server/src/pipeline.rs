@@ -19,6 +19,9 @@ pub struct Engine {
     pub standards: HashMap<String, GroupStandard>,
     /// Provisional point value (yuan per point) for the estimated payment.
     pub point_value: Decimal,
+    /// The DIP grouper, when the parameters' method is `dip` (the region pays by
+    /// DIP scores): cases are then grouped by the library, not the DRG scheme.
+    pub dip: Option<dip::Grouper>,
     /// Configuration ids the engine was built from (None: built-in default).
     pub scheme_id: Option<i64>,
     pub params_id: Option<i64>,
@@ -137,30 +140,68 @@ pub fn problem(rules: &qc::RuleSet, f: &qc::Finding) -> Problem {
     }
 }
 
+/// The group of a case, as the pages show it and pricing needs it.
+pub struct Grouped {
+    pub mdc: String,
+    pub adrg: String,
+    /// DRG code, or the DIP group code in a DIP region.
+    pub drg: String,
+    pub drg_name: String,
+    pub status: String,
+    /// The group's standard (weight or score, mean cost); None: not priced by a group.
+    pub standard: Option<GroupStandard>,
+}
+
+fn hospital_level(inst: &points::Institution) -> Option<u8> {
+    match inst.level.as_str() {
+        "三级" => Some(3),
+        "二级" => Some(2),
+        "一级" => Some(1),
+        _ => None,
+    }
+}
+
 impl Engine {
-    /// Group, explain and price one record.
-    pub fn price(&self, rec: &Record, inst: &points::Institution) -> Priced {
-        let c = &rec.claim;
+    /// Group a claim (DRG scheme, or DIP library in a DIP region); with `trace`, also
+    /// render the grouping trace in Chinese.
+    pub fn group(&self, c: &Claim, inst: &points::Institution, trace: bool) -> (Grouped, String) {
+        if let Some(dg) = &self.dip {
+            let o = dg.group(c, hospital_level(inst), &mut dip::Scratch::default());
+            let g = o.group.map(|i| &dg.groups()[i as usize]);
+            let standard = g.and_then(|g| {
+                Some(GroupStandard {
+                    code: g.code.clone(),
+                    weight: Decimal::new(o.adjusted_score.0, 4),
+                    mean_cost: o.expected_cost.or(g.avg_cost)?,
+                    base_level: g.base_level,
+                })
+            });
+            let name = g.map_or(String::new(), |g| {
+                if g.procedures.is_empty() {
+                    format!("{} {}", g.dx, g.class.zh())
+                } else {
+                    format!("{} + {}", g.dx, g.procedures.join("+"))
+                }
+            });
+            let grouped = Grouped {
+                mdc: String::new(),
+                adrg: String::new(),
+                drg: g.map_or_else(|| "0000".to_owned(), |g| g.code.clone()),
+                drg_name: name,
+                status: if g.is_some() { "grouped".to_owned() } else { "ungroupable: 未入组".to_owned() },
+                standard,
+            };
+            let t = if trace { format!("DIP 病种库 {}\n{}", dg.library().manifest.version, dg.trace(&o)) } else { String::new() };
+            return (grouped, t);
+        }
         let codes = CaseCodes::of(c);
         let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
         let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
         let case = drg_case(c, &dx, &procs);
         let g = self.grouper.group(&case);
-        let trace = drg::explain(self.grouper.scheme(), &case).render(drg::Lang::Zh);
+        let t = if trace { drg::explain(self.grouper.scheme(), &case).render(drg::Lang::Zh) } else { String::new() };
         let gc = self.grouper.codes_of(&g);
-        let std = self.standards.get(gc.drg);
-        let input = CaseInput {
-            case_id: &c.case_id,
-            group: std,
-            total_cost: c.total_cost.unwrap_or_default(),
-            innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
-            los: c.los.unwrap_or(0),
-            main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
-            special_case: false,
-        };
-        let p = points::price(&self.params, inst, &input);
-        let estimated = yuan_to_fen(p.total * self.point_value);
-        Priced {
+        let grouped = Grouped {
             mdc: gc.mdc.to_owned(),
             adrg: gc.adrg.to_owned(),
             drg: gc.drg.to_owned(),
@@ -169,12 +210,63 @@ impl Engine {
                 drg::Status::Grouped => "grouped".to_owned(),
                 drg::Status::Ungroupable(r) => format!("ungroupable: {}", r.zh()),
             },
+            standard: self.standards.get(gc.drg).cloned(),
+        };
+        (grouped, t)
+    }
+
+    /// The points of a grouped claim.
+    pub fn points(&self, c: &Claim, inst: &points::Institution, g: &Grouped, special_case: bool) -> points::Points {
+        let input = CaseInput {
+            case_id: &c.case_id,
+            group: g.standard.as_ref(),
+            total_cost: c.total_cost.unwrap_or_default(),
+            innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
+            los: c.los.unwrap_or(0),
+            main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
+            special_case,
+        };
+        points::price(&self.params, inst, &input)
+    }
+
+    /// Group, explain and price one record.
+    pub fn price(&self, rec: &Record, inst: &points::Institution) -> Priced {
+        let c = &rec.claim;
+        let (g, trace) = self.group(c, inst, true);
+        let p = self.points(c, inst, &g, false);
+        let estimated = yuan_to_fen(p.total * self.point_value);
+        Priced {
+            mdc: g.mdc,
+            adrg: g.adrg,
+            drg: g.drg,
+            drg_name: g.drg_name,
+            status: g.status,
             trace,
             points: p,
             point_value: self.point_value,
             estimated,
         }
     }
+}
+
+/// A DIP library configuration: the texts of the library's files by file name
+/// (`manifest.json`, `groups.tsv`, optional `proc_classes.tsv`, `surgical.tsv`,
+/// `cci_weights.tsv`, `aux.tsv`), as a JSON object.
+pub fn compile_library(text: &str) -> Result<dip::Grouper, String> {
+    let files: HashMap<String, String> =
+        serde_json::from_str(text).map_err(|e| format!("DIP library configuration: a JSON object of file name → text: {e}"))?;
+    let lib = dip::Library::from_files(|n| files.get(n).cloned()).map_err(|e| format!("DIP library: {e}"))?;
+    // The region's deviation rule is in the points parameters: the library's is
+    // switched off so it applies once (as `drgdip points --library`).
+    let mut gp = lib.manifest.grouping.clone();
+    gp.deviation.enabled = false;
+    dip::Grouper::with_params(lib, gp).map_err(|e| format!("DIP library: {e}"))
+}
+
+/// The configuration text of a library (for uploads).
+pub fn library_config(lib: &dip::Library) -> String {
+    let m: std::collections::BTreeMap<&str, String> = lib.to_files().into_iter().collect();
+    serde_json::to_string(&m).unwrap_or_default()
 }
 
 /// Yuan (decimal) to fen, rounded half away from zero; saturates far outside any real amount.

@@ -27,7 +27,7 @@ use store::{Actor, FinishedRun, SettlementDocument, SettlementInput};
 use crate::auth::Auth;
 use crate::engines::{EngineKey, Engines};
 use crate::error::ApiError;
-use crate::pipeline::{CaseCodes, Engine};
+use crate::pipeline::Engine;
 use crate::AppState;
 
 /// How an approved special case is paid.
@@ -75,21 +75,8 @@ pub fn case_points(
     c: &Claim,
     special: Option<&SpecialPay>,
 ) -> points::Points {
-    let codes = CaseCodes::of(c);
-    let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
-    let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
-    let g = engine.grouper.group(&crate::pipeline::drg_case(c, &dx, &procs));
-    let std = engine.standards.get(engine.grouper.codes_of(&g).drg);
-    let input = points::CaseInput {
-        case_id: &c.case_id,
-        group: std,
-        total_cost: c.total_cost.unwrap_or_default(),
-        innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
-        los: c.los.unwrap_or(0),
-        main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
-        special_case: special.is_some(),
-    };
-    let mut p = points::price(&engine.params, inst, &input);
+    let (g, _) = engine.group(c, inst, false);
+    let mut p = engine.points(c, inst, &g, special.is_some());
     if let Some(SpecialPay::Adjusted(pts)) = special {
         // The reviewer's adjusted standard replaces the fee-for-service points.
         p.case_points = *pts;

@@ -308,7 +308,7 @@ pub fn prepare(
             outcomes[i].findings.push(p);
         }
     }
-    let key = first_key.unwrap_or((None, None, None));
+    let key = first_key.unwrap_or((None, None, None, None));
     let upload = NewUpload {
         actor: auth.actor(),
         institution_id: own,
