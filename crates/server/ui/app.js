@@ -227,7 +227,7 @@ async function institutionPage(id, year, offset) {
   const casesTable = table(`病例（第 ${offset + 1}–${offset + cases.length} 例，最新版本）`, [
     { key: 'case_id', label: '病例号', cell: r => h('a', { href: `#/case/${encodeURIComponent(r.institution_id)}/${encodeURIComponent(r.case_id)}`, class: 'case-link' }, r.case_id) },
     { key: 'version', label: '版本', num: true }, { key: 'period', label: '出院月份' },
-    { key: r => r.result.drg, label: 'DRG' }, { key: r => r.result.drg_name, label: '病组名称' },
+    { key: r => r.result.drg, label: '病组（DRG/DIP）' }, { key: r => r.result.drg_name, label: '病组名称' },
     { key: r => STATUS[r.result.status] || r.result.status, label: '分组状态' },
     { key: r => METHOD[r.result.method] || r.result.method, label: '支付方式' },
     { key: r => r.result.points, label: '点数', num: true, fmt: num },
@@ -299,7 +299,7 @@ async function casePage(inst, caseId) {
       [['机构', inst], ['版本', `${v.version}（共 ${d.versions.length} 版）`], ['出院日期', v.discharge_date || '—'],
        ['主要诊断', c.main_diagnosis || '—'], ['其他诊断', (c.other_diagnoses || []).join('，') || '—'],
        ['手术操作', (c.procedures || []).map(x => x.code).join('，') || '—'], ['住院天数', c.los ?? '—'], ['总费用（元）', c.total_cost ?? '—'],
-       ['MDC', r.mdc], ['ADRG', r.adrg], ['DRG', `${r.drg} ${r.drg_name}`], ['分组状态', STATUS[r.status] || r.status],
+       ['MDC', r.mdc], ['ADRG', r.adrg], ['病组（DRG/DIP）', `${r.drg} ${r.drg_name}`], ['分组状态', STATUS[r.status] || r.status],
        ['预估支付（元）', `${yuan(r.yuan_fen / 100)}（点值 ${r.point_value} 元/点）`]].map(([k, x]) => [h('dt', {}, k), h('dd', {}, String(x))]))),
     h('h2', {}, '点数计算'), h('div', { class: 'panel' }, pointsRows(p)),
     h('h2', {}, '分组过程'), h('pre', { class: 'trace', id: 'trace' }, r.trace),
@@ -321,7 +321,7 @@ function uploadPage() {
         h('p', { class: r.rejected.length ? 'err' : 'ok', id: 'upload-summary' }, `上传批次 ${r.upload_id}：读取 ${r.records} 条，接收 ${r.accepted} 条，拒收 ${r.rejected.length} 条。`),
         table('分组结果', [
           { key: 'case_id', label: '病例号', cell: c => h('a', { href: `#/case/${encodeURIComponent(c.institution_id)}/${encodeURIComponent(c.case_id)}`, class: 'case-link' }, c.case_id) },
-          { key: 'version', label: '版本', num: true }, { key: 'drg', label: 'DRG' }, { key: 'status', label: '分组状态', fmt: s => STATUS[s] || s },
+          { key: 'version', label: '版本', num: true }, { key: 'drg', label: '病组（DRG/DIP）' }, { key: 'status', label: '分组状态', fmt: s => STATUS[s] || s },
           { key: 'points', label: '点数', num: true, fmt: num }, { key: 'yuan', label: '预估（元）', num: true, fmt: yuan },
           { key: c => c.findings.length, label: '质控问题', num: true },
         ], r.cases, { id: 'upload-cases' }),
