@@ -117,6 +117,7 @@ pub fn routes() -> Api {
         .add(with_query(doc("GET", "/api/charts/{chart}", "A chart as SVG: monthly.svg (cases and 入组率 per month) or point-values.svg (quarterly point values)", Authenticated), &["year", "institution_id"]), get(crate::dashboard::chart))
         .add(with_query(doc("GET", "/api/special-cases/bulletin", "Half-year special-case bulletin (特例单议通报): applications by reason and results per hospital", Authenticated), &["year", "half"]), get(crate::dashboard::bulletin))
         .add(with_body(doc("POST", "/api/export.xlsx", "A table as an XLSX workbook (body: title, columns, rows)", Authenticated), "application/json"), post(crate::dashboard::export))
+        .add(with_query(doc("GET", "/api/reports/{kind}", "A report of the monitor as HTML (format=xlsx: XLSX): monthly feedback to an institution (period 2025-03; a hospital user: its own), quarterly bulletin (2025Q1) or annual disclosure (2025) (agency)", Authenticated), &["period", "institution_id", "format"]), get(crate::reports::report))
         .add(with_query(doc("GET", "/api/audit", "Audit log, newest first", Admin), &["limit"]), get(audit))
 }
 

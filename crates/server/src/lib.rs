@@ -20,6 +20,7 @@ pub mod engines;
 pub mod error;
 pub mod openapi;
 pub mod pipeline;
+pub mod reports;
 pub mod review;
 pub mod settlement;
 pub mod ui;

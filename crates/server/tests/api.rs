@@ -51,7 +51,8 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
             .replace("{config_id}", "1")
             .replace("{run_id}", "1")
             .replace("{name}", "summary.csv")
-            .replace("{chart}", "monthly.svg");
+            .replace("{chart}", "monthly.svg")
+            .replace("{kind}", "monthly");
         let status = f
             .req(r.method, &path, None)
             .send()
@@ -474,6 +475,13 @@ async fn access_matrix_on_both_databases() {
             body: Some(json!({"title": "t", "columns": ["a", "b"], "rows": [["x", 1]]})),
             ..row("POST", "/api/export.xlsx", "/api/export.xlsx".into(), &all_ok(200))
         });
+        let rep = "/api/reports/{kind}";
+        m.push(row("GET", rep, "/api/reports/monthly?period=2025-03".into(), &[("hosp_a", 200), ("admin", 400)]));
+        m.push(row("GET", rep, format!("/api/reports/monthly?period=2025-03&institution_id={A}"), &[("admin", 200), ("reviewer", 200), ("hosp_a", 200)]));
+        m.push(row("GET", rep, format!("/api/reports/monthly?period=2025-03&institution_id={B}"), &[("hosp_a", 403)]));
+        m.push(row("GET", rep, "/api/reports/quarterly?period=2025Q1".into(), &agency_only(200)));
+        m.push(row("GET", rep, "/api/reports/annual?period=2025&format=xlsx".into(), &agency_only(200)));
+        m.push(row("GET", rep, "/api/reports/annual?period=2025-03".into(), &[("admin", 400)]));
         m.push(row("POST", "/api/logout", "/api/logout".into(), &[]));
 
         for c in &m {

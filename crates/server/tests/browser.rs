@@ -177,6 +177,11 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
     type_into(&tab, "#sc-note", "ECMO 支持，多学科会诊");
     click(&tab, "#sc-apply");
     wait_js(&tab, "document.querySelector('#case-special') && document.querySelector('#case-special').innerText.includes('待审核')", "pending application");
+    // The hospital's monthly feedback (月度反馈) from the monitor.
+    tab.navigate_to(&format!("{base}/ui/#/reports")).expect("reports");
+    wait_js(&tab, "document.querySelector('#report-show')", "report form");
+    click(&tab, "#report-show");
+    wait_js(&tab, &format!("document.querySelector('#report-frame').srcdoc.includes('{inst}')"), "the monthly feedback of the hospital");
     logout(&tab);
 
     // 3. The reviewer approves it.

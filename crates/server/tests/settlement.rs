@@ -181,6 +181,16 @@ async fn dashboard_bulletin_and_pages_show_the_settled_year() {
     let b: Value = serde_json::from_str(&body).expect("json");
     let row = b["rows"].as_array().expect("rows").iter().find(|r| r[0] == A).cloned().expect("A's row");
     assert_eq!((row[1].as_i64(), row[2].as_i64(), row[5].as_i64()), (Some(1), Some(1), Some(1)), "{row}");
+    // Reports of the monitor from the store: HTML and XLSX.
+    let (s, html) = get(&f, "hosp_a", "/api/reports/monthly?period=2025-03").await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("<html") && html.contains(A), "monthly feedback names the institution");
+    let r = f.req("GET", "/api/reports/quarterly?period=2025Q1&format=xlsx", Some("reviewer")).send().await.expect("xlsx");
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.expect("bytes").starts_with(b"PK"), "an XLSX (zip) workbook");
+    let (s, html) = get(&f, "admin", "/api/reports/annual?period=2025").await;
+    assert_eq!(s, 200);
+    assert!(html.contains(B));
     // The pages are served by the binary (no external resource referenced).
     for (path, needle) in [("/ui/", "支付方式改革管理平台"), ("/ui/app.js", "特例单议"), ("/ui/app.css", "font-family")] {
         let r = f.client.get(format!("{}{path}", f.base)).send().await.expect("page");

@@ -121,8 +121,8 @@ function renderNav() {
   nav.replaceChildren(); who.replaceChildren();
   if (!S.me) return;
   const links = isAgency()
-    ? [['#/dashboard', '统筹区总览'], ['#/upload', '上传结算清单'], ['#/special', '特例单议审核'], ['#/disputes', '争议与反馈'], ['#/settlement', '结算'], ['#/bulletin', '特例单议通报']]
-    : [['#/institution/' + S.me.institution_id, '本院概况'], ['#/upload', '上传结算清单'], ['#/special', '特例单议'], ['#/disputes', '争议与反馈'], ['#/settlement', '结算单']];
+    ? [['#/dashboard', '统筹区总览'], ['#/upload', '上传结算清单'], ['#/special', '特例单议审核'], ['#/disputes', '争议与反馈'], ['#/settlement', '结算'], ['#/reports', '报表'], ['#/bulletin', '特例单议通报']]
+    : [['#/institution/' + S.me.institution_id, '本院概况'], ['#/upload', '上传结算清单'], ['#/special', '特例单议'], ['#/disputes', '争议与反馈'], ['#/settlement', '结算单'], ['#/reports', '月度反馈']];
   for (const [href, label] of links) nav.append(h('a', { href, class: location.hash.startsWith(href) ? 'active' : '' }, label));
   who.append(`${S.me.display_name || S.me.username}（${ROLE[S.me.role] || S.me.role}${S.me.institution_id ? ' · ' + S.me.institution_id : ''}）`,
     h('button', { class: 'secondary', id: 'logout', onclick: () => logout(false) }, '退出'));
@@ -446,6 +446,31 @@ async function bulletinPage(year, half) {
     serviceTable({ title: b.title, columns: b.columns, rows: b.rows }, { id: 'bulletin' }));
 }
 
+async function reportsPage() {
+  const kinds = isAgency() ? [['monthly', '月度反馈（机构）'], ['quarterly', '季度通报'], ['annual', '年度信息公开']] : [['monthly', '月度反馈']];
+  const kind = h('select', { id: 'report-kind' }, kinds.map(([v, l]) => h('option', { value: v }, l)));
+  const y = S.year || 2025;
+  const period = h('input', { id: 'report-period', value: `${y}-03`, size: 9, title: '月度 2025-03，季度 2025Q1，年度 2025' });
+  kind.addEventListener('change', () => { period.value = { monthly: `${y}-03`, quarterly: `${y}Q1`, annual: `${y}` }[kind.value]; });
+  let inst = null;
+  if (isAgency()) {
+    const list = await api('GET', '/api/institutions');
+    inst = h('select', { id: 'report-inst' }, list.map(i => h('option', { value: i.id }, `${i.id} ${i.name}`)));
+  }
+  const frame = h('iframe', { id: 'report-frame', sandbox: '', style: 'width:100%;height:900px;border:1px solid #dee2e6;background:#fff' });
+  const query = () => `/api/reports/${kind.value}?period=${encodeURIComponent(period.value)}` + (inst && kind.value === 'monthly' ? '&institution_id=' + encodeURIComponent(inst.value) : '');
+  const show = async () => {
+    try { frame.srcdoc = await api('GET', query()); }
+    catch (e) { toast('报表生成失败：' + e.message, true); }
+  };
+  page(h('h1', {}, isAgency() ? '报表' : '月度反馈'),
+    h('div', { class: 'panel toolbar' }, kind, ' 期间 ', period, inst ? [' 机构 ', inst] : null,
+      h('button', { id: 'report-show', onclick: show }, '生成'),
+      h('button', { class: 'secondary', onclick: () => download(query() + '&format=xlsx', `report-${period.value}.xlsx`) }, '下载 Excel'),
+      h('span', { class: 'muted' }, '指标与同比、分组结果、点数、质控问题与疑点病例（附理由）；数据为库中各病例的最新版本。')),
+    frame);
+}
+
 // ------------------------------------------------------------------ router
 
 async function route() {
@@ -462,6 +487,7 @@ async function route() {
       case 'disputes': await disputesPage(); break;
       case 'settlement': await settlementPage(parts[1] ? Number(parts[1]) : undefined); break;
       case 'bulletin': await bulletinPage(); break;
+      case 'reports': await reportsPage(); break;
       default: await dashboardPage();
     }
     document.body.setAttribute('data-page', parts[0] || 'dashboard');

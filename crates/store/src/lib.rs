@@ -30,7 +30,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use model::*;
-pub use settlement::{CaseSummary, FinishedRun, SettlementDocument, SettlementInput, SettlementRun};
+pub use settlement::{CaseSummary, FinishedRun, MonitorInput, SettlementDocument, SettlementInput, SettlementRun};
 pub use review::{quarter_months, quarter_of, Dispute, SpecialCase, SPECIAL_REASONS};
 
 /// Which database a store talks to.

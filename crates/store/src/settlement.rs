@@ -79,6 +79,19 @@ pub struct SettlementInput {
     pub claim_json: String,
 }
 
+/// One case as the monitor reads it: the latest version's settlement list, its
+/// grouping and pricing, and how many QC errors it has.
+#[derive(Clone, Debug)]
+pub struct MonitorInput {
+    pub claim_json: String,
+    pub drg: String,
+    pub adrg: String,
+    pub drg_name: String,
+    pub status: String,
+    pub points: String,
+    pub qc_errors: i64,
+}
+
 /// One case's result as the dashboards aggregate it (latest version).
 #[derive(Clone, Debug)]
 pub struct CaseSummary {
@@ -320,6 +333,50 @@ impl Store {
                     },
                 })
             })
+            .collect()
+    }
+
+    /// Every case (latest version) discharged in `[from, to]` with its result and QC errors.
+    pub async fn monitor_inputs(&self, from: &str, to: &str) -> Result<Vec<MonitorInput>> {
+        let rows = sqlx::query(&format!(
+            "SELECT v.claim_json, r.drg, r.adrg, r.drg_name, r.status, r.points, \
+             (SELECT COUNT(*) FROM qc_findings f WHERE f.case_version_id = v.id AND f.severity = 'error') AS qc_errors \
+             FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE {LATEST} AND v.period >= $1 AND v.period <= $2 \
+             ORDER BY v.institution_id, v.case_id"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MonitorInput {
+                    claim_json: get(r, "claim_json")?,
+                    drg: get(r, "drg")?,
+                    adrg: get(r, "adrg")?,
+                    drg_name: get(r, "drg_name")?,
+                    status: get(r, "status")?,
+                    points: get(r, "points")?,
+                    qc_errors: get(r, "qc_errors")?,
+                })
+            })
+            .collect()
+    }
+
+    /// QC findings (case id, rule id, message) of an institution's latest case
+    /// versions discharged in `[from, to]`.
+    pub async fn qc_messages(&self, from: &str, to: &str, institution: &str) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT v.case_id, f.rule_id, f.message FROM qc_findings f JOIN case_versions v ON f.case_version_id = v.id \
+             WHERE {LATEST} AND v.period >= $1 AND v.period <= $2 AND v.institution_id = $3 ORDER BY f.id"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(institution)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((get(r, "case_id")?, get(r, "rule_id")?, get(r, "message")?)))
             .collect()
     }
 
