@@ -156,6 +156,19 @@ pub async fn dashboard(State(s): State<AppState>, a: Auth, Query(q): Query<DashQ
         }
         None => Value::Null,
     };
+    // One institution: its QC findings by rule (latest case versions of the year).
+    let mut qc_rules: Vec<Value> = Vec::new();
+    if let Some(i) = inst.as_deref() {
+        let mut by: BTreeMap<String, (i64, String, String)> = BTreeMap::new();
+        for (case, rule, msg) in s.store.qc_messages(&format!("{year}-01"), &format!("{year}-12"), i).await? {
+            let e = by.entry(rule).or_insert_with(|| (0, case, msg));
+            e.0 += 1;
+        }
+        qc_rules = by
+            .into_iter()
+            .map(|(rule, (n, case, msg))| json!({"rule_id": rule, "count": n, "example_case": case, "example": msg}))
+            .collect();
+    }
     let mut totals = total.json();
     totals["institutions_with_cases"] = json!(by_inst.len());
     totals["institutions"] = json!(if inst.is_some() { 1 } else { names.len() });
@@ -168,6 +181,7 @@ pub async fn dashboard(State(s): State<AppState>, a: Auth, Query(q): Query<DashQ
         "totals": totals,
         "months": months,
         "institutions": institutions,
+        "qc_rules": qc_rules,
         "settlement": settlement,
     })))
 }

@@ -168,6 +168,9 @@ async fn dashboard_bulletin_and_pages_show_the_settled_year() {
     assert_eq!(da["institution_id"], A);
     assert!(da["institutions"].as_array().expect("insts").iter().all(|i| i["institution_id"] == A));
     assert!(da["totals"]["cases"].as_i64() < Some(total));
+    // Findings by rule add up to the institution's error and warning counts.
+    let by_rule: i64 = da["qc_rules"].as_array().expect("qc_rules").iter().map(|r| r["count"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(by_rule, da["totals"]["qc_errors"].as_i64().unwrap_or(0) + da["totals"]["qc_warnings"].as_i64().unwrap_or(0));
     // Charts are SVG with twelve bars.
     let (s, svg) = get(&f, "hosp_a", "/api/charts/monthly.svg?year=2025").await;
     assert_eq!(s, 200);

@@ -242,7 +242,11 @@ async function institutionPage(id, year, offset) {
   ], scs, { id: 'institution-special' });
   page(h('h1', {}, `${inst.name || id}（${id}）· ${d.year}年`),
     h('div', { class: 'toolbar' }, yearPicker(d.year, y => institutionPage(id, y)), h('span', { class: 'muted' }, `级别：${inst.level || '—'}${inst.alliance_lead ? ' · 医共体牵头：' + inst.alliance_lead : ''}`)),
-    kpis(d.totals, d.settlement), chart, casesTable, scTable, await statementsPanel(d.settlement, id));
+    kpis(d.totals, d.settlement), chart, casesTable,
+    table('质控问题（按规则）', [{ key: 'rule_id', label: '规则' }, { key: 'count', label: '例数', num: true },
+      { key: 'example_case', label: '示例病例', cell: r => h('a', { href: `#/case/${encodeURIComponent(id)}/${encodeURIComponent(r.example_case)}` }, r.example_case) },
+      { key: 'example', label: '说明' }], d.qc_rules || [], { id: 'institution-qc', empty: '本年度无质控问题' }),
+    scTable, await statementsPanel(d.settlement, id));
   svgInto(chart, `/api/charts/monthly.svg?${q}`);
 }
 
