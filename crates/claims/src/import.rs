@@ -469,9 +469,228 @@ impl Iterator for Reader<'_> {
     }
 }
 
-fn csv_record(header: &Header, rec: &csv::ByteRecord, enc: Encoding, text: &mut String, line: u64) -> Item {
+impl Reader<'_> {
+    /// For a CSV file: the byte offset and line number where the records start
+    /// (just after the header), to read the rest as [`CsvBlocks`]. `None` for
+    /// other formats, or once records have been read.
+    pub fn csv_data_start(&self) -> Option<(u64, u64)> {
+        match &self.inner {
+            Inner::Csv { rdr, .. } if rdr.position().record() <= 1 => {
+                Some((rdr.position().byte(), rdr.position().line()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A run of whole CSV records cut from a stream by [`CsvBlocks`], parsed with
+/// [`RecordParser::parse_block`] (on any thread).
+#[derive(Clone, Debug, Default)]
+pub struct CsvBlock {
+    pub bytes: Vec<u8>,
+    /// Line number the CSV reader gives the block's start.
+    pub first_line: u64,
+}
+
+/// Cuts the records of a CSV stream (after the header; see
+/// [`Reader::csv_data_start`]) into blocks of whole records, so that records
+/// can be split and parsed in parallel. Cuts are where a CSV reader reading
+/// the whole stream would start a record, and line numbers are those it gives,
+/// so parsing the blocks gives exactly the items [`Reader`] gives.
+pub struct CsvBlocks<R> {
+    input: R,
+    /// Bytes read and not yet handed out (they start at a record start).
+    pending: Vec<u8>,
+    /// Line number of `pending`'s start.
+    line: u64,
+    eof: bool,
+    /// A read error, reported after the bytes read before it.
+    error: Option<std::io::Error>,
+    target: usize,
+}
+
+impl<R: std::io::Read> CsvBlocks<R> {
+    /// Read records from `input`, positioned at a record start with line number `line`;
+    /// blocks of about `target` bytes (larger when a record is).
+    /// Line number of the next block's start (where a read error is reported).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    pub fn new(input: R, line: u64, target: usize) -> CsvBlocks<R> {
+        CsvBlocks { input, pending: Vec::new(), line, eof: false, error: None, target: target.max(1) }
+    }
+
+    /// The next block, `None` at the end. A read error ends the stream; it is
+    /// returned after the blocks of the bytes read before it.
+    pub fn next_block(&mut self) -> std::io::Result<Option<CsvBlock>> {
+        let mut want = self.target;
+        loop {
+            if !self.eof && self.pending.len() < want {
+                let need = (want - self.pending.len()) as u64;
+                match (&mut self.input).take(need).read_to_end(&mut self.pending) {
+                    Ok(n) if (n as u64) < need => self.eof = true,
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.eof = true;
+                        self.error = Some(e);
+                    }
+                }
+            }
+            if self.pending.is_empty() {
+                return match self.error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            let cut = if self.eof { Some(self.pending.len()) } else { record_cut(&self.pending) };
+            match cut {
+                Some(cut) if cut > 0 => {
+                    let rest = self.pending[cut..].to_vec();
+                    let mut bytes = std::mem::replace(&mut self.pending, rest);
+                    bytes.truncate(cut);
+                    let first_line = self.line;
+                    self.line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                    return Ok(Some(CsvBlock { bytes, first_line }));
+                }
+                // No whole record yet: read more.
+                _ => want = self.pending.len().max(self.target) * 2,
+            }
+        }
+    }
+}
+
+/// The last place in `buf` (which starts at a record start) where a record
+/// starts, as a CSV reader reading on would find it; `None` when there is none
+/// after the start.
+fn record_cut(buf: &[u8]) -> Option<usize> {
+    if !buf.contains(&b'"') {
+        // Without quotes a record ends at the first line-break byte (`\r` or
+        // `\n`) after other bytes; further line breaks (the `\n` of `\r\n`,
+        // blank lines) are skipped when the next record is read, and belong to it.
+        let term = |b: u8| b == b'\n' || b == b'\r';
+        let p = (1..buf.len()).rev().find(|&p| term(buf[p]) && !term(buf[p - 1]))?;
+        return Some(p + 1);
+    }
+    // Quotes may hold line breaks: find record starts with a CSV reader; the
+    // last record read may be cut short, so the block ends where it starts.
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buf);
+    let mut rec = csv::ByteRecord::new();
+    let mut last_start = 0u64;
+    loop {
+        let start = rdr.position().byte();
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => last_start = start,
+            _ => break,
+        }
+    }
+    (last_start > 0).then_some(last_start as usize)
+}
+
+impl RecordParser {
+    /// [`RecordParser::parse_block`] of a block without quotes, split here
+    /// directly as the CSV reader would: a record ends at a line-break byte
+    /// (`\r` or `\n`), line breaks before a record are skipped (its line is
+    /// where the reader started looking for it), cells are separated by commas.
+    fn parse_plain_block(&self, block: &CsvBlock, mut f: impl FnMut(Item)) {
+        let b = &block.bytes[..];
+        let expected = self.header.columns.len();
+        let term = |x: u8| x == b'\n' || x == b'\r';
+        let mut commas: Vec<usize> = Vec::with_capacity(expected);
+        let (mut pos, mut line) = (0usize, block.first_line);
+        loop {
+            let rec_line = line;
+            let mut i = pos;
+            while i < b.len() && term(b[i]) {
+                line += u64::from(b[i] == b'\n');
+                i += 1;
+            }
+            if i == b.len() {
+                return;
+            }
+            commas.clear();
+            let mut j = i;
+            while j < b.len() && !term(b[j]) {
+                if b[j] == b',' {
+                    commas.push(j);
+                }
+                j += 1;
+            }
+            if j < b.len() {
+                line += u64::from(b[j] == b'\n');
+                pos = j + 1;
+            } else {
+                pos = j;
+            }
+            let rec = &b[i..j];
+            if commas.is_empty() && rec.iter().all(u8::is_ascii_whitespace) {
+                continue; // blank line
+            }
+            let found = commas.len() + 1;
+            if found != expected {
+                f(Err(RecordError { line: rec_line, column: None, kind: RecordErrorKind::FieldCount { found, expected } }));
+                continue;
+            }
+            let bounds = |k: usize| {
+                let start = if k == 0 { i } else { commas[k - 1] + 1 };
+                let end = if k == commas.len() { j } else { commas[k] };
+                (start - i, end - i)
+            };
+            // Valid UTF-8 as a whole: every cell is (cells end at ASCII commas).
+            match (self.encoding, std::str::from_utf8(rec)) {
+                (Encoding::Utf8, Ok(text)) => {
+                    f(text_cells_record(&self.header, (0..found).map(|k| { let (a, z) = bounds(k); &text[a..z] }), rec_line))
+                }
+                _ => f(cells_record(&self.header, (0..found).map(|k| { let (a, z) = bounds(k); &rec[a..z] }), self.encoding, rec_line)),
+            }
+        }
+    }
+
+    /// Parse the records of a block from [`CsvBlocks`], handing each item to `f`
+    /// in order (the items [`Reader`] gives for these records).
+    pub fn parse_block(&self, block: &CsvBlock, mut f: impl FnMut(Item)) {
+        if !block.bytes.contains(&b'"') {
+            return self.parse_plain_block(block, f);
+        }
+        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&block.bytes[..]);
+        let mut rec = csv::ByteRecord::new();
+        let mut text = String::new();
+        let expected = self.header.columns.len();
+        loop {
+            let line0 = rdr.position().line();
+            match rdr.read_byte_record(&mut rec) {
+                Ok(false) => return,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(line0) + block.first_line - 1;
+                    f(Err(RecordError { line, column: None, kind: RecordErrorKind::Csv(e.to_string()) }));
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            if rec.len() == 1 && rec.get(0).is_some_and(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                continue; // blank line
+            }
+            let line = rec.position().map(|p| p.line()).unwrap_or(0) + block.first_line - 1;
+            if rec.len() != expected {
+                f(Err(RecordError { line, column: None, kind: RecordErrorKind::FieldCount { found: rec.len(), expected } }));
+                continue;
+            }
+            f(csv_record(&self.header, &rec, self.encoding, &mut text, line));
+        }
+    }
+}
+
+fn csv_record(header: &Header, rec: &csv::ByteRecord, enc: Encoding, _text: &mut String, line: u64) -> Item {
+    cells_record(header, rec.iter(), enc, line)
+}
+
+/// A record from its cells (bytes in the file's encoding).
+fn cells_record<'a>(header: &Header, cells: impl Iterator<Item = &'a [u8]>, enc: Encoding, line: u64) -> Item {
     let mut b = ClaimBuilder::new();
-    for (i, (col, cell)) in header.columns.iter().zip(rec.iter()).enumerate() {
+    for (i, (col, cell)) in header.columns.iter().zip(cells).enumerate() {
         if cell.len() > MAX_CELL_BYTES {
             return Err(RecordError {
                 line,
@@ -480,14 +699,31 @@ fn csv_record(header: &Header, rec: &csv::ByteRecord, enc: Encoding, text: &mut 
             });
         }
         let Some(f) = col else { continue };
-        text.clear();
         match decode(cell, enc) {
-            Some(s) => text.push_str(&s),
+            Some(s) => b.set(*f, &s),
             None => {
                 return Err(RecordError { line, column: Some(header.names[i].clone()), kind: RecordErrorKind::Encoding })
             }
         }
-        b.set(*f, text);
+    }
+    let (claim, issues) = b.finish();
+    Ok(Record { line, claim, issues })
+}
+
+/// A record from its cells, already text (as [`cells_record`] of valid text).
+fn text_cells_record<'a>(header: &Header, cells: impl Iterator<Item = &'a str>, line: u64) -> Item {
+    let mut b = ClaimBuilder::new();
+    for (i, (col, cell)) in header.columns.iter().zip(cells).enumerate() {
+        if cell.len() > MAX_CELL_BYTES {
+            return Err(RecordError {
+                line,
+                column: Some(header.names[i].clone()),
+                kind: RecordErrorKind::CellTooLong { bytes: cell.len() },
+            });
+        }
+        if let Some(f) = col {
+            b.set(*f, cell);
+        }
     }
     let (claim, issues) = b.finish();
     Ok(Record { line, claim, issues })
@@ -717,6 +953,85 @@ mod batch_tests {
             batched.extend(raw.drain(..).map(|r| parser.parse(r)));
         }
         assert_eq!(show(it), show(batched));
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn show(items: Vec<Item>) -> Vec<String> {
+        items.into_iter().map(|i| format!("{:?}", i.map(|r| (r.line, r.claim, r.issues)))).collect()
+    }
+
+    /// Items from blocks of about `target` bytes, as the command line reads files.
+    fn by_blocks(text: &[u8], target: usize) -> Vec<Item> {
+        let reader = Reader::open("b.csv", text, None).unwrap();
+        let (start, line) = reader.csv_data_start().unwrap();
+        let parser = reader.parser();
+        let mut blocks = CsvBlocks::new(&text[start as usize..], line, target);
+        let mut out = Vec::new();
+        while let Some(b) = blocks.next_block().unwrap() {
+            parser.parse_block(&b, |i| out.push(i));
+        }
+        out
+    }
+
+    fn check(text: &[u8]) {
+        let it: Vec<Item> = Reader::open("b.csv", text, None).unwrap().collect();
+        let want = show(it);
+        for target in [1, 2, 3, 5, 8, 13, 40, 100, 1 << 20] {
+            assert_eq!(want, show(by_blocks(text, target)), "target {target}: {:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn blocks_match_the_iterator() {
+        check(b"case_id,sex,diagnoses,total_cost\nC1,1,K35.800|I10.x00,1.50\nbroken,line\n\n  \nC2,2,,2\nC3,x,\xff\xfe,1");
+        check(b"case_id,sex,diagnoses,total_cost\r\nC1,1,K35.800,1.50\r\n\r\nbroken\r\nC2,2,,2\r\n");
+        check(b"case_id,sex,diagnoses,total_cost\rC1,1,K35.800,1.50\rC2,2,,2\r");
+        // UTF-8 (by the first 64 KiB) with a bad byte and an over-long cell further on.
+        let mut big = b"case_id,sex,diagnoses,total_cost\n".to_vec();
+        for i in 0..3000 {
+            big.extend(format!("C{i},1,K35.800|\u{75c5},{i}.5\n").as_bytes());
+        }
+        big.extend(b"C,1,\xe7\x97,1\nC,1,K35,1\xff\n");
+        big.extend(b"C,");
+        big.extend(std::iter::repeat_n(b'x', MAX_CELL_BYTES + 1));
+        big.extend(b",K35,1\nC9,2,,9\n");
+        let it: Vec<Item> = Reader::open("b.csv", &big[..], None).unwrap().collect();
+        assert_eq!(it.iter().filter(|i| i.is_err()).count(), 3);
+        assert_eq!(show(it), show(by_blocks(&big, 4096)));
+        check(b"\xef\xbb\xbfcase_id,sex,diagnoses,total_cost\n\nC1,1,\"K35.800\nI10.x00\",1.50\n\"C\"\"2\",2,\"a,b\",2\nC3,1,x\"y,3\n\"unterminated,1,2,3\nC4,1,,4\n");
+    }
+
+    proptest! {
+        #[test]
+        fn blocks_match_the_iterator_on_any_cells(cells in proptest::collection::vec("[a-z0-9.|,\"\r\n ]{0,6}", 0..40)) {
+            let mut text = String::from("case_id,sex,diagnoses,total_cost\n");
+            for (i, c) in cells.iter().enumerate() {
+                text.push_str(c);
+                text.push_str(match i % 5 { 3 => "\r\n", 4 => "\n", _ => "," });
+            }
+            check(text.as_bytes());
+        }
+
+        #[test]
+        fn plain_blocks_match_the_iterator(cells in proptest::collection::vec("[a-z0-9.|,\r\n \u{00e9}\u{75c5}]{0,6}", 0..40), gbk in any::<bool>()) {
+            let mut text = String::from("case_id,sex,diagnoses,total_cost\n");
+            for (i, c) in cells.iter().enumerate() {
+                text.push_str(c);
+                text.push_str(match i % 5 { 3 => "\r\n", 4 => "\n", _ => "," });
+            }
+            let mut bytes = text.into_bytes();
+            if gbk && bytes.len() > 40 {
+                // Not UTF-8: read as GBK, where 0xff is no character.
+                let n = (bytes.len() / 2).max(34);
+                bytes[n] = 0xff;
+            }
+            check(&bytes);
+        }
     }
 }
 

@@ -178,16 +178,17 @@ pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
     };
     let mut b = DatasetBuilder::new(insts);
     let batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields());
-    let stats = crate::claims_io::par_map_batches(
+    // Parsing, grouping and the per-claim part of the case table on worker
+    // threads; interning in file order here, overlapped with the next blocks.
+    let stats = crate::claims_io::par_fold_batches(
         batches,
-        |rec| {
-            let mut dx = Vec::new();
-            crate::claims_io::group_claim(&grouper, &rec.claim, &mut dx)
-        },
-        |rec, g| {
+        monitor::Prepared::new,
+        |p, rec| {
+            let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
             let codes = grouper.codes_of(&g);
-            b.push(&rec.claim, Some((codes.drg, codes.adrg, codes.drg_name)), None, None);
+            p.add(&rec.claim, Some((codes.drg, codes.adrg, codes.drg_name)), None, None);
         },
+        |p| b.append(&p),
     )?;
     if b.skipped.no_discharge > 0 {
         eprintln!("{} records without a discharge date were left out", b.skipped.no_discharge);

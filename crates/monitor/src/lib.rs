@@ -15,4 +15,4 @@ pub mod indicators;
 pub mod model;
 pub mod report;
 
-pub use model::{Case, Dataset, DatasetBuilder, Group, Institution, Severity, Strings};
+pub use model::{Case, Dataset, DatasetBuilder, Group, Institution, Prepared, Severity, Strings};

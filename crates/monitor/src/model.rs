@@ -256,9 +256,17 @@ impl<S: AsRef<str>> FromIterator<S> for Strings {
     }
 }
 
+/// The hash interners key strings by ([`Prepared`] computes it on any thread).
+fn hash_str(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
 /// Interns many distinct strings (patient ids) into [`Strings`]: keyed by a
-/// 64-bit hash, checked against the stored text; a hash shared by two
-/// different strings goes to an overflow map.
+/// 64-bit hash ([`hash_str`]), checked against the stored text; a hash shared
+/// by two different strings goes to an overflow map.
 #[derive(Default)]
 struct BigInterner {
     map: FxHashMap<u64, u32>,
@@ -266,11 +274,7 @@ struct BigInterner {
 }
 
 impl BigInterner {
-    fn get(&mut self, key: &str, names: &mut Strings) -> u32 {
-        use std::hash::{Hash, Hasher};
-        let mut h = rustc_hash::FxHasher::default();
-        key.hash(&mut h);
-        let h = h.finish();
+    fn get(&mut self, h: u64, key: &str, names: &mut Strings) -> u32 {
         match self.map.get(&h) {
             None => {
                 let i = names.push(key);
@@ -290,22 +294,205 @@ impl BigInterner {
     }
 }
 
+/// Interns strings by their [`hash_str`], checked against the text; indices
+/// count the distinct keys of this interner.
 #[derive(Default)]
 struct Interner {
-    map: FxHashMap<String, u32>,
+    map: FxHashMap<u64, u32>,
+    keys: Vec<String>,
+    overflow: FxHashMap<String, u32>,
 }
 
 impl Interner {
-    /// The index of `key`, appending it to `names` when new (indices count
-    /// the keys of this interner, so `names` must only grow through it).
-    fn get(&mut self, key: &str, names: &mut Vec<String>) -> u32 {
-        if let Some(&i) = self.map.get(key) {
-            return i;
-        }
-        let i = self.map.len() as u32;
+    /// The index of `key` (hash `h`), appending it to `names` when new (indices
+    /// count the keys of this interner, so `names` must only grow through it).
+    fn get(&mut self, h: u64, key: &str, names: &mut Vec<String>) -> u32 {
+        let slot = match self.map.get(&h) {
+            None => None,
+            Some(&i) if self.keys[i as usize] == key => return i,
+            Some(_) => match self.overflow.get(key) {
+                Some(&i) => return i,
+                None => Some(()),
+            },
+        };
+        let i = self.keys.len() as u32;
+        self.keys.push(key.to_owned());
         names.push(key.to_owned());
-        self.map.insert(key.to_owned(), i);
+        match slot {
+            None => self.map.insert(h, i),
+            Some(()) => self.overflow.insert(key.to_owned(), i),
+        };
         i
+    }
+
+    fn get_str(&mut self, key: &str, names: &mut Vec<String>) -> u32 {
+        self.get(hash_str(key), key, names)
+    }
+}
+
+/// A string in [`Prepared::text`] with its [`hash_str`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Key {
+    start: u32,
+    end: u32,
+    hash: u64,
+}
+
+/// One claim of a [`Prepared`] batch.
+#[derive(Clone, Debug)]
+struct Row {
+    case_id: Key,
+    inst: Key,
+    dept: Key,
+    patient: Key,
+    main_dx: Key,
+    dx_cat: Key,
+    /// DRG code, ADRG code and DRG name; `None`: not grouped.
+    drg: Option<[Key; 3]>,
+    /// This claim's secondary diagnoses in [`Prepared::secondary`].
+    sec: std::ops::Range<u32>,
+    /// The case with its indices still to be interned.
+    case: Case,
+    year: i32,
+    month: u32,
+    costs: [i64; 14],
+}
+
+/// Claims reduced to what the case table keeps, with the hashes of their
+/// codes and ids: the per-claim work of [`DatasetBuilder::push`] that needs no
+/// shared state, so that it can be done on any thread while
+/// [`DatasetBuilder::append`] interns earlier batches in order.
+#[derive(Clone, Debug, Default)]
+pub struct Prepared {
+    text: String,
+    rows: Vec<Row>,
+    secondary: Vec<Key>,
+    /// Claims not taken.
+    pub skipped: Skipped,
+}
+
+impl Prepared {
+    pub fn new() -> Prepared {
+        Prepared::default()
+    }
+
+    /// Claims taken.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+        self.secondary.clear();
+        self.skipped = Skipped::default();
+    }
+
+    fn key(&mut self, s: &str) -> Key {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        Key { start, end: self.text.len() as u32, hash: hash_str(s) }
+    }
+
+    fn str(&self, k: Key) -> &str {
+        &self.text[k.start as usize..k.end as usize]
+    }
+
+    /// Add one claim, as [`DatasetBuilder::push`] takes it: with its DRG
+    /// (`None` when not grouped: codes `0000`), its QC result and whether it
+    /// is a special case, when known. False when the claim is not taken.
+    pub fn add(&mut self, c: &Claim, drg: Option<(&str, &str, &str)>, qc_pass: Option<bool>, special: Option<bool>) -> bool {
+        let Some(dis) = c.discharged_at else {
+            self.skipped.no_discharge += 1;
+            return false;
+        };
+        let discharged = dis.date().num_days_from_ce();
+        let admitted = c
+            .admitted_at
+            .map(|a| a.date().num_days_from_ce())
+            .unwrap_or(discharged);
+        let case_id = self.key(&c.case_id);
+        let inst = self.key(&c.institution_id);
+        let dept = self.key(&c.department);
+        let patient = self.key(&c.patient_id);
+        let main = c.main_diagnosis.as_deref().unwrap_or("").trim();
+        let main_dx = self.key(main);
+        let cat_len = main.char_indices().nth(3).map_or(main.len(), |(i, _)| i);
+        let dx_cat = Key { start: main_dx.start, end: main_dx.start + cat_len as u32, hash: hash_str(&main[..cat_len]) };
+        let drg = match drg {
+            Some((code, adrg, name)) if code != drg::UNGROUPABLE_DRG && !code.is_empty() => {
+                Some([self.key(code), self.key(adrg), self.key(name)])
+            }
+            _ => None,
+        };
+        let los = c
+            .los
+            .map(i64::from)
+            .or_else(|| c.los_from_dates())
+            .unwrap_or(1)
+            .clamp(1, u32::MAX as i64) as u32;
+        let sec_start = self.secondary.len() as u32;
+        for o in c.other_diagnoses.iter().take(255) {
+            let k = self.key(o.trim());
+            self.secondary.push(k);
+        }
+        let n_sec = (self.secondary.len() as u32 - sec_start) as u8;
+        let total = c.total_cost.map_or(0, |f| f.0);
+        let fee = |ix: &[usize]| ix.iter().map(|&i| c.costs[i].map_or(0, |f| f.0)).sum::<i64>();
+        let pm = |part: i64| {
+            if total > 0 {
+                (part.max(0) as f64 * 1000.0 / total as f64).round().min(1000.0) as u16
+            } else {
+                0
+            }
+        };
+        let case = Case {
+            inst: 0,
+            dept: 0,
+            patient: 0,
+            drg: NO_GROUP,
+            main_dx: 0,
+            dx_cat: 0,
+            admitted,
+            discharged,
+            los,
+            total,
+            self_pay: c.self_pay.map_or(0, |f| f.0),
+            self_expense: c.self_expense.map_or(0, |f| f.0),
+            fund: c.fund_paid.map_or(0, |f| f.0),
+            way: c.discharge_way.map_or(0, |w| w as u8),
+            route: c.admission_route.map_or(0, |r| r as u8),
+            procedures: c.procedures.len().min(255) as u8,
+            n_sec,
+            exam_pm: pm(fee(&[1, 2, 3])),
+            care_pm: pm(fee(&[1, 2, 3, 4, 7, 8, 9, 10])),
+            sec: 0,
+            qc_pass,
+            special,
+        };
+        let mut costs = [0i64; 14];
+        for (s, v) in costs.iter_mut().zip(c.costs.iter()) {
+            *s = v.map_or(0, |f| f.0);
+        }
+        self.rows.push(Row {
+            case_id,
+            inst,
+            dept,
+            patient,
+            main_dx,
+            dx_cat,
+            drg,
+            sec: sec_start..self.secondary.len() as u32,
+            case,
+            year: dis.date().year(),
+            month: dis.date().month(),
+            costs,
+        });
+        true
     }
 }
 
@@ -328,6 +515,8 @@ pub struct DatasetBuilder {
     dx: Interner,
     dx_cat: Interner,
     pub skipped: Skipped,
+    /// Reused by [`DatasetBuilder::push`].
+    scratch: Prepared,
 }
 
 impl DatasetBuilder {
@@ -336,7 +525,7 @@ impl DatasetBuilder {
         let mut b = DatasetBuilder::default();
         for i in institutions {
             let mut names = Vec::new();
-            b.inst.get(&i.id, &mut names);
+            b.inst.get_str(&i.id, &mut names);
             b.data.institutions.push(i);
         }
         b
@@ -351,103 +540,64 @@ impl DatasetBuilder {
         qc_pass: Option<bool>,
         special: Option<bool>,
     ) -> bool {
-        let Some(dis) = c.discharged_at else {
-            self.skipped.no_discharge += 1;
-            return false;
-        };
-        let discharged = dis.date().num_days_from_ce();
-        let admitted = c
-            .admitted_at
-            .map(|a| a.date().num_days_from_ce())
-            .unwrap_or(discharged);
+        let mut p = std::mem::take(&mut self.scratch);
+        p.clear();
+        let taken = p.add(c, drg, qc_pass, special);
+        self.append(&p);
+        self.scratch = p;
+        taken
+    }
+
+    /// Intern and add a batch of claims prepared by [`Prepared::add`] (possibly
+    /// on another thread); the same as [`DatasetBuilder::push`] of each claim.
+    pub fn append(&mut self, p: &Prepared) {
+        self.skipped.no_discharge += p.skipped.no_discharge;
         let d = &mut self.data;
-        let n_inst = d.institutions.len();
-        let mut names: Vec<String> = Vec::new();
-        let inst = self.inst.get(&c.institution_id, &mut names);
-        if inst as usize == n_inst {
-            d.institutions.push(Institution {
-                id: c.institution_id.clone(),
-                ..Default::default()
-            });
-        }
-        let dept = self.dept.get(&c.department, &mut d.departments);
-        let patient = self.patient.get(&c.patient_id, &mut d.patients);
-        let main = c.main_diagnosis.as_deref().unwrap_or("").trim();
-        let main_dx = self.dx.get(main, &mut d.diagnoses);
-        let cat: String = main.chars().take(3).collect();
-        let dx_cat = self.dx_cat.get(&cat, &mut d.dx_categories);
-        let drg = match drg {
-            Some((code, adrg, name)) if code != drg::UNGROUPABLE_DRG && !code.is_empty() => {
-                let n = d.groups.len() as u32;
-                let mut tmp = Vec::new();
-                let g = self.group.get(code, &mut tmp);
-                if g == n {
-                    let a = self.adrg.get(adrg, &mut d.adrgs);
-                    d.groups.push(Group {
-                        code: code.to_owned(),
-                        name: name.to_owned(),
-                        adrg: a,
-                        severity: Severity::of_code(code),
-                    });
+        d.cases.reserve(p.rows.len());
+        for r in &p.rows {
+            let n_inst = d.institutions.len();
+            let mut names: Vec<String> = Vec::new();
+            let inst_id = p.str(r.inst);
+            let inst = self.inst.get(r.inst.hash, inst_id, &mut names);
+            if inst as usize == n_inst {
+                d.institutions.push(Institution { id: inst_id.to_owned(), ..Default::default() });
+            }
+            let dept = self.dept.get(r.dept.hash, p.str(r.dept), &mut d.departments);
+            let patient = self.patient.get(r.patient.hash, p.str(r.patient), &mut d.patients);
+            let main_dx = self.dx.get(r.main_dx.hash, p.str(r.main_dx), &mut d.diagnoses);
+            let dx_cat = self.dx_cat.get(r.dx_cat.hash, p.str(r.dx_cat), &mut d.dx_categories);
+            let drg = match r.drg {
+                Some([code, adrg, name]) => {
+                    let n = d.groups.len() as u32;
+                    let mut tmp = Vec::new();
+                    let g = self.group.get(code.hash, p.str(code), &mut tmp);
+                    if g == n {
+                        let a = self.adrg.get(adrg.hash, p.str(adrg), &mut d.adrgs);
+                        let code = p.str(code);
+                        d.groups.push(Group {
+                            code: code.to_owned(),
+                            name: p.str(name).to_owned(),
+                            adrg: a,
+                            severity: Severity::of_code(code),
+                        });
+                    }
+                    g
                 }
-                g
+                None => NO_GROUP,
+            };
+            let sec = d.secondary.len() as u32;
+            for k in &p.secondary[r.sec.start as usize..r.sec.end as usize] {
+                let i = self.dx.get(k.hash, p.str(*k), &mut d.diagnoses);
+                d.secondary.push(i);
             }
-            _ => NO_GROUP,
-        };
-        let los = c
-            .los
-            .map(i64::from)
-            .or_else(|| c.los_from_dates())
-            .unwrap_or(1)
-            .clamp(1, u32::MAX as i64) as u32;
-        let sec = d.secondary.len() as u32;
-        let mut n_sec = 0u8;
-        for o in c.other_diagnoses.iter().take(255) {
-            let i = self.dx.get(o.trim(), &mut d.diagnoses);
-            d.secondary.push(i);
-            n_sec += 1;
-        }
-        let total = c.total_cost.map_or(0, |f| f.0);
-        let fee = |ix: &[usize]| ix.iter().map(|&i| c.costs[i].map_or(0, |f| f.0)).sum::<i64>();
-        let pm = |part: i64| {
-            if total > 0 {
-                (part.max(0) as f64 * 1000.0 / total as f64).round().min(1000.0) as u16
-            } else {
-                0
+            let case = Case { inst, dept, patient, drg, main_dx, dx_cat, sec, ..r.case };
+            let items = d.items.entry((inst, r.year, r.month)).or_insert([0; 14]);
+            for (s, v) in items.iter_mut().zip(r.costs.iter()) {
+                *s += v;
             }
-        };
-        let case = Case {
-            inst,
-            dept,
-            patient,
-            drg,
-            main_dx,
-            dx_cat,
-            admitted,
-            discharged,
-            los,
-            total,
-            self_pay: c.self_pay.map_or(0, |f| f.0),
-            self_expense: c.self_expense.map_or(0, |f| f.0),
-            fund: c.fund_paid.map_or(0, |f| f.0),
-            way: c.discharge_way.map_or(0, |w| w as u8),
-            route: c.admission_route.map_or(0, |r| r as u8),
-            procedures: c.procedures.len().min(255) as u8,
-            n_sec,
-            exam_pm: pm(fee(&[1, 2, 3])),
-            care_pm: pm(fee(&[1, 2, 3, 4, 7, 8, 9, 10])),
-            sec,
-            qc_pass,
-            special,
-        };
-        let key = (inst, dis.date().year(), dis.date().month());
-        let items = d.items.entry(key).or_insert([0; 14]);
-        for (s, v) in items.iter_mut().zip(c.costs.iter()) {
-            *s += v.map_or(0, |f| f.0);
+            d.cases.push(case);
+            d.case_ids.push(p.str(r.case_id));
         }
-        d.cases.push(case);
-        d.case_ids.push(&c.case_id);
-        true
     }
 
     /// Add a case that is already interned (tests, other front ends).
