@@ -5,7 +5,12 @@
 //!   DIP (score × scale) with the institution coefficient, high/low-ratio outliers,
 //!   per-diem long stays, fee-for-service (ungroupable TCM cases, special cases),
 //!   add-on points for excluded innovative drugs, crediting to the alliance lead.
-//! * [`capitation_points`], [`fee_for_service_points`]: the other conversions.
+//! * [`Conversion`]: the rate money converts to points at (fee-for-service, per-diem,
+//!   capitation, add-on), derived from the history year's DRG/DIP cases
+//!   ([`RateBasis`]) or fixed by the parameters; [`capitation_points`],
+//!   [`fee_for_service_points`].
+//! * QC gating: a case whose list breaks a withholding QC rule is priced but not
+//!   payable ([`Points::payable`]).
 //!
 //! Pure and exact: decimals, points rounded half away from zero to 4 places.
 
@@ -14,8 +19,8 @@ pub mod price;
 pub mod standards;
 
 pub use standards::parse_standards;
-pub use params::{Method, Params, ParamsError, DEFAULT_PARAMS};
+pub use params::{Method, Params, ParamsError, RateSetting, DEFAULT_PARAMS};
 pub use price::{
-    capitation_points, coefficient, fee_for_service_points, price, CaseInput, CoefSource, GroupStandard, Institution,
-    PayMethod, Points, Rule, POINT_PLACES,
+    capitation_points, coefficient, fee_for_service_points, price, CaseInput, CoefSource, Conversion, GroupStandard,
+    Institution, PayMethod, Points, RateBasis, Rule, POINT_PLACES, RATE_PLACES,
 };

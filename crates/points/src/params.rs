@@ -78,11 +78,34 @@ pub enum UngroupablePay {
     Zero,
 }
 
+/// How money converts to points for the methods priced in yuan (fee-for-service,
+/// per-diem, capitation, drug add-on): seed 002 §24–§25.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateSetting {
+    /// The history year's cost per point of its DRG/DIP cases, computed at run
+    /// time ([`crate::Conversion::resolve`]): the same base as the group points.
+    Derived,
+    /// A rate fixed for the year (yuan per point), e.g. agreed in negotiation.
+    Fixed(Decimal),
+}
+
+impl<'de> Deserialize<'de> for RateSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim() == "derived" {
+            return Ok(RateSetting::Derived);
+        }
+        s.trim().parse::<Decimal>().map(RateSetting::Fixed).map_err(|_| {
+            serde::de::Error::custom(format!("yuan_per_point must be \"derived\" or a decimal number of yuan, is {s:?}"))
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeeForService {
-    /// Yuan per point (the previous year's average cost per point).
-    pub yuan_per_point: Decimal,
+    /// Yuan per point: `"derived"` (default) or a fixed rate.
+    pub yuan_per_point: RateSetting,
     pub ungroupable_other: UngroupablePay,
 }
 
@@ -98,9 +121,9 @@ pub struct PerDiemCategory {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerDiem {
-    /// The all-case average inpatient cost (yuan) that per-diem and capitation
-    /// amounts are compared with.
-    pub all_case_average: Decimal,
+    /// Long-stay categories; their points are yuan_per_day × days converted at the
+    /// region's rate (yuan per point), i.e. the per-diem standard compared with the
+    /// all-group average cost per case (seed 002 §25).
     pub categories: Vec<PerDiemCategory>,
 }
 
@@ -147,8 +170,9 @@ impl Params {
         };
         pos("drg.points_per_rw", self.drg.points_per_rw)?;
         pos("dip.score_scale", self.dip.score_scale)?;
-        pos("fee_for_service.yuan_per_point", self.fee_for_service.yuan_per_point)?;
-        pos("per_diem.all_case_average", self.per_diem.all_case_average)?;
+        if let RateSetting::Fixed(r) = self.fee_for_service.yuan_per_point {
+            pos("fee_for_service.yuan_per_point", r)?;
+        }
         pos("outliers.drg_low", self.outliers.drg_low)?;
         pos("outliers.dip_high", self.outliers.dip_high)?;
         pos("outliers.dip_low", self.outliers.dip_low)?;

@@ -5,7 +5,7 @@ use claims::Fen;
 use rust_decimal::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::params::{Method, Params, UngroupablePay};
+use crate::params::{Method, Params, RateSetting, UngroupablePay};
 
 /// Decimal places of points.
 pub const POINT_PLACES: u32 = 4;
@@ -54,6 +54,108 @@ pub struct CaseInput<'a> {
     pub main_dx: &'a str,
     /// An approved special case (特例单议), paid by item.
     pub special_case: bool,
+    /// Ids of the QC rules with `withhold = true` that the settlement list breaks
+    /// (seed 000: a compliant list is a condition of payment). Non-empty: the case
+    /// is priced and shown but not payable until a corrected version arrives.
+    pub withheld: &'a [String],
+}
+
+/// Which cases the conversion rate is derived from: the history year's cases
+/// priced by their DRG/DIP group (normal, high and low ratio), with this year's
+/// weights, coefficients and outlier rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateBasis {
+    pub cases: u64,
+    /// Σ priced cost (total cost less excluded drug cost), fen.
+    pub cost: Fen,
+    /// Σ case points, in ten-thousandths of a point.
+    pub points: i64,
+}
+
+impl RateBasis {
+    /// Count a case if it is priced by its group.
+    pub fn add(&mut self, p: &Points) {
+        if matches!(p.method, PayMethod::Drg | PayMethod::Dip) {
+            self.cases += 1;
+            self.cost = self.cost + p.priced_cost;
+            self.points += (p.case_points * Decimal::from(10_000)).to_i64().unwrap_or(0);
+        }
+    }
+
+    pub fn merge(&mut self, o: &RateBasis) {
+        self.cases += o.cases;
+        self.cost = self.cost + o.cost;
+        self.points += o.points;
+    }
+
+    /// Σ points as a decimal.
+    pub fn points_decimal(&self) -> Decimal {
+        Decimal::new(self.points, 4)
+    }
+}
+
+/// Decimal places of a conversion rate (as of a point value).
+pub const RATE_PLACES: u32 = 6;
+
+/// The conversion rate of money into points for one region and year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversion {
+    /// Yuan per point, rounded to [`RATE_PLACES`].
+    pub yuan_per_point: Decimal,
+    /// The history it was derived from; None when the parameters fix it.
+    pub basis: Option<RateBasis>,
+}
+
+impl Conversion {
+    /// The rate the parameters ask for: fixed, or derived from `basis` (the
+    /// history year's cases priced by group). Derived without a usable basis is
+    /// an error saying what is missing.
+    pub fn resolve(params: &Params, basis: Option<&RateBasis>) -> Result<Conversion, String> {
+        match params.fee_for_service.yuan_per_point {
+            RateSetting::Fixed(r) => Ok(Conversion { yuan_per_point: r, basis: None }),
+            RateSetting::Derived => {
+                let b = basis.ok_or_else(|| {
+                    "fee_for_service.yuan_per_point = \"derived\": the conversion rate is derived from the history year's \
+                     settlement lists (Σ cost / Σ points of its DRG/DIP cases); give them (--history-cases), or fix the \
+                     rate in the parameters"
+                        .to_owned()
+                })?;
+                if b.points <= 0 || b.cost.0 <= 0 {
+                    return Err(format!(
+                        "fee_for_service.yuan_per_point = \"derived\": the history year has {} cases priced by group \
+                         ({} points, cost {}): no rate can be derived; give the history year's settlement lists, or fix \
+                         the rate in the parameters",
+                        b.cases,
+                        b.points_decimal(),
+                        b.cost
+                    ));
+                }
+                // yuan / points = (fen / 100) / (units / 10⁴) = fen × 100 / units
+                let r = (Decimal::from(b.cost.0) * Decimal::ONE_HUNDRED / Decimal::from(b.points))
+                    .round_dp_with_strategy(RATE_PLACES, RoundingStrategy::MidpointAwayFromZero);
+                Ok(Conversion { yuan_per_point: r, basis: Some(*b) })
+            }
+        }
+    }
+
+    /// A fixed rate (tests, fixed parameters).
+    pub fn fixed(yuan_per_point: Decimal) -> Conversion {
+        Conversion { yuan_per_point, basis: None }
+    }
+
+    /// The derivation in one line.
+    pub fn describe(&self) -> String {
+        match &self.basis {
+            None => format!("{} yuan per point (fixed by the parameters)", self.yuan_per_point),
+            Some(b) => format!(
+                "{} yuan per point = history cost {} / {} points of {} DRG/DIP cases",
+                self.yuan_per_point,
+                b.cost,
+                b.points_decimal(),
+                b.cases
+            ),
+        }
+    }
 }
 
 /// How a case is paid.
@@ -183,6 +285,16 @@ pub struct Points {
     pub credited_to: String,
     /// Per-diem category name, when per-diem.
     pub per_diem_category: Option<String>,
+    /// The cost the case is priced on (total cost less excluded drug cost).
+    pub priced_cost: Fen,
+    /// Yuan per point used where money converts to points (fee-for-service,
+    /// per-diem, add-on); None when nothing was converted.
+    pub yuan_per_point: Option<Decimal>,
+    /// False while a QC rule that withholds payment is broken: the points are
+    /// shown but do not enter the period's points or payment.
+    pub payable: bool,
+    /// The withholding QC rule ids (empty when payable).
+    pub withheld_reason: Vec<String>,
 }
 
 /// The coefficient of an institution for a group.
@@ -200,25 +312,33 @@ pub fn coefficient(params: &Params, inst: &Institution, base_level_group: bool) 
 }
 
 /// Points of an amount paid by item: cost / yuan per point.
-pub fn fee_for_service_points(params: &Params, cost: Fen) -> Decimal {
-    round(yuan(cost) / params.fee_for_service.yuan_per_point)
+pub fn fee_for_service_points(conv: &Conversion, cost: Fen) -> Decimal {
+    round(yuan(cost) / conv.yuan_per_point)
 }
 
-/// Points of an agreed capitation total (人头付费): total / all-case average × 100
-/// (seed 002 §25).
-pub fn capitation_points(params: &Params, total: Fen) -> Decimal {
-    round(yuan(total) / params.per_diem.all_case_average * Decimal::ONE_HUNDRED)
+/// Points of an agreed capitation total (人头付费, seed 002 §25: 按照一定比价关系转化):
+/// total / yuan per point.
+pub fn capitation_points(conv: &Conversion, total: Fen) -> Decimal {
+    round(yuan(total) / conv.yuan_per_point)
 }
 
 /// Price one case.
-pub fn price(params: &Params, inst: &Institution, case: &CaseInput<'_>) -> Points {
+pub fn price(params: &Params, conv: &Conversion, inst: &Institution, case: &CaseInput<'_>) -> Points {
+    let mut p = price_inner(params, conv, inst, case);
+    p.payable = case.withheld.is_empty();
+    p.withheld_reason = case.withheld.to_vec();
+    p
+}
+
+fn price_inner(params: &Params, conv: &Conversion, inst: &Institution, case: &CaseInput<'_>) -> Points {
     let credited_to = match (&inst.alliance_lead, params.alliance.credit_to_lead) {
         (Some(lead), true) => lead.clone(),
         _ => inst.id.clone(),
     };
     let addon_cost = if params.innovative_drugs.add_on { case.innovative_drug_cost.max(Fen::ZERO) } else { Fen::ZERO };
-    let addon_points = if addon_cost.0 > 0 { fee_for_service_points(params, addon_cost) } else { Decimal::ZERO };
+    let addon_points = if addon_cost.0 > 0 { fee_for_service_points(conv, addon_cost) } else { Decimal::ZERO };
     let cost = (case.total_cost - addon_cost).max(Fen::ZERO);
+    let rate = conv.yuan_per_point;
     let mut p = Points {
         case_id: case.case_id.to_owned(),
         method: PayMethod::FeeForService,
@@ -236,12 +356,18 @@ pub fn price(params: &Params, inst: &Institution, case: &CaseInput<'_>) -> Point
         total: Decimal::ZERO,
         credited_to,
         per_diem_category: None,
+        priced_cost: cost,
+        yuan_per_point: (addon_cost.0 > 0).then_some(rate),
+        payable: true,
+        withheld_reason: Vec::new(),
     };
 
     // 1. Approved special cases are paid by item, the whole cost (add-on included).
     if case.special_case {
         p.rule = Rule::SpecialCase;
-        p.case_points = fee_for_service_points(params, case.total_cost.max(Fen::ZERO));
+        p.case_points = fee_for_service_points(conv, case.total_cost.max(Fen::ZERO));
+        p.priced_cost = case.total_cost.max(Fen::ZERO);
+        p.yuan_per_point = Some(rate);
         p.addon_points = Decimal::ZERO;
         p.total = p.case_points;
         return p;
@@ -257,8 +383,8 @@ pub fn price(params: &Params, inst: &Institution, case: &CaseInput<'_>) -> Point
         p.method = PayMethod::PerDiem;
         p.rule = Rule::PerDiem;
         p.per_diem_category = Some(cat.name.clone());
-        p.case_points =
-            round(cat.yuan_per_day * Decimal::from(case.los) / params.per_diem.all_case_average * Decimal::ONE_HUNDRED);
+        p.yuan_per_point = Some(rate);
+        p.case_points = round(cat.yuan_per_day * Decimal::from(case.los) / rate);
         p.total = p.case_points + p.addon_points;
         return p;
     }
@@ -275,7 +401,8 @@ pub fn price(params: &Params, inst: &Institution, case: &CaseInput<'_>) -> Point
         } else {
             p.rule = Rule::UngroupableOther;
         }
-        p.case_points = fee_for_service_points(params, cost);
+        p.yuan_per_point = Some(rate);
+        p.case_points = fee_for_service_points(conv, cost);
         p.total = p.case_points + p.addon_points;
         return p;
     };
@@ -320,15 +447,21 @@ impl Points {
         let r = self.ratio.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
         let t = self.threshold.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
         let g = self.group.as_deref().unwrap_or("0000");
+        let rate = self.yuan_per_point.map(|r| r.normalize().to_string());
+        let withheld = self.withheld_reason.join("、");
         if zh {
+            let rate = rate.map(|r| format!("；折算率 {r} 元/点")).unwrap_or_default();
+            let pay = if self.payable { String::new() } else { format!("；暂缓支付：结算清单未通过质控规则 {withheld}，更正后重新上传方可支付") };
             format!(
-                "病例 {}：{}（{}，依据 {}）；病组 {g}，权重/分值 {w}，组均费用 {m} 元，费用比 {r}，阈值 {t}；基准点数 {}，调节系数 {}（{}）；病例点数 {}，除外药品加点 {}，合计 {}，计入机构 {}",
+                "病例 {}：{}（{}，依据 {}）；病组 {g}，权重/分值 {w}，组均费用 {m} 元，费用比 {r}，阈值 {t}；基准点数 {}，调节系数 {}（{}）；病例点数 {}，除外药品加点 {}，合计 {}，计入机构 {}{rate}{pay}",
                 self.case_id, self.rule.zh(), self.method.as_str(), self.rule.cite(), self.base_points, self.coefficient,
                 self.coefficient_source.as_str(), self.case_points, self.addon_points, self.total, self.credited_to
             )
         } else {
+            let rate = rate.map(|r| format!("; conversion {r} yuan per point")).unwrap_or_default();
+            let pay = if self.payable { String::new() } else { format!("; withheld: the list breaks QC rule(s) {}, payable once a corrected version arrives", self.withheld_reason.join(", ")) };
             format!(
-                "case {}: {} ({}, per {}); group {g}, weight {w}, group mean {m} yuan, cost ratio {r}, threshold {t}; base points {}, coefficient {} ({}); case points {}, drug add-on {}, total {}, credited to {}",
+                "case {}: {} ({}, per {}); group {g}, weight {w}, group mean {m} yuan, cost ratio {r}, threshold {t}; base points {}, coefficient {} ({}); case points {}, drug add-on {}, total {}, credited to {}{rate}{pay}",
                 self.case_id, self.rule.as_str(), self.method.as_str(), self.rule.cite(), self.base_points, self.coefficient,
                 self.coefficient_source.as_str(), self.case_points, self.addon_points, self.total, self.credited_to
             )

@@ -1,14 +1,19 @@
 //! Each pricing rule with hand-computed expected points (built-in parameters:
 //! 100 points per RW, 三级 1.00, 二级 0.85, k = 3/2/1.5 by RW band, low 0.4,
-//! 100 yuan per point, all-case average 10,000 yuan).
+//! a conversion rate of 100 yuan per point).
 
 use claims::Fen;
-use points::{price, CaseInput, GroupStandard, Institution, Method, Params, Points};
+use points::{price, CaseInput, Conversion, GroupStandard, Institution, Method, Params, Points};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
+}
+
+/// The rate the hand-computed figures use: 100 yuan per point.
+fn conv() -> Conversion {
+    Conversion::fixed(d("100"))
 }
 
 fn yuan(s: &str) -> Fen {
@@ -48,8 +53,9 @@ fn run(params: &Params, rows: &[Row]) -> Vec<Points> {
             los: r.los,
             main_dx: r.dx,
             special_case: r.special,
+            withheld: &[],
         };
-        let p = price(params, &r.inst, &case);
+        let p = price(params, &conv(), &r.inst, &case);
         if p.rule.as_str() != r.want_rule || p.total != d(r.want_total) {
             failures.push(format!("{}: want {} {}, got {} {} ({})", r.name, r.want_rule, r.want_total, p.rule.as_str(), p.total, p.explain(false)));
         }
@@ -165,8 +171,47 @@ fn dip_rules() {
 fn capitation_and_fee_for_service_conversions() {
     let params = Params::builtin();
     // 1,000,000 yuan / 10,000 × 100
-    assert_eq!(points::capitation_points(&params, yuan("1000000.00")), d("10000"));
-    assert_eq!(points::fee_for_service_points(&params, yuan("0.01")), d("0.0001"));
+    // 1,000,000 yuan / 100 yuan per point
+    assert_eq!(points::capitation_points(&conv(), yuan("1000000.00")), d("10000"));
+    assert_eq!(points::fee_for_service_points(&conv(), yuan("0.01")), d("0.0001"));
+    // The default parameters derive the rate: without a history it is refused, naming the key.
+    let e = Conversion::resolve(&params, None).unwrap_err();
+    assert!(e.contains("fee_for_service.yuan_per_point") && e.contains("--history-cases"), "{e}");
+    let empty = points::RateBasis::default();
+    assert!(Conversion::resolve(&params, Some(&empty)).unwrap_err().contains("no rate can be derived"));
+    // 1,234,567.89 yuan over 8,000.0001 points → 154.320984 (6 places, half away from zero)
+    let b = points::RateBasis { cases: 10, cost: yuan("1234567.89"), points: 80_000_001 };
+    let c = Conversion::resolve(&params, Some(&b)).unwrap();
+    assert_eq!(c.yuan_per_point, d("154.320984"));
+    assert!(c.describe().contains("154.320984 yuan per point = history cost 1234567.89 / 8000.0001 points of 10"));
+    let fixed = Params::from_toml(&points::DEFAULT_PARAMS.replace("yuan_per_point = \"derived\"", "yuan_per_point = \"150.5\"")).unwrap();
+    assert_eq!(Conversion::resolve(&fixed, Some(&b)).unwrap(), Conversion::fixed(d("150.5")));
+    let bad = points::DEFAULT_PARAMS.replace("yuan_per_point = \"derived\"", "yuan_per_point = \"derive\"");
+    assert!(Params::from_toml(&bad).unwrap_err().to_string().contains("must be \"derived\" or a decimal"));
+}
+
+#[test]
+fn withheld_cases_are_priced_but_not_payable() {
+    let params = Params::builtin();
+    let g = std("G1", "0.8", "8000.00", false);
+    let rules = vec!["M001".to_owned(), "L005".to_owned()];
+    let case = CaseInput {
+        case_id: "w",
+        group: Some(&g),
+        total_cost: yuan("8000.00"),
+        innovative_drug_cost: Fen::ZERO,
+        los: 5,
+        main_dx: "K35.800",
+        special_case: false,
+        withheld: &rules,
+    };
+    let p = price(&params, &conv(), &inst("H1", "三级", false, None), &case);
+    assert_eq!(p.total, d("80"));
+    assert!(!p.payable);
+    assert_eq!(p.withheld_reason, rules);
+    assert!(p.explain(true).contains("暂缓支付") && p.explain(true).contains("M001"));
+    let ok = CaseInput { withheld: &[], ..case };
+    assert!(price(&params, &conv(), &inst("H1", "三级", false, None), &ok).payable);
 }
 
 #[test]
@@ -204,8 +249,9 @@ mod prop {
                 los,
                 main_dx: "K35.800",
                 special_case: special,
+                withheld: &[],
             };
-            let p = price(&params, &i, &case);
+            let p = price(&params, &conv(), &i, &case);
             prop_assert!(p.total >= Decimal::ZERO && p.case_points >= Decimal::ZERO && p.addon_points >= Decimal::ZERO);
             prop_assert_eq!(p.total, p.case_points + p.addon_points);
             if p.rule == points::Rule::Normal {

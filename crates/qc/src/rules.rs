@@ -145,6 +145,8 @@ struct RuleDef {
     id: String,
     family: Family,
     severity: Severity,
+    /// A list breaking the rule is not payable until corrected (only errors may withhold).
+    withhold: bool,
     fields: Vec<String>,
     zh: String,
     en: String,
@@ -164,6 +166,9 @@ pub struct Rule {
     pub id: String,
     pub family: Family,
     pub severity: Severity,
+    /// A list that breaks the rule is grouped and priced but withheld from payment
+    /// until a corrected version arrives (seed 000: compliance is a condition of payment).
+    pub withhold: bool,
     /// Fields the rule reads; it runs only when a file provides them all.
     pub fields: Vec<Field>,
     pub zh: String,
@@ -203,6 +208,8 @@ pub enum RuleError {
     BadRange { rule: String, spec: String, reason: String },
     #[error("rule id {0} is used twice")]
     DuplicateId(String),
+    #[error("rule {0}: withhold = true needs severity = \"error\" (a warning never withholds payment)")]
+    WarningWithholds(String),
 }
 
 impl RuleSet {
@@ -218,6 +225,9 @@ impl RuleSet {
         for def in file.rule {
             if !ids.insert(def.id.clone()) {
                 return Err(RuleError::DuplicateId(def.id));
+            }
+            if def.withhold && def.severity != Severity::Error {
+                return Err(RuleError::WarningWithholds(def.id));
             }
             let field = |name: &str| {
                 Field::from_header(name).ok_or_else(|| RuleError::UnknownField { rule: def.id.clone(), field: name.into() })
@@ -259,6 +269,7 @@ impl RuleSet {
                 id: def.id,
                 family: def.family,
                 severity: def.severity,
+                withhold: def.withhold,
                 fields,
                 zh: def.zh,
                 en: def.en,
@@ -273,6 +284,20 @@ impl RuleSet {
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The ids of the withholding rules among `findings` (sorted, each once):
+    /// non-empty means the case is not payable.
+    pub fn withheld_by<'f>(&self, findings: impl IntoIterator<Item = &'f crate::Finding>) -> Vec<String> {
+        let mut ids: Vec<String> = findings
+            .into_iter()
+            .filter_map(|f| self.rules.get(f.rule as usize))
+            .filter(|r| r.withhold)
+            .map(|r| r.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 }
 
@@ -292,10 +317,12 @@ mod tests {
     #[test]
     fn bad_rule_files_are_rejected_with_the_rule_named() {
         let table = [
-            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nfields=['nope']\nzh=''\nen=''\ncheck={kind='total_positive'}", "unknown field name \"nope\""),
-            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nfields=[]\nzh=''\nen=''\ncheck={kind='not_main_dx', ranges='Q-'}", "rule A: bad code range"),
-            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='fatal'\nfields=[]\nzh=''\nen=''\ncheck={kind='total_positive'}", "not valid TOML"),
-            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nfields=[]\nzh=''\nen=''\ncheck={kind='teleport'}", "not valid TOML"),
+            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='warning'\nwithhold=true\nfields=[]\nzh=''\nen=''\ncheck={kind='total_positive'}", "rule A: withhold = true needs severity"),
+            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nfields=[]\nzh=''\nen=''\ncheck={kind='total_positive'}", "missing field `withhold`"),
+            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nwithhold=true\nfields=['nope']\nzh=''\nen=''\ncheck={kind='total_positive'}", "unknown field name \"nope\""),
+            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nwithhold=true\nfields=[]\nzh=''\nen=''\ncheck={kind='not_main_dx', ranges='Q-'}", "rule A: bad code range"),
+            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='fatal'\nwithhold=false\nfields=[]\nzh=''\nen=''\ncheck={kind='total_positive'}", "not valid TOML"),
+            ("version='x'\n[[rule]]\nid='A'\nfamily='logic'\nseverity='error'\nwithhold=true\nfields=[]\nzh=''\nen=''\ncheck={kind='teleport'}", "not valid TOML"),
         ];
         for (src, want) in table {
             let err = RuleSet::from_toml(src).unwrap_err().to_string();

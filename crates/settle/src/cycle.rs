@@ -12,9 +12,22 @@ use rust_decimal::Decimal;
 
 use crate::alloc::{decimal_weights, largest_remainder, round_fen};
 use crate::budget::Budget;
-use crate::ledger::{Cell, Ledger};
-use crate::model::{Key, Pts};
-use crate::params::SettleParams;
+use crate::ledger::{Cell, Ledger, OffsiteTally, WithheldCase};
+use crate::model::{Insurance, Key, Pts};
+use crate::params::{Leftover, SettleParams};
+
+/// A settlement that cannot be made: it would pay a wrong figure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettleError {
+    #[error(
+        "{key}: {cases} cases ({points} points) but no budget line: last year's history has no {key} rows, so there \
+         is no budget to settle them from (they would be paid at point value 0); give last year's totals for this \
+         line (--history / --history-cases), or check the cases' insurance type and institution class"
+    )]
+    NoBudgetLine { key: Key, cases: u64, points: Pts },
+    #[error("budget identity does not hold for {insurance}: {detail} (a defect: please report it)")]
+    Identity { insurance: &'static str, detail: String },
+}
 
 /// Places a point value is shown with (the allocation itself is exact).
 pub const POINT_VALUE_PLACES: u32 = 6;
@@ -99,8 +112,10 @@ pub struct AnnualRow {
     /// Entitlement − actual cost: > 0 surplus, < 0 overrun.
     pub balance: Fen,
     /// Risk-sharing amount: negative = recovered from a surplus, positive = the
-    /// fund's share of an overrun (paid from the risk adjustment fund).
+    /// fund's share of an overrun (paid from the risk adjustment fund), after the cap.
     pub risk_sharing: Fen,
+    /// The risk-sharing amount the bands give, before the overrun cap.
+    pub risk_sharing_uncapped: Fen,
     /// Deposit held over the year.
     pub deposit_held: Fen,
     pub score: Decimal,
@@ -108,7 +123,11 @@ pub struct AnnualRow {
     pub deposit_released: Fen,
     /// Deposit not released (deducted).
     pub deposit_withheld: Fen,
-    /// Final fund cost of the line = fund settlement + risk sharing − deposit withheld.
+    /// The hospital's share (by annual points) of the line's recovered surplus and
+    /// withheld deposits, when the clearing rule redistributes them.
+    pub redistributed: Fen,
+    /// Final fund cost of the line = fund settlement + risk sharing − deposit
+    /// withheld + redistributed.
     pub final_fund: Fen,
     /// `final_fund` split by fund type (§34).
     pub fund_types: Vec<(String, Fen)>,
@@ -120,11 +139,74 @@ pub struct HospitalYear {
     pub institution_id: String,
     /// Prepayment fund paid at the start of the year (预付金) = round(last year's fund × months / 12).
     pub prepayment_fund: Fen,
-    /// Σ annual adjustments + risk sharing − deposit withheld − prepayment fund recovered.
+    /// Σ annual adjustments + risk sharing − deposit withheld + redistributed −
+    /// prepayment fund recovered.
     pub annual_payout: Fen,
     /// Everything the hospital received for the year, net of the prepayment fund
     /// (= Σ final_fund).
     pub total_received: Fen,
+}
+
+/// Where every yuan of one insurance type's budget went (the budget identity):
+///
+/// `budget = paid + retained_surplus + retained_deposits + reserves_kept + carried_over`
+///
+/// to the fen, where `paid` = Σ (amount + risk sharing − deposit withheld +
+/// redistributed) over the hospitals (what they are settled, fund and individual
+/// payments together) and `reserves_kept` = risk adjustment − overrun paid + off-site
+/// + sporadic reserves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub insurance: Insurance,
+    /// Σ sub-budget lines (after mid-year adjustments) + reserves.
+    pub budget: Fen,
+    /// Σ sub-budget lines.
+    pub lines: Fen,
+    /// Σ annual settlement amounts (lines with points).
+    pub allocated: Fen,
+    /// Budget of lines settled by no points, with the reason per line.
+    pub carried_over: Fen,
+    pub carried_lines: Vec<(Key, Fen, &'static str)>,
+    /// Surplus recovered by risk sharing (as a positive amount).
+    pub recovered_surplus: Fen,
+    /// Quality deposits not released.
+    pub deposits_withheld: Fen,
+    /// Recovered surplus and withheld deposits given back by points.
+    pub redistributed: Fen,
+    /// Recovered surplus kept by the fund (rule `reserve`).
+    pub retained_surplus: Fen,
+    /// Withheld deposits kept by the fund (rule `reserve`).
+    pub retained_deposits: Fen,
+    /// The fund's overrun shares the bands give, before the cap.
+    pub overrun_requested: Fen,
+    /// The cap: min(risk adjustment reserve, fund budget headroom).
+    pub overrun_cap: Fen,
+    /// Overrun shares paid (≤ cap).
+    pub overrun_paid: Fen,
+    pub risk_reserve: Fen,
+    pub offsite_reserve: Fen,
+    pub sporadic_reserve: Fen,
+    /// risk reserve − overrun paid + off-site + sporadic reserves.
+    pub reserves_kept: Fen,
+    /// Σ (amount + risk sharing − deposit withheld + redistributed).
+    pub paid: Fen,
+    /// Fund budget of the settled lines + the fund's part of the risk reserve.
+    pub fund_budget: Fen,
+    /// Σ final fund.
+    pub final_fund: Fen,
+    /// Lines a reader must see: when a cap binds, when the fund budget is exceeded.
+    pub notes: Vec<String>,
+}
+
+impl Account {
+    /// Σ of the right-hand side of the identity.
+    pub fn accounted(&self) -> Fen {
+        self.paid + self.retained_surplus + self.retained_deposits + self.reserves_kept + self.carried_over
+    }
+
+    pub fn holds(&self) -> bool {
+        self.budget == self.accounted()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,8 +217,23 @@ pub struct Settlement {
     pub quarters: Vec<PeriodRow>,
     pub annual: Vec<AnnualRow>,
     pub hospitals: Vec<HospitalYear>,
-    /// Things a reader must know (lines without budget, budgets without points).
+    /// The budget identity per insurance type.
+    pub accounts: Vec<Account>,
+    /// Cases withheld by QC: not settled, listed with what they would get.
+    pub withheld: Vec<WithheldCase>,
+    /// Off-site cases and whether they were settled here.
+    pub offsite: OffsiteTally,
+    /// The clearing rules applied (recovered surplus, withheld deposits).
+    pub clearing: (Leftover, Leftover),
+    /// Things a reader must know (budgets without points, caps that bind).
     pub notes: Vec<String>,
+}
+
+impl Settlement {
+    /// The annual point value of a line.
+    pub fn annual_point_value(&self, key: &Key) -> Option<Decimal> {
+        self.point_values.iter().find(|p| p.period == 0 && &p.key == key).and_then(|p| p.value)
+    }
 }
 
 fn quarter_of(month: u8) -> u8 {
@@ -217,13 +314,14 @@ pub fn risk_sharing(params: &SettleParams, entitlement: Fen, balance: Fen) -> Fe
     }
 }
 
-/// Settle the year.
+/// Settle the year. Refused when cases fall on a line without budget; the
+/// budget identity of every insurance type is checked before returning.
 pub fn settle(
     params: &SettleParams,
     budget: &Budget,
     ledger: &Ledger,
     inputs: &HospitalInputs,
-) -> Settlement {
+) -> Result<Settlement, SettleError> {
     let mut notes = Vec::new();
     let rate = params.deposit.rate;
 
@@ -262,11 +360,11 @@ pub fn settle(
         e.0 = e.0 + m.deposit;
         e.1 = e.1 + m.prepayment;
     }
-    for key in by_y.keys() {
+    for (key, cells) in &by_y {
         if budget.line(key).is_none() {
-            notes.push(format!(
-                "{key}: cases but no budget line; settled at point value 0"
-            ));
+            let cases = cells.values().map(|c| c.cases).sum();
+            let points = cells.values().map(|c| c.total_points()).sum();
+            return Err(SettleError::NoBudgetLine { key: key.clone(), cases, points });
         }
     }
 
@@ -332,7 +430,7 @@ pub fn settle(
         }
     }
 
-    // Annual settlement.
+    // Annual settlement, pass 1: amounts, adjustments, uncapped risk sharing, deposits.
     let mut q_sums: BTreeMap<(&str, &Key), (Fen, Fen, Fen)> = BTreeMap::new(); // deposit, prepaid, payouts
     for r in &quarters {
         let e = q_sums
@@ -343,6 +441,7 @@ pub fn settle(
         e.2 = e.2 + r.payout;
     }
     let mut annual = Vec::new();
+    let mut allocated_by_key: BTreeMap<&Key, Fen> = BTreeMap::new();
     for key in &keys {
         let b = budget.line(key).map_or(Fen::ZERO, |l| l.annual);
         let cells: Vec<(&String, Cell)> = by_y
@@ -351,9 +450,10 @@ pub fn settle(
             .unwrap_or_default();
         let (amounts, pv, total) = allocate(b, &cells);
         let allocated: Fen = amounts.iter().copied().sum();
+        allocated_by_key.insert(key, allocated);
         if allocated != b {
             notes.push(format!(
-                "{key} year: budget {b} has no points to settle; {} left unallocated",
+                "{key} year: budget {b} has no points to settle; {} carried over (not settled by points)",
                 b - allocated
             ));
         }
@@ -385,29 +485,6 @@ pub fn settle(
             let fraction = params.deposit.release_fraction(score);
             let released = fen_mul(dep, fraction);
             let withheld = dep - released;
-            let final_fund = y.fund_settlement + rs - withheld;
-            let shares = inputs
-                .fund_shares
-                .get(inst.as_str())
-                .unwrap_or(&params.fund_types.default);
-            let w = decimal_weights(
-                &shares
-                    .iter()
-                    .map(|s| s.1.max(Decimal::ZERO))
-                    .collect::<Vec<_>>(),
-            );
-            let parts = largest_remainder(final_fund.0, &w).unwrap_or_else(|| {
-                let mut v = vec![0; shares.len()];
-                if let Some(f) = v.first_mut() {
-                    *f = final_fund.0;
-                }
-                v
-            });
-            let fund_types = shares
-                .iter()
-                .zip(parts)
-                .map(|(s, p)| (s.0.clone(), Fen(p)))
-                .collect();
             annual.push(AnnualRow {
                 year: y,
                 prepaid_months: pre,
@@ -415,13 +492,15 @@ pub fn settle(
                 annual_adjustment,
                 balance,
                 risk_sharing: rs,
+                risk_sharing_uncapped: rs,
                 deposit_held: dep,
                 score,
                 release_fraction: fraction,
                 deposit_released: released,
                 deposit_withheld: withheld,
-                final_fund,
-                fund_types,
+                redistributed: Fen::ZERO,
+                final_fund: Fen::ZERO,
+                fund_types: Vec::new(),
             });
         }
     }
@@ -429,11 +508,195 @@ pub fn settle(
         (&a.year.institution_id, &a.year.key).cmp(&(&b.year.institution_id, &b.year.key))
     });
 
+    // Pass 2: the clearing rule — recovered surplus and withheld deposits of each
+    // line given back over the line's hospitals by annual points, or kept.
+    let (rule_surplus, rule_deposit) = (params.clearing.recovered_surplus, params.clearing.withheld_deposits);
+    // Lines whose pot could not be given back (no points): the fund keeps it.
+    let mut kept_lines: std::collections::BTreeSet<&Key> = std::collections::BTreeSet::new();
+    for key in &keys {
+        let idx: Vec<usize> = (0..annual.len()).filter(|&i| &annual[i].year.key == key).collect();
+        let mut pot = Fen::ZERO;
+        for &i in &idx {
+            let a = &annual[i];
+            if rule_surplus == Leftover::Redistribute {
+                pot = pot + Fen((-a.risk_sharing.0).max(0));
+            }
+            if rule_deposit == Leftover::Redistribute {
+                pot = pot + a.deposit_withheld;
+            }
+        }
+        if pot.0 == 0 {
+            continue;
+        }
+        let w: Vec<i128> = idx.iter().map(|&i| i128::from(annual[i].year.points.0.max(0))).collect();
+        if let Some(parts) = largest_remainder(pot.0, &w) {
+            for (&i, p) in idx.iter().zip(parts) {
+                annual[i].redistributed = Fen(p);
+            }
+            notes.push(format!(
+                "{key}: {pot} (recovered surplus: {}, withheld deposits: {}) given back over the line's hospitals by annual points (seed 003 二(一))",
+                rule_surplus.as_str(),
+                rule_deposit.as_str()
+            ));
+        } else {
+            kept_lines.insert(key);
+            notes.push(format!("{key}: {pot} to give back but the line has no points; kept by the fund"));
+        }
+    }
+
+    // Pass 3, per insurance type: cap the fund's overrun shares by the risk
+    // adjustment reserve and by the fund budget; then the accounts.
+    let mut accounts = Vec::new();
+    for ib in &budget.insurance {
+        let ins = ib.insurance;
+        let lines: Vec<_> = budget.lines.iter().filter(|l| l.key.insurance == ins).collect();
+        let idx: Vec<usize> = (0..annual.len()).filter(|&i| annual[i].year.key.insurance == ins).collect();
+        let requested: Fen = idx.iter().map(|&i| Fen(annual[i].risk_sharing.0.max(0))).sum();
+        // Fund budget of the lines that were settled by points, and the fund's part of
+        // the risk adjustment reserve (at last year's fund share of the insurance type).
+        let settled = |k: &Key| allocated_by_key.get(k).is_some_and(|a| a.0 != 0);
+        let fb_lines: Fen = lines.iter().filter(|l| settled(&l.key)).map(|l| l.fund_budget).sum();
+        let (ly, lyf) = lines.iter().fold((Fen::ZERO, Fen::ZERO), |(t, f), l| (t + l.last_year, f + l.last_year_fund));
+        let risk_fund = if ly.0 > 0 {
+            Fen(round_fen(Decimal::from(ib.risk_adjustment.0) * Decimal::from(lyf.0) / Decimal::from(ly.0)))
+        } else {
+            Fen::ZERO
+        };
+        let fund_budget = fb_lines + risk_fund;
+        let before: Fen = idx
+            .iter()
+            .map(|&i| {
+                let a = &annual[i];
+                a.year.fund_settlement + Fen(a.risk_sharing.0.min(0)) - a.deposit_withheld + a.redistributed
+            })
+            .sum();
+        let headroom = Fen((fund_budget - before).0.max(0));
+        let cap = Fen(ib.risk_adjustment.0.min(headroom.0));
+        let mut acc_notes = Vec::new();
+        if before > fund_budget {
+            acc_notes.push(format!(
+                "{}: the fund pays {before} before overrun sharing, {} above its fund budget {fund_budget} (individual payments below last year's share; seed 002 §35 allows adjusting the fund budget)",
+                ins.zh(),
+                before - fund_budget
+            ));
+        }
+        let mut paid_overrun = requested;
+        if requested > cap {
+            let over: Vec<usize> = idx.iter().copied().filter(|&i| annual[i].risk_sharing.0 > 0).collect();
+            let w: Vec<i128> = over.iter().map(|&i| i128::from(annual[i].risk_sharing.0)).collect();
+            let parts = largest_remainder(cap.0, &w).unwrap_or_else(|| vec![0; over.len()]);
+            for (&i, p) in over.iter().zip(parts) {
+                annual[i].risk_sharing = Fen(p);
+            }
+            paid_overrun = cap;
+            let which = if ib.risk_adjustment.0 <= headroom.0 {
+                format!("the risk adjustment reserve {}", ib.risk_adjustment)
+            } else {
+                format!("the fund budget headroom {headroom} = fund budget {fund_budget} − fund paid before overrun sharing {before}")
+            };
+            acc_notes.push(format!(
+                "{}: overrun sharing capped — the bands give {requested}, the cap is {cap} ({which}); each hospital's share scaled by largest remainder",
+                ins.zh()
+            ));
+        }
+        let mut acc = Account {
+            insurance: ins,
+            budget: Fen::ZERO,
+            lines: lines.iter().map(|l| l.annual).sum(),
+            allocated: Fen::ZERO,
+            carried_over: Fen::ZERO,
+            carried_lines: Vec::new(),
+            recovered_surplus: Fen::ZERO,
+            deposits_withheld: Fen::ZERO,
+            redistributed: Fen::ZERO,
+            retained_surplus: Fen::ZERO,
+            retained_deposits: Fen::ZERO,
+            overrun_requested: requested,
+            overrun_cap: cap,
+            overrun_paid: paid_overrun,
+            risk_reserve: ib.risk_adjustment,
+            offsite_reserve: ib.offsite,
+            sporadic_reserve: ib.sporadic,
+            reserves_kept: ib.risk_adjustment - paid_overrun + ib.offsite + ib.sporadic,
+            paid: Fen::ZERO,
+            fund_budget,
+            final_fund: Fen::ZERO,
+            notes: acc_notes,
+        };
+        acc.budget = acc.lines + ib.risk_adjustment + ib.offsite + ib.sporadic;
+        for l in &lines {
+            let alloc = allocated_by_key.get(&l.key).copied().unwrap_or_default();
+            acc.allocated = acc.allocated + alloc;
+            if alloc != l.annual {
+                let why = if l.key.category.outpatient() {
+                    "not settled by points (outpatient sub-budget: settlement lists are inpatient)"
+                } else {
+                    "no points in the year"
+                };
+                acc.carried_over = acc.carried_over + (l.annual - alloc);
+                acc.carried_lines.push((l.key.clone(), l.annual - alloc, why));
+            }
+        }
+        for &i in &idx {
+            let a = &mut annual[i];
+            a.final_fund = a.year.fund_settlement + a.risk_sharing - a.deposit_withheld + a.redistributed;
+            let recovered = Fen((-a.risk_sharing.0).max(0));
+            acc.recovered_surplus = acc.recovered_surplus + recovered;
+            acc.deposits_withheld = acc.deposits_withheld + a.deposit_withheld;
+            acc.redistributed = acc.redistributed + a.redistributed;
+            let kept = kept_lines.contains(&a.year.key);
+            if rule_surplus == Leftover::Reserve || kept {
+                acc.retained_surplus = acc.retained_surplus + recovered;
+            }
+            if rule_deposit == Leftover::Reserve || kept {
+                acc.retained_deposits = acc.retained_deposits + a.deposit_withheld;
+            }
+            acc.paid = acc.paid + a.year.amount + a.risk_sharing - a.deposit_withheld + a.redistributed;
+            acc.final_fund = acc.final_fund + a.final_fund;
+        }
+        if !acc.holds() {
+            return Err(SettleError::Identity {
+                insurance: ins.zh(),
+                detail: format!("budget {} but {} accounted for", acc.budget, acc.accounted()),
+            });
+        }
+        notes.extend(acc.notes.iter().cloned());
+        accounts.push(acc);
+    }
+
+    // Pass 4: fund types (§34).
+    for a in &mut annual {
+        let inst = a.year.institution_id.as_str();
+        let shares = inputs
+            .fund_shares
+            .get(inst)
+            .unwrap_or(&params.fund_types.default);
+        let w = decimal_weights(
+            &shares
+                .iter()
+                .map(|s| s.1.max(Decimal::ZERO))
+                .collect::<Vec<_>>(),
+        );
+        let final_fund = a.final_fund;
+        let parts = largest_remainder(final_fund.0, &w).unwrap_or_else(|| {
+            let mut v = vec![0; shares.len()];
+            if let Some(f) = v.first_mut() {
+                *f = final_fund.0;
+            }
+            v
+        });
+        a.fund_types = shares
+            .iter()
+            .zip(parts)
+            .map(|(s, p)| (s.0.clone(), Fen(p)))
+            .collect();
+    }
+
     // Per hospital: prepayment fund and the year's net.
     let mut hosp: BTreeMap<&str, (Fen, Fen)> = BTreeMap::new();
     for a in &annual {
         let e = hosp.entry(a.year.institution_id.as_str()).or_default();
-        e.0 = e.0 + a.annual_adjustment + a.risk_sharing - a.deposit_withheld;
+        e.0 = e.0 + a.annual_adjustment + a.risk_sharing - a.deposit_withheld + a.redistributed;
         e.1 = e.1 + a.final_fund;
     }
     let twelve = Decimal::from(12);
@@ -457,15 +720,38 @@ pub fn settle(
         })
         .collect();
 
-    Settlement {
+    let offsite = ledger.offsite;
+    if offsite.cases > 0 {
+        notes.push(format!(
+            "off-site cases (异地就医): {} cases, total cost {}, fund {} — {} (parameter offsite.cases = {})",
+            offsite.cases,
+            offsite.total_cost,
+            offsite.fund_paid,
+            if offsite.included { "settled in this pool by its method and standards" } else { "left out of this pool" },
+            params.offsite.cases.as_str()
+        ));
+    }
+    if !ledger.withheld.is_empty() {
+        let cost: Fen = ledger.withheld.iter().map(|w| w.total_cost).sum();
+        notes.push(format!(
+            "{} cases withheld by QC (total cost {cost}): not settled until a corrected list arrives",
+            ledger.withheld.len()
+        ));
+    }
+
+    Ok(Settlement {
         year: budget.year,
         months,
         point_values,
         quarters,
         annual,
         hospitals,
+        accounts,
+        withheld: ledger.withheld.clone(),
+        offsite,
+        clearing: (rule_surplus, rule_deposit),
         notes,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -61,12 +61,46 @@ impl Cell {
     }
 }
 
+/// A case that is priced but not payable: its settlement list breaks a QC rule
+/// that withholds payment (seed 000). It enters no period's points or payment
+/// until a corrected version arrives; statements list it with what it would get.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WithheldCase {
+    /// The institution the points would be credited to.
+    pub institution_id: String,
+    pub key: Key,
+    pub month: u8,
+    pub case_id: String,
+    pub group: String,
+    pub method: Method,
+    pub points: Pts,
+    pub total_cost: Fen,
+    pub fund_paid: Fen,
+    /// The withholding QC rule ids, e.g. "M001; M002".
+    pub rules: String,
+}
+
+/// Off-site cases (异地就医) met in the input, and what was done with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OffsiteTally {
+    /// True: settled in this pool; false: left out.
+    pub included: bool,
+    pub cases: u64,
+    pub points: Pts,
+    pub total_cost: Fen,
+    pub fund_paid: Fen,
+}
+
 /// Cases aggregated for settlement. Ordered maps: iteration is by institution id,
 /// then budget line, then month (or group) — the order every allocation uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ledger {
     pub cells: BTreeMap<(String, Key, u8), Cell>,
     pub groups: BTreeMap<(String, Key, String), Cell>,
+    /// Cases withheld by QC (not in `cells` or `groups`), in (institution, line, month, case) order.
+    pub withheld: Vec<WithheldCase>,
+    /// Off-site cases: included in `cells` or left out, per the parameters.
+    pub offsite: OffsiteTally,
 }
 
 impl Ledger {
@@ -97,6 +131,17 @@ impl Ledger {
             .entry((inst.to_owned(), key.clone(), month))
             .or_default()
             .merge(cell);
+    }
+
+    /// Record a case withheld by QC (kept sorted when [`Ledger::sort_withheld`] is called).
+    pub fn add_withheld(&mut self, w: WithheldCase) {
+        assert!((1..=12).contains(&w.month), "month {}", w.month);
+        self.withheld.push(w);
+    }
+
+    /// Put the withheld cases in institution, line, month, case order.
+    pub fn sort_withheld(&mut self) {
+        self.withheld.sort();
     }
 
     /// Add pre-aggregated totals of one institution, line and group.

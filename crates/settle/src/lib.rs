@@ -22,7 +22,7 @@ pub mod simulate;
 pub mod statement;
 
 pub use budget::{build as build_budget, Budget, BudgetLine, HistoryRow};
-pub use cycle::{settle, HospitalInputs, Settlement};
-pub use ledger::{CaseRow, Cell, Ledger};
+pub use cycle::{settle, Account, HospitalInputs, SettleError, Settlement};
+pub use ledger::{CaseRow, Cell, Ledger, OffsiteTally, WithheldCase};
 pub use model::{Insurance, Key, Method, Pts, SubCategory};
-pub use params::{SettleParams, DEFAULT_PARAMS};
+pub use params::{Leftover, OffsiteRule, SettleParams, DEFAULT_PARAMS};

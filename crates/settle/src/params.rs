@@ -20,6 +20,63 @@ pub struct SettleParams {
     pub risk_sharing: RiskSharing,
     pub fund_types: FundTypes,
     pub prepayment_fund: PrepaymentFund,
+    pub clearing: Clearing,
+    pub offsite: Offsite,
+}
+
+/// Where money the annual settlement takes back goes (seed 003 二(一): 确保既定的
+/// 基金预算支出全部用于结算清算).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leftover {
+    /// Allocated over the line's hospitals by their annual points (largest remainder).
+    Redistribute,
+    /// Kept by the fund (reported in the budget identity as retained).
+    Reserve,
+}
+
+impl Leftover {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leftover::Redistribute => "redistribute",
+            Leftover::Reserve => "reserve",
+        }
+    }
+}
+
+/// The annual clearing of money taken back from hospitals.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clearing {
+    /// Surplus recovered by risk sharing (§33).
+    pub recovered_surplus: Leftover,
+    /// Quality deposits not released (§48).
+    pub withheld_deposits: Leftover,
+}
+
+/// Off-site cases (异地就医: the patient is insured in another region).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsiteRule {
+    /// Priced and settled in this (the treatment) region's pool (seed 003 二(五)).
+    Include,
+    /// Left out of this pool (settled through the insured region); listed.
+    Exclude,
+}
+
+impl OffsiteRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsiteRule::Include => "include",
+            OffsiteRule::Exclude => "exclude",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offsite {
+    pub cases: OffsiteRule,
 }
 
 /// Growth factors of one insurance type (seed 002 §10).

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError};
 
 use crate::budget::Budget;
-use crate::cycle::{AnnualRow, PeriodRow, Settlement};
+use crate::cycle::{Account, AnnualRow, PeriodRow, Settlement};
 use crate::model::{Method, Pts};
 use crate::simulate::SimRow;
 
@@ -263,11 +263,13 @@ pub fn annual_table(s: &Settlement, inst: Option<&str>) -> Table {
         ("quarterly_payouts", "季度拨付合计"),
         ("annual_adjustment", "年终清算差额"),
         ("balance", "结余(+)/超支(-)"),
+        ("risk_sharing_uncapped", "结余留用/超支分担(封顶前)"),
         ("risk_sharing", "结余留用/超支分担"),
         ("score", "考核得分"),
         ("release_fraction", "保证金返还比例"),
         ("deposit_released", "返还保证金"),
         ("deposit_withheld", "扣除保证金"),
+        ("redistributed", "按点数返还(收回结余与扣除保证金)"),
         ("final_fund", "年度基金支付"),
         ("fund_types", "各类基金分担"),
     ]);
@@ -287,11 +289,13 @@ pub fn annual_table(s: &Settlement, inst: Option<&str>) -> Table {
                 Val::Money(a.quarterly_payouts),
                 Val::Money(a.annual_adjustment),
                 Val::Money(a.balance),
+                Val::Money(a.risk_sharing_uncapped),
                 Val::Money(a.risk_sharing),
                 Val::Dec(a.score),
                 Val::Dec(a.release_fraction.round_dp(4).normalize()),
                 Val::Money(a.deposit_released),
                 Val::Money(a.deposit_withheld),
+                Val::Money(a.redistributed),
                 Val::Money(a.final_fund),
                 Val::Text(ft.join("; ")),
             ]);
@@ -326,6 +330,7 @@ pub fn hospitals_table(s: &Settlement, inst: Option<&str>) -> Table {
                 Val::Money(sum(|a| a.annual_adjustment)),
                 Val::Money(sum(|a| a.risk_sharing)),
                 Val::Money(sum(|a| a.deposit_withheld)),
+                Val::Money(sum(|a| a.redistributed)),
                 Val::Money(h.prepayment_fund),
                 Val::Money(h.annual_payout),
                 Val::Money(h.total_received),
@@ -345,6 +350,7 @@ pub fn hospitals_table(s: &Settlement, inst: Option<&str>) -> Table {
             ("annual_adjustment", "年终清算差额"),
             ("risk_sharing", "结余留用/超支分担"),
             ("deposit_withheld", "扣除保证金"),
+            ("redistributed", "按点数返还"),
             ("prepayment_fund", "预付金(年初拨付,年终收回)"),
             ("annual_payout", "年终实际拨付"),
             ("total_received", "全年基金支付"),
@@ -435,6 +441,7 @@ pub fn summary_table(b: &Budget, s: &Settlement) -> Table {
             Val::Money(sum(&|a| a.annual_adjustment)),
             Val::Money(sum(&|a| a.risk_sharing)),
             Val::Money(sum(&|a| a.deposit_withheld)),
+            Val::Money(sum(&|a| a.redistributed)),
             Val::Money(sum(&|a| a.final_fund)),
             Val::Money(l.fund_budget),
         ]);
@@ -458,8 +465,111 @@ pub fn summary_table(b: &Budget, s: &Settlement) -> Table {
             ("annual_adjustment", "年终清算差额"),
             ("risk_sharing", "结余留用/超支分担"),
             ("deposit_withheld", "扣除保证金"),
+            ("redistributed", "按点数返还"),
             ("final_fund", "年度基金支付"),
             ("fund_budget", "基金支出预算"),
+        ],
+        rows,
+    }
+}
+
+/// The budget identity of each insurance type, one row per term (seed 003 二(一):
+/// every yuan of the budget is accounted for):
+/// budget = paid + retained surplus + retained deposits + reserves kept + carried over.
+pub fn identity_table(s: &Settlement) -> Table {
+    let mut rows = Vec::new();
+    let row = |ins: &Account, item: &str, zh: &str, v: Fen, note: String| {
+        vec![
+            Val::Text(ins.insurance.zh().into()),
+            Val::Text(item.into()),
+            Val::Text(zh.into()),
+            Val::Money(v),
+            Val::Text(note),
+        ]
+    };
+    for a in &s.accounts {
+        let (rs, rd) = (s.clearing.0.as_str(), s.clearing.1.as_str());
+        rows.push(row(a, "budget", "预算总额(细分预算+预留)", a.budget, format!("sub-budgets {} + reserves {}", a.lines, a.risk_reserve + a.offsite_reserve + a.sporadic_reserve)));
+        rows.push(row(a, "paid", "结算给定点机构", a.paid, "Σ (amount + risk sharing − deposit withheld + redistributed)".into()));
+        rows.push(row(a, "retained_surplus", "收回结余(基金留存)", a.retained_surplus, format!("recovered {}; rule {rs}", a.recovered_surplus)));
+        rows.push(row(a, "retained_deposits", "扣除保证金(基金留存)", a.retained_deposits, format!("withheld {}; rule {rd}", a.deposits_withheld)));
+        rows.push(row(a, "reserves_kept", "预留结余", a.reserves_kept, format!(
+            "risk adjustment {} − overrun paid {} + off-site {} + sporadic {}",
+            a.risk_reserve, a.overrun_paid, a.offsite_reserve, a.sporadic_reserve
+        )));
+        let carried: Vec<String> = a.carried_lines.iter().map(|(k, v, why)| format!("{k} {v}: {why}")).collect();
+        rows.push(row(a, "carried_over", "结转(未按点数结算)", a.carried_over, carried.join("; ")));
+        rows.push(row(a, "check", "核对", a.accounted(), if a.holds() { "OK: budget = Σ terms".into() } else { format!("MISMATCH {}", a.budget - a.accounted()) }));
+        rows.push(row(a, "redistributed", "按点数返还", a.redistributed, "recovered surplus and withheld deposits given back by annual points".into()));
+        rows.push(row(a, "overrun_requested", "超支分担(按分段)", a.overrun_requested, String::new()));
+        rows.push(row(a, "overrun_cap", "超支分担上限", a.overrun_cap, "min(risk adjustment reserve, fund budget − fund paid before overrun sharing)".into()));
+        rows.push(row(a, "overrun_paid", "超支分担(实付)", a.overrun_paid, if a.overrun_paid < a.overrun_requested { "cap binds".into() } else { String::new() }));
+        rows.push(row(a, "fund_budget", "基金支出预算(已结算细分+风险调节金基金部分)", a.fund_budget, String::new()));
+        rows.push(row(a, "final_fund", "年度基金支付合计", a.final_fund, if a.final_fund > a.fund_budget { format!("above the fund budget by {}", a.final_fund - a.fund_budget) } else { String::new() }));
+    }
+    Table {
+        title: format!("{} 预算核对 (budget identity: every yuan accounted for, seed 003 二(一))", s.year),
+        columns: vec![
+            ("insurance", "险种"),
+            ("item", "项目"),
+            ("item_zh", "项目名称"),
+            ("amount", "金额"),
+            ("note", "说明"),
+        ],
+        rows,
+    }
+}
+
+/// What a withheld case would get at its line's annual point value.
+pub fn withheld_value(s: &Settlement, w: &crate::ledger::WithheldCase) -> Option<Fen> {
+    let pv = s.annual_point_value(&w.key)?;
+    Some(Fen(crate::alloc::round_fen(Decimal::new(w.points.0, 4) * pv * Decimal::ONE_HUNDRED)))
+}
+
+/// Cases withheld by QC (暂缓支付), optionally of one hospital: not settled; the
+/// amount is what the points would get at the line's annual point value.
+pub fn withheld_table(s: &Settlement, inst: Option<&str>) -> Table {
+    let rows = s
+        .withheld
+        .iter()
+        .filter(|w| inst.is_none_or(|i| w.institution_id == i))
+        .map(|w| {
+            vec![
+                Val::Text(w.institution_id.clone()),
+                Val::Text(w.case_id.clone()),
+                Val::Text(format!("{}-{:02}", s.year, w.month)),
+                Val::Text(w.key.insurance.zh().into()),
+                Val::Text(w.key.category.zh().into()),
+                Val::Text(w.key.class.clone()),
+                Val::Text(w.group.clone()),
+                Val::Text(w.method.as_str().into()),
+                Val::Points(w.points),
+                withheld_value(s, w).map_or(Val::Empty, Val::Money),
+                Val::Money(w.total_cost),
+                Val::Money(w.fund_paid),
+                Val::Text(w.rules.clone()),
+            ]
+        })
+        .collect();
+    Table {
+        title: format!(
+            "{} 暂缓支付病例 (cases withheld by QC: not settled until a corrected list arrives, seed 000)",
+            s.year
+        ),
+        columns: vec![
+            ("institution_id", "机构编码"),
+            ("case_id", "病案号"),
+            ("period", "出院月份"),
+            ("insurance", "险种"),
+            ("category", "细分类别"),
+            ("class", "机构类别"),
+            ("group", "病组"),
+            ("method", "付费方式"),
+            ("points", "点数"),
+            ("withheld_amount", "暂缓金额(按年度点值)"),
+            ("total_cost", "医疗总费用"),
+            ("fund_paid", "基金支付"),
+            ("rules", "未通过的质控规则"),
         ],
         rows,
     }
@@ -517,6 +627,7 @@ pub fn hospital_csv(s: &Settlement, rate: Decimal, inst: &str) -> String {
         quarters_table(s, Some(inst)),
         annual_table(s, Some(inst)),
         hospitals_table(s, Some(inst)),
+        withheld_table(s, Some(inst)),
     ] {
         let _ = writeln!(out, "# {}", t.title);
         out.push_str(&t.to_csv());
@@ -531,6 +642,7 @@ pub fn hospital_xlsx(s: &Settlement, rate: Decimal, inst: &str) -> Result<Vec<u8
     let q = quarters_table(s, Some(inst));
     let a = annual_table(s, Some(inst));
     let h = hospitals_table(s, Some(inst));
+    let w = withheld_table(s, Some(inst));
     to_xlsx(
         s.year,
         &[
@@ -538,6 +650,7 @@ pub fn hospital_xlsx(s: &Settlement, rate: Decimal, inst: &str) -> Result<Vec<u8
             ("季度预结", &q),
             ("年终结算", &a),
             ("年度汇总", &h),
+            ("暂缓支付病例", &w),
         ],
     )
 }

@@ -77,7 +77,21 @@ fn run(
     split: bool,
     reverse: bool,
 ) -> (settle::Budget, settle::Settlement, Ledger) {
-    let mut p = SettleParams::builtin();
+    run_with(SettleParams::builtin(), history, cases, scores, split, reverse, &[])
+}
+
+/// Outpatient history rows (budgeted, never settled by points): (hospital, resident, total fen).
+type Outpatient = [(usize, bool, i64)];
+
+fn run_with(
+    mut p: SettleParams,
+    history: &[(usize, bool, i64, i64)],
+    cases: &[GenCase],
+    scores: &[i64],
+    split: bool,
+    reverse: bool,
+    outpatient: &Outpatient,
+) -> (settle::Budget, settle::Settlement, Ledger) {
     p.budget.split_by_class = split;
     let class = |i: usize| {
         if i.is_multiple_of(2) {
@@ -96,11 +110,22 @@ fn run(
             total_cost: Fen(*total),
             fund_paid: Fen(total * pct / 100),
         })
+        .chain(outpatient.iter().map(|(i, r, total)| HistoryRow {
+            institution_id: format!("H{i}"),
+            class: class(*i).into(),
+            insurance: ins(*r),
+            category: SubCategory::GeneralOutpatient,
+            total_cost: Fen(*total),
+            fund_paid: Fen(total / 2),
+        }))
         .collect();
     let budget = build_budget(&p.budget, 2025, &hist);
-    let mut all = cases.to_vec();
+    // Cases of lines without history have no budget (settling them is refused, see
+    // `cases_without_a_budget_line_are_refused`): keep the cases of budgeted lines.
+    let line_of = |c: &GenCase| Key::new(ins(c.resident), SubCategory::Inpatient, if split { class(c.inst) } else { "" });
+    let mut all: Vec<GenCase> = cases.iter().filter(|c| budget.line(&line_of(c)).is_some()).cloned().collect();
     // One case with points in every quarter of every budget line, at its first institution.
-    for l in &budget.lines {
+    for l in budget.lines.iter().filter(|l| !l.key.category.outpatient()) {
         let inst = history
             .iter()
             .find(|h| ins(h.1) == l.key.insurance && (!split || class(h.0) == l.key.class))
@@ -147,7 +172,7 @@ fn run(
             .collect(),
         fund_shares: BTreeMap::new(),
     };
-    let s = settle(&p, &budget, &ledger, &inputs);
+    let s = settle(&p, &budget, &ledger, &inputs).expect("settles");
     (budget, s, ledger)
 }
 
@@ -166,6 +191,33 @@ fn all_statements(b: &settle::Budget, s: &settle::Settlement, l: &Ledger) -> Vec
             .into_bytes(),
     );
     out
+}
+
+#[test]
+fn cases_without_a_budget_line_are_refused() {
+    let p = SettleParams::builtin();
+    let hist = vec![HistoryRow {
+        institution_id: "H1".into(),
+        class: String::new(),
+        insurance: Insurance::Employee,
+        category: SubCategory::Inpatient,
+        total_cost: Fen(1_000_000),
+        fund_paid: Fen(700_000),
+    }];
+    let budget = build_budget(&p.budget, 2025, &hist);
+    let mut ledger = Ledger::new();
+    ledger.add_case(&CaseRow {
+        institution_id: "H1",
+        key: Key::new(Insurance::Resident, SubCategory::Inpatient, ""),
+        month: 3,
+        group: "A01",
+        method: Method::Drg,
+        points: Pts(1_000_000),
+        total_cost: Fen(500_000),
+        fund_paid: Fen(300_000),
+    });
+    let e = settle(&p, &budget, &ledger, &HospitalInputs::default()).unwrap_err().to_string();
+    assert!(e.contains("居民/住院: 1 cases (100.0000 points) but no budget line"), "{e}");
 }
 
 proptest! {
@@ -199,7 +251,7 @@ proptest! {
             let quarters: Fen = s.quarters.iter().filter(|q| &q.institution_id == inst && &q.key == key).map(|q| q.payout).sum();
             prop_assert_eq!(months + quarters + a.annual_adjustment, a.year.fund_settlement, "{} {}", inst, key);
             // what the hospital finally gets for the line
-            prop_assert_eq!(a.final_fund, a.year.fund_settlement + a.risk_sharing - a.deposit_withheld);
+            prop_assert_eq!(a.final_fund, a.year.fund_settlement + a.risk_sharing - a.deposit_withheld + a.redistributed);
             prop_assert_eq!(a.fund_types.iter().map(|f| f.1).sum::<Fen>(), a.final_fund);
             prop_assert!(a.deposit_withheld >= Fen::ZERO && a.deposit_withheld <= a.deposit_held);
         }
@@ -209,6 +261,71 @@ proptest! {
         for h in &s.hospitals {
             let finals: Fen = s.annual.iter().filter(|a| a.year.institution_id == h.institution_id).map(|a| a.final_fund).sum();
             prop_assert_eq!(finals, h.total_received);
+        }
+    }
+
+    /// The budget identity, recomputed here from the rows: for each insurance type,
+    /// budget = paid + retained surplus + retained deposits + reserves kept + carried
+    /// over, to the fen, over random regions (with outpatient lines) and random
+    /// parameters (growth, reserves, deposit rate, bands, clearing rules).
+    #[test]
+    fn every_yuan_of_the_budget_is_accounted_for(
+        (history, cases, scores, split) in region(),
+        outpatient in proptest::collection::vec((0usize..5, any::<bool>(), 1i64..1_000_000_000), 0..4),
+        growth in -100i64..200, reserves in proptest::collection::vec(0i64..80, 3), deposit in 0i64..200,
+        keep1 in 0i64..=100, bear1 in 0i64..=100, band in 1i64..50, rules in (any::<bool>(), any::<bool>()),
+    ) {
+        use rust_decimal::Decimal;
+        let mut p = SettleParams::builtin();
+        let pm = |x: i64| Decimal::new(x, 3);
+        p.budget.employee.cost_growth = pm(growth);
+        p.budget.resident.cost_growth = pm(growth);
+        p.budget.employee.fund_revenue_growth = pm(growth.max(0) + 10);
+        p.budget.resident.fund_revenue_growth = pm(growth.max(0) + 10);
+        p.budget.reserves.risk_adjustment = pm(reserves[0]);
+        p.budget.reserves.offsite = pm(reserves[1]);
+        p.budget.reserves.sporadic = pm(reserves[2]);
+        p.deposit.rate = pm(deposit);
+        p.risk_sharing.surplus[0].up_to = Some(Decimal::new(band, 2));
+        p.risk_sharing.surplus[0].hospital_keeps = Decimal::new(keep1, 2);
+        p.risk_sharing.overrun[0].up_to = Some(Decimal::new(band, 2));
+        p.risk_sharing.overrun[0].fund_bears = Decimal::new(bear1, 2);
+        let leftover = |b: bool| if b { settle::Leftover::Redistribute } else { settle::Leftover::Reserve };
+        p.clearing.recovered_surplus = leftover(rules.0);
+        p.clearing.withheld_deposits = leftover(rules.1);
+        let (b, s, _) = run_with(p, &history, &cases, &scores, split, false, &outpatient);
+        for ib in &b.insurance {
+            let ins = ib.insurance;
+            let lines: Fen = b.lines.iter().filter(|l| l.key.insurance == ins).map(|l| l.annual).sum();
+            let budget = lines + ib.risk_adjustment + ib.offsite + ib.sporadic;
+            let rows: Vec<_> = s.annual.iter().filter(|a| a.year.key.insurance == ins).collect();
+            let paid: Fen = rows.iter().map(|a| a.year.amount + a.risk_sharing - a.deposit_withheld + a.redistributed).sum();
+            let recovered: Fen = rows.iter().map(|a| Fen((-a.risk_sharing.0).max(0))).sum();
+            let withheld: Fen = rows.iter().map(|a| a.deposit_withheld).sum();
+            let overrun: Fen = rows.iter().map(|a| Fen(a.risk_sharing.0.max(0))).sum();
+            let requested: Fen = rows.iter().map(|a| Fen(a.risk_sharing_uncapped.0.max(0))).sum();
+            let redistributed: Fen = rows.iter().map(|a| a.redistributed).sum();
+            let allocated: Fen = rows.iter().map(|a| a.year.amount).sum();
+            let carried = lines - allocated;
+            let retained_s = if rules.0 { Fen::ZERO } else { recovered };
+            let retained_d = if rules.1 { Fen::ZERO } else { withheld };
+            prop_assert_eq!(redistributed, (recovered - retained_s) + (withheld - retained_d), "{:?}", ins);
+            let kept = ib.risk_adjustment - overrun + ib.offsite + ib.sporadic;
+            prop_assert_eq!(budget, paid + retained_s + retained_d + kept + carried, "{:?}", ins);
+            prop_assert!(overrun <= ib.risk_adjustment && overrun <= requested);
+            let acc = s.accounts.iter().find(|a| a.insurance == ins).expect("an account per insurance type");
+            prop_assert!(acc.holds());
+            prop_assert_eq!((acc.budget, acc.paid, acc.carried_over, acc.overrun_paid), (budget, paid, carried, overrun));
+            if overrun > Fen::ZERO {
+                // Overrun sharing never takes the fund above its budget.
+                prop_assert!(acc.final_fund <= acc.fund_budget, "{:?}: final {} fund budget {}", ins, acc.final_fund, acc.fund_budget);
+            }
+            if overrun < requested {
+                prop_assert!(s.notes.iter().any(|n| n.contains("overrun sharing capped")));
+            }
+            for l in b.lines.iter().filter(|l| l.key.insurance == ins && l.key.category.outpatient()) {
+                prop_assert!(acc.carried_lines.iter().any(|(k, v, why)| k == &l.key && *v == l.annual && why.contains("outpatient")));
+            }
         }
     }
 
