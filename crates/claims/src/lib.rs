@@ -8,7 +8,9 @@ pub mod field;
 pub mod import;
 pub mod model;
 pub mod money;
+pub mod versions;
 
 pub use field::{Field, FieldSet, COST_CATEGORIES, FIELDS};
 pub use model::{AdmissionRoute, Claim, ClaimBuilder, DischargeWay, FieldIssue, InsuranceType, IssueKind, Procedure, Sex};
 pub use money::{Fen, MoneyError};
+pub use versions::Versions;

@@ -105,21 +105,6 @@ impl Roster {
     }
 }
 
-/// Read `files` parsing only `fields` of each record (same cell rules as a full
-/// parse), map each claim on all cores, and hand the results to `sink` in file
-/// order. Rejected records are counted and reported per file (`drgdip qc` lists
-/// them). Returns (read, rejected).
-pub fn par_map_fields<T: Send>(
-    files: &[PathBuf],
-    fields: &[claims::Field],
-    map: impl Fn(&claims::Claim) -> T + Sync,
-    mut sink: impl FnMut(T),
-) -> anyhow::Result<(u64, u64)> {
-    let batches = crate::claims_io::Batches::new(files).only(fields);
-    let stats = crate::claims_io::par_map_batches(batches, |rec| map(&rec.claim), |_, t| sink(t))?;
-    Ok((stats.records, stats.rejected))
-}
-
 /// The insurance type of a claim, when it is one the budgets are built for.
 pub fn insurance_of(c: &claims::Claim) -> Option<Insurance> {
     match c.insurance_type {
@@ -130,55 +115,24 @@ pub fn insurance_of(c: &claims::Claim) -> Option<Insurance> {
 }
 
 /// Inpatient history rows (住院) from last year's settlement lists, per settled
-/// institution and insurance type. Cases of other insurance types are skipped.
-/// Only the four columns the history needs are parsed ([`par_map_fields`]).
+/// institution (alliance members credited to their lead) and insurance type.
 pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<Vec<HistoryRow>> {
-    use claims::Field;
-    let mut acc: BTreeMap<(String, Insurance), (Fen, Fen)> = BTreeMap::new();
-    let mut other = 0u64;
-    par_map_fields(
-        files,
-        &[
-            Field::InstitutionId,
-            Field::InsuranceType,
-            Field::TotalCost,
-            Field::FundPaid,
-        ],
-        |c| {
-            (
-                insurance_of(c),
-                c.institution_id.clone(),
-                c.total_cost.unwrap_or_default(),
-                c.fund_paid.unwrap_or_default(),
-            )
-        },
-        |(ins, inst, total, fund)| match ins {
-            Some(ins) => {
-                let inst = roster.settled_with(&inst);
-                let e = match acc.get_mut(&(inst.to_owned(), ins)) {
-                    Some(e) => e,
-                    None => acc.entry((inst.to_owned(), ins)).or_default(),
-                };
-                e.0 = e.0 + total;
-                e.1 = e.1 + fund;
-            }
-            None => other += 1,
-        },
-    )?;
-    if other > 0 {
-        eprintln!("note: {other} history cases of other insurance types are not part of the 职工/居民 budgets");
-    }
-    Ok(acc
-        .into_iter()
+    Ok(history_rows(&crate::pricing::history_pass(files, roster, None)?, roster))
+}
+
+/// The 住院 history rows of a history year.
+pub fn history_rows(h: &crate::pricing::HistoryYear, roster: &Roster) -> Vec<HistoryRow> {
+    h.totals
+        .iter()
         .map(|((inst, ins), (total, fund))| HistoryRow {
-            class: roster.class(&inst).to_owned(),
-            institution_id: inst,
-            insurance: ins,
+            class: roster.class(inst).to_owned(),
+            institution_id: inst.clone(),
+            insurance: *ins,
             category: SubCategory::Inpatient,
-            total_cost: total,
-            fund_paid: fund,
+            total_cost: *total,
+            fund_paid: *fund,
         })
-        .collect())
+        .collect()
 }
 
 pub fn load_roster(institutions: Option<&Path>, credit_to_lead: bool) -> anyhow::Result<Roster> {
@@ -192,6 +146,23 @@ pub fn load_roster(institutions: Option<&Path>, credit_to_lead: bool) -> anyhow:
     })
 }
 
+/// History-table rows of alliance members credited to their lead (seed 002 §26),
+/// as `--history-cases` rows are, with the lead's class.
+pub fn credit_history(rows: Vec<HistoryRow>, roster: &Roster) -> Vec<HistoryRow> {
+    rows.into_iter()
+        .map(|mut r| {
+            let lead = roster.settled_with(&r.institution_id).to_owned();
+            if lead != r.institution_id {
+                if roster.institutions.contains_key(&lead) {
+                    r.class = roster.class(&lead).to_owned();
+                }
+                r.institution_id = lead;
+            }
+            r
+        })
+        .collect()
+}
+
 /// All history rows the arguments name.
 pub fn gather_history(
     tables: &[PathBuf],
@@ -200,7 +171,7 @@ pub fn gather_history(
 ) -> anyhow::Result<Vec<HistoryRow>> {
     let mut rows = Vec::new();
     for t in tables {
-        rows.extend(load_history(t)?);
+        rows.extend(credit_history(load_history(t)?, roster));
     }
     if !cases.is_empty() {
         rows.extend(history_from_cases(cases, roster)?);

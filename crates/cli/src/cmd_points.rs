@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use points::{CaseInput, GroupStandard, Params};
+use points::{GroupStandard, Params};
 use rust_decimal::Decimal;
 
 #[derive(clap::Args)]
@@ -28,9 +28,21 @@ pub struct PointsArgs {
     /// catalogues is the base; deviation cases follow the points parameters.
     #[arg(long, conflicts_with_all = ["scheme", "weights"])]
     pub library: Option<PathBuf>,
-    /// Institutions table (institution_id, level, tcm, alliance_lead_id).
+    /// Institutions table (institution_id, level, tcm, alliance_lead_id); every
+    /// institution the settlement lists name must be in it.
     #[arg(long)]
-    pub institutions: Option<PathBuf>,
+    pub institutions: PathBuf,
+    /// Last year's settlement lists: the conversion rate of fee-for-service,
+    /// per-diem and add-on points is derived from them when the parameters say
+    /// `fee_for_service.yuan_per_point = "derived"` (the default).
+    #[arg(long, num_args = 1..)]
+    pub history_cases: Vec<PathBuf>,
+    /// Code dictionaries for the coding-compliance QC rules (as `drgdip qc --codes`).
+    #[arg(long, env = "DRGDIP_CODES")]
+    pub codes: Option<PathBuf>,
+    /// QC rule file replacing the built-in rules (as `drgdip qc --rules`).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
     /// Approved special cases (特例单议): a file with one case id per line
     /// (or a CSV whose first column is case_id).
     #[arg(long)]
@@ -64,7 +76,7 @@ pub(crate) enum Classifier {
 
 impl Classifier {
     /// The group standard of a claim, None when it is ungroupable (or its group has no weight).
-    fn standard(&self, c: &claims::Claim, inst: &points::Institution) -> Option<GroupStandard> {
+    pub(crate) fn standard(&self, c: &claims::Claim, inst: &points::Institution) -> Option<GroupStandard> {
         match self {
             Classifier::Drg { grouper, standards } => {
                 let g = crate::claims_io::group_claim(grouper, c, &mut Vec::new());
@@ -89,12 +101,6 @@ impl Classifier {
         }
     }
 
-    /// The fields of a claim grouping reads.
-    pub(crate) fn fields(&self) -> Vec<claims::Field> {
-        let mut f = crate::claims_io::GROUPING_FIELDS.to_vec();
-        f.push(claims::Field::InstitutionId);
-        f
-    }
 }
 
 /// Load the DIP library of `dir` with the region's deviation rule left to the
@@ -105,43 +111,6 @@ pub(crate) fn dip_classifier(dir: &Path) -> anyhow::Result<Classifier> {
     gp.deviation.enabled = false;
     let grouper = dip::group::Grouper::with_params(lib, gp).with_context(|| format!("compiling {}", dir.display()))?;
     Ok(Classifier::Dip { grouper })
-}
-
-/// Group a claim and price it: the points of one case as `drgdip points` and
-/// `drgdip settle` compute them. An institution missing from the table is priced
-/// with an unknown level (coefficient 1); the flag says whether it was known.
-pub(crate) fn price_claim(
-    classifier: &Classifier,
-    institutions: &BTreeMap<String, points::Institution>,
-    special: &BTreeSet<String>,
-    params: &Params,
-    c: &claims::Claim,
-) -> (points::Points, bool) {
-    let fallback;
-    let known = institutions.get(&c.institution_id);
-    let inst = match known {
-        Some(i) => i,
-        None => {
-            fallback = points::Institution {
-                id: c.institution_id.clone(),
-                level: String::new(),
-                tcm: false,
-                alliance_lead: None,
-            };
-            &fallback
-        }
-    };
-    let standard = classifier.standard(c, inst);
-    let input = CaseInput {
-        case_id: &c.case_id,
-        group: standard.as_ref(),
-        total_cost: c.total_cost.unwrap_or_default(),
-        innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
-        los: c.los.unwrap_or(0),
-        main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
-        special_case: special.contains(&c.case_id),
-    };
-    (points::price(params, inst, &input), known.is_some())
 }
 
 /// Points with exactly four decimals.
@@ -173,75 +142,81 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
         }
         _ => anyhow::bail!("give --scheme and --weights (DRG) or --library (DIP)"),
     };
-    let institutions = match &a.institutions {
-        Some(p) => crate::institutions_io::load(p)?,
-        None => {
-            eprintln!("note: no --institutions: every institution gets the coefficient of an unknown level (1)");
-            BTreeMap::new()
-        }
+    let roster = crate::cmd_budget::load_roster(Some(&a.institutions), params.alliance.credit_to_lead)?;
+    let special = crate::pricing::SpecialCases {
+        ids: a.special_cases.as_deref().map(load_special).transpose()?.unwrap_or_default(),
+        file: a.special_cases.clone(),
     };
-    let special = a.special_cases.as_deref().map(load_special).transpose()?.unwrap_or_default();
-    let file = std::fs::File::create(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    let gate = crate::pricing::Gate::load(a.rules.as_deref(), a.codes.as_deref())?;
+    let unit = points::Conversion::fixed(Decimal::ONE);
+    let pricing_of = |conv| crate::pricing::Pricing {
+        classifier: &classifier,
+        roster: &roster,
+        params: &params,
+        conv,
+        special: &special,
+        gate: &gate,
+    };
+    let basis = if a.history_cases.is_empty() {
+        None
+    } else {
+        Some(crate::pricing::history_pass(&a.history_cases, &roster, Some(&pricing_of(&unit)))?.basis)
+    };
+    let conv = points::Conversion::resolve(&params, basis.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pricing = pricing_of(&conv);
+
+    // Rows go to a temporary file first: versions and cross-record QC findings are
+    // known only at the end, then the final file is written without the replaced
+    // versions and with every withholding rule.
+    let tmp = a.out.with_extension("csv.partial");
+    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
-    w.write_record([
-        "case_id", "institution_id", "credited_to", "method", "rule", "group", "weight", "mean_cost", "total_cost",
-        "ratio", "threshold", "coefficient", "coefficient_source", "base_points", "case_points", "addon_points",
-        "total_points", "per_diem_category", "cite",
-    ])?;
-    let mut by_rule: BTreeMap<(&'static str, &'static str), (u64, Decimal)> = BTreeMap::new();
-    let mut by_inst: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
-    let mut unknown_inst: BTreeSet<String> = BTreeSet::new();
+    w.write_record(POINTS_COLUMNS)?;
+    struct Kept {
+        method: &'static str,
+        rule: &'static str,
+        total: Decimal,
+        credited: u32,
+        payable: bool,
+        /// (institution of the list, discharge year, quarter) for the special-case quota.
+        quarter: Option<(u32, i32, u8)>,
+        special: bool,
+    }
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut credited_ids: Vec<String> = Vec::new();
+    let mut credited_index: HashMap<String, u32> = HashMap::new();
+    let mut own_index: HashMap<String, u32> = HashMap::new();
     let mut err: Option<anyhow::Error> = None;
-    let mut fields = classifier.fields();
-    fields.extend([
-        claims::Field::CaseId,
-        claims::Field::TotalCost,
-        claims::Field::InnovativeDrugCost,
-        claims::Field::Los,
-    ]);
-    let stats = crate::claims_io::par_map_batches(
-        crate::claims_io::Batches::new(&a.cases).only(&fields),
-        |rec| {
+    let report = crate::pricing::pass(
+        &a.cases,
+        &pricing,
+        |rec, p| {
+            use chrono::Datelike;
             let c = &rec.claim;
-            let (p, known) = price_claim(&classifier, &institutions, &special, &params, c);
-            let input_total = c.total_cost.unwrap_or_default();
-            let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
-            let row = [
-                p.case_id.clone(),
-                c.institution_id.clone(),
-                p.credited_to.clone(),
-                p.method.as_str().to_owned(),
-                p.rule.as_str().to_owned(),
-                p.group.clone().unwrap_or_default(),
-                opt(p.weight),
-                p.mean_cost.map(|m| m.to_string()).unwrap_or_default(),
-                input_total.to_string(),
-                opt(p.ratio),
-                opt(p.threshold),
-                p.coefficient.to_string(),
-                p.coefficient_source.as_str().to_owned(),
-                pts(p.base_points),
-                pts(p.case_points),
-                pts(p.addon_points),
-                pts(p.total),
-                p.per_diem_category.clone().unwrap_or_default(),
-                p.rule.cite().to_owned(),
-            ];
-            (p, row, !known)
+            let quarter = c.discharged_at.map(|d| (d.year(), (d.month() as u8 - 1) / 3 + 1));
+            let row = points_row(&p, c);
+            (p, row, quarter)
         },
-        |rec, (p, row, unknown)| {
+        |_, rec, (p, row, quarter)| {
             if err.is_some() {
                 return;
             }
-            if unknown {
-                unknown_inst.insert(rec.claim.institution_id.clone());
-            }
-            let e = by_rule.entry((p.method.as_str(), p.rule.as_str())).or_default();
-            e.0 += 1;
-            e.1 += p.total;
-            let e = by_inst.entry(p.credited_to).or_default();
-            e.0 += 1;
-            e.1 += p.total;
+            let next = credited_ids.len() as u32;
+            let credited = *credited_index.entry(p.credited_to.clone()).or_insert_with(|| {
+                credited_ids.push(p.credited_to.clone());
+                next
+            });
+            let n = own_index.len() as u32;
+            let own = *own_index.entry(rec.claim.institution_id.clone()).or_insert(n);
+            kept.push(Kept {
+                method: p.method.as_str(),
+                rule: p.rule.as_str(),
+                total: p.total,
+                credited,
+                payable: p.payable,
+                quarter: quarter.map(|(y, q)| (own, y, q)),
+                special: p.rule == points::Rule::SpecialCase,
+            });
             if let Err(e) = w.write_record(&row) {
                 err = Some(e.into());
             }
@@ -251,19 +226,135 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     w.flush()?;
-    if !unknown_inst.is_empty() && !institutions.is_empty() {
-        eprintln!("note: {} institutions are not in the institutions table (coefficient 1)", unknown_inst.len());
+    drop(w);
+
+    // Special-case quota per institution and quarter, as the service applies it.
+    let own_ids: BTreeMap<u32, &String> = own_index.iter().map(|(k, v)| (*v, k)).collect();
+    let mut quota: BTreeMap<(String, u8), (u64, u64)> = BTreeMap::new();
+    for (n, k) in kept.iter().enumerate() {
+        if report.superseded(n as u32) {
+            continue;
+        }
+        if let Some((own, y, q)) = k.quarter {
+            let inst = own_ids.get(&own).map(|s| format!("{s} {y}")).unwrap_or_default();
+            let e = quota.entry((inst, q)).or_default();
+            e.0 += 1;
+            e.1 += u64::from(k.special);
+        }
+    }
+    crate::pricing::check_special_quota(&params, &quota, a.special_cases.as_deref())?;
+
+    // The final file: replaced versions left out, late withholding applied.
+    finish_rows(&tmp, &a.out, &report)?;
+    let _ = std::fs::remove_file(&tmp);
+
+    let mut by_rule: BTreeMap<(&'static str, &'static str), (u64, Decimal)> = BTreeMap::new();
+    let mut by_inst: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
+    let (mut payable, mut withheld, mut withheld_points) = (0u64, 0u64, Decimal::ZERO);
+    for (n, k) in kept.iter().enumerate() {
+        if report.superseded(n as u32) {
+            continue;
+        }
+        let is_payable = k.payable && !report.late_withheld.contains_key(&(n as u32));
+        if !is_payable {
+            withheld += 1;
+            withheld_points += k.total;
+            continue;
+        }
+        payable += 1;
+        let e = by_rule.entry((k.method, k.rule)).or_default();
+        e.0 += 1;
+        e.1 += k.total;
+        let e = by_inst.entry(&credited_ids[k.credited as usize]).or_default();
+        e.0 += 1;
+        e.1 += k.total;
     }
     let total: Decimal = by_rule.values().map(|v| v.1).sum();
     let mut out = std::io::stdout().lock();
     writeln!(out, "points (付费点数)  parameters {}", params.version)?;
-    writeln!(out, "  records read   {}", stats.records)?;
-    writeln!(out, "  total points   {}", pts(total))?;
-    writeln!(out, "  by method and rule:")?;
+    writeln!(out, "  records read   {}  (rejected {}; {} earlier versions dropped)", report.records, report.rejected, report.versions.replaced())?;
+    writeln!(out, "  conversion     {}", conv.describe())?;
+    writeln!(out, "  payable cases  {payable}")?;
+    writeln!(out, "  withheld by QC {withheld} cases, {} points (payable = 0 in the output, withheld_reason names the rules)", pts(withheld_points))?;
+    writeln!(out, "  payable points {}", pts(total))?;
+    writeln!(out, "  by method and rule (payable cases):")?;
     for ((m, r), (n, p)) in &by_rule {
         writeln!(out, "    {m:<16} {r:<22} {n:>9} cases {:>18} points", pts(*p))?;
     }
     writeln!(out, "  institutions credited: {}", by_inst.len())?;
     writeln!(out, "points: {}", a.out.display())?;
+    Ok(())
+}
+
+/// Columns of `drgdip points --out`.
+pub const POINTS_COLUMNS: [&str; 23] = [
+    "case_id", "institution_id", "credited_to", "method", "rule", "group", "weight", "mean_cost", "total_cost",
+    "ratio", "threshold", "coefficient", "coefficient_source", "base_points", "case_points", "addon_points",
+    "total_points", "per_diem_category", "yuan_per_point", "payable", "withheld_reason", "cite", "explain_zh",
+];
+
+fn points_row(p: &points::Points, c: &claims::Claim) -> Vec<String> {
+    let opt = |d: Option<Decimal>| d.map(|x| x.to_string()).unwrap_or_default();
+    vec![
+        p.case_id.clone(),
+        c.institution_id.clone(),
+        p.credited_to.clone(),
+        p.method.as_str().to_owned(),
+        p.rule.as_str().to_owned(),
+        p.group.clone().unwrap_or_default(),
+        opt(p.weight),
+        p.mean_cost.map(|m| m.to_string()).unwrap_or_default(),
+        c.total_cost.unwrap_or_default().to_string(),
+        opt(p.ratio),
+        opt(p.threshold),
+        p.coefficient.to_string(),
+        p.coefficient_source.as_str().to_owned(),
+        pts(p.base_points),
+        pts(p.case_points),
+        pts(p.addon_points),
+        pts(p.total),
+        p.per_diem_category.clone().unwrap_or_default(),
+        opt(p.yuan_per_point),
+        if p.payable { "1" } else { "0" }.to_owned(),
+        p.withheld_reason.join(";"),
+        p.rule.cite().to_owned(),
+        p.explain(true),
+    ]
+}
+
+/// Copy the rows of `tmp` to `out`, leaving out replaced versions and adding the
+/// withholding rules found after the pass. Row n (after the header) is case n.
+fn finish_rows(tmp: &Path, out: &Path, report: &crate::pricing::PassReport) -> anyhow::Result<()> {
+    if report.versions.replaced() == 0 && report.late_withheld.is_empty() {
+        return std::fs::rename(tmp, out).with_context(|| format!("writing {}", out.display()));
+    }
+    let mut r = csv::Reader::from_path(tmp).with_context(|| format!("reading {}", tmp.display()))?;
+    let file = std::fs::File::create(out).with_context(|| format!("writing {}", out.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    w.write_record(POINTS_COLUMNS)?;
+    let col = |name: &str| POINTS_COLUMNS.iter().position(|c| *c == name).expect("column");
+    let (payable, reason) = (col("payable"), col("withheld_reason"));
+    for (n, row) in r.records().enumerate() {
+        let row = row?;
+        let n = n as u32;
+        if report.superseded(n) {
+            continue;
+        }
+        match report.late_withheld.get(&n) {
+            None => w.write_record(&row)?,
+            Some(extra) => {
+                let mut cells: Vec<String> = row.iter().map(str::to_owned).collect();
+                let mut rules: Vec<String> =
+                    cells[reason].split(';').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                rules.extend(extra.iter().cloned());
+                rules.sort();
+                rules.dedup();
+                cells[payable] = "0".into();
+                cells[reason] = rules.join(";");
+                w.write_record(&cells)?;
+            }
+        }
+    }
+    w.flush()?;
     Ok(())
 }

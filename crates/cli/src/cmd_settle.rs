@@ -34,9 +34,16 @@ pub struct SettleArgs {
     /// Weights table (`drgdip weights calibrate`).
     #[arg(long)]
     pub weights: PathBuf,
-    /// Institutions table (level, TCM flag, alliance lead).
+    /// Institutions table (level, TCM flag, alliance lead); every institution the
+    /// settlement lists name must be in it.
     #[arg(long)]
-    pub institutions: Option<PathBuf>,
+    pub institutions: PathBuf,
+    /// Code dictionaries for the coding-compliance QC rules (as `drgdip qc --codes`).
+    #[arg(long, env = "DRGDIP_CODES")]
+    pub codes: Option<PathBuf>,
+    /// QC rule file replacing the built-in rules (as `drgdip qc --rules`).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
     /// Approved special cases (特例单议), one case id per line.
     #[arg(long)]
     pub special_cases: Option<PathBuf>,
@@ -107,35 +114,12 @@ fn load_fund_shares(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<(String,
     Ok(out)
 }
 
-/// The fields of a settlement list that grouping, pricing and settlement read
-/// (grouping: sex, age, weight, diagnoses, procedures; pricing: cost, excluded
-/// drugs, length of stay; settlement: institution, insurance type, discharge, fund).
-/// Only these are parsed.
-const CASE_FIELDS: &[claims::Field] = {
-    use claims::Field::*;
-    &[
-        CaseId,
-        InstitutionId,
-        InsuranceType,
-        Sex,
-        Age,
-        AgeDays,
-        BirthWeightG,
-        DischargedAt,
-        Los,
-        MainDiagnosis,
-        OtherDiagnoses,
-        Diagnoses,
-        Procedures,
-        TotalCost,
-        FundPaid,
-        InnovativeDrugCost,
-    ]
-};
-
 /// What one case contributes.
 struct Priced {
+    /// The institution the points are credited to (alliance lead, seed 002 §26).
     inst: String,
+    /// The institution of the list (for the special-case quota).
+    own: String,
     ins: Option<Insurance>,
     month: Option<u8>,
     group: String,
@@ -143,6 +127,49 @@ struct Priced {
     points: Pts,
     total: Fen,
     fund: Fen,
+    offsite: bool,
+    special: bool,
+    /// Withholding QC rules (empty: payable).
+    withheld: Vec<String>,
+}
+
+/// A case as kept until the end of the pass (names interned).
+struct Kept {
+    inst: u32,
+    own: u32,
+    group: u32,
+    ins: Option<Insurance>,
+    month: Option<u8>,
+    method: Method,
+    points: Pts,
+    total: Fen,
+    fund: Fen,
+    offsite: bool,
+    special: bool,
+    withheld: Vec<String>,
+}
+
+/// Institution and group names as small numbers.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.ids.get(s) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_owned());
+        self.ids.insert(s.to_owned(), i);
+        i
+    }
+
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
 }
 
 fn method_of(m: points::PayMethod) -> Method {
@@ -165,22 +192,17 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{}", p.display()))?,
         None => points::Params::builtin(),
     };
-    let roster =
-        crate::cmd_budget::load_roster(a.institutions.as_deref(), pparams.alliance.credit_to_lead)?;
-    if roster.institutions.is_empty() {
-        eprintln!("note: no --institutions: every institution gets the coefficient of an unknown level (1)");
-    }
+    let roster = crate::cmd_budget::load_roster(Some(&a.institutions), pparams.alliance.credit_to_lead)?;
     let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
     let classifier = crate::cmd_points::Classifier::Drg {
         grouper: drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?,
         standards: crate::cmd_points::load_standards(&a.weights)?,
     };
-    let special = a
-        .special_cases
-        .as_deref()
-        .map(crate::cmd_points::load_special)
-        .transpose()?
-        .unwrap_or_default();
+    let special = crate::pricing::SpecialCases {
+        ids: a.special_cases.as_deref().map(crate::cmd_points::load_special).transpose()?.unwrap_or_default(),
+        file: a.special_cases.clone(),
+    };
+    let gate = crate::pricing::Gate::load(a.rules.as_deref(), a.codes.as_deref())?;
     let inputs = HospitalInputs {
         scores: a
             .scores
@@ -196,229 +218,305 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
     };
 
-    // 1. Last year's history, read on its own thread while this year's cases are
-    // priced (each pass has a sequential reader; together they use both cores).
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let history_pass = scope.spawn(|| {
-            crate::cmd_budget::gather_history(&a.history, &a.history_cases, &roster)
-                .map(|h| (h, t0.elapsed()))
-        });
+    // 1. Last year: totals for the budget and, priced with this year's weights and
+    // coefficients, the conversion rate and the expected points.
+    let unit = points::Conversion::fixed(Decimal::ONE);
+    let pricing_of = |conv| crate::pricing::Pricing {
+        classifier: &classifier,
+        roster: &roster,
+        params: &pparams,
+        conv,
+        special: &special,
+        gate: &gate,
+    };
+    let hist_year = if a.history_cases.is_empty() {
+        crate::pricing::HistoryYear::default()
+    } else {
+        crate::pricing::history_pass(&a.history_cases, &roster, Some(&pricing_of(&unit)))?
+    };
+    let mut history = Vec::new();
+    for t in &a.history {
+        history.extend(crate::cmd_budget::credit_history(crate::cmd_budget::load_history(t)?, &roster));
+    }
+    history.extend(crate::cmd_budget::history_rows(&hist_year, &roster));
+    anyhow::ensure!(!history.is_empty(), "no history: give --history FILE and/or --history-cases FILE");
+    let conv = points::Conversion::resolve(&pparams, (!a.history_cases.is_empty()).then_some(&hist_year.basis))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let budget = settle::build_budget(&params.budget, a.year, &history);
+    let t_budget = t0.elapsed();
 
-        // 2. Points of every case, aggregated per institution, line and month / group.
-        let mut inst_ids: HashMap<String, u32> = HashMap::new();
-        let mut inst_names: Vec<String> = Vec::new();
-        let mut group_ids: HashMap<String, u32> = HashMap::new();
-        let mut group_names: Vec<String> = Vec::new();
-        let mut cells: HashMap<(u32, Insurance, u8), Cell> = HashMap::new();
-        let mut groups: HashMap<(u32, Insurance, u32), Cell> = HashMap::new();
-        let (mut other_year, mut other_ins) = (0u64, 0u64);
-        let year = i32::from(a.year);
-        let intern = |ids: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str| -> u32 {
-            if let Some(i) = ids.get(s) {
-                return *i;
+    // 2. This year's cases: QC, group, price; versions resolved.
+    let year = i32::from(a.year);
+    let pricing = pricing_of(&conv);
+    let mut cases: Vec<Kept> = Vec::new();
+    let mut names = Interner::default();
+    let report = crate::pricing::pass(
+        &a.cases,
+        &pricing,
+        |rec, p| {
+            use chrono::Datelike;
+            let c = &rec.claim;
+            let month = c.discharged_at.filter(|d| d.year() == year).map(|d| d.month() as u8);
+            Priced {
+                inst: p.credited_to.clone(),
+                own: c.institution_id.clone(),
+                ins: crate::cmd_budget::insurance_of(c),
+                month,
+                group: p.group.clone().unwrap_or_default(),
+                method: method_of(p.method),
+                points: Pts::from_decimal(p.total).expect("points have 4 decimals"),
+                total: c.total_cost.unwrap_or_default(),
+                fund: c.fund_paid.unwrap_or_default(),
+                offsite: c.offsite == Some(true),
+                special: special.ids.contains(&c.case_id),
+                withheld: p.withheld_reason,
             }
-            let i = names.len() as u32;
-            names.push(s.to_owned());
-            ids.insert(s.to_owned(), i);
-            i
-        };
-        let (records, _skipped) = crate::cmd_budget::par_map_fields(
-            &a.cases,
-            CASE_FIELDS,
-            |c| {
-                use chrono::Datelike;
-                let month = c
-                    .discharged_at
-                    .filter(|d| d.year() == year)
-                    .map(|d| d.month() as u8);
-                let (p, _) = crate::cmd_points::price_claim(
-                    &classifier,
-                    &roster.institutions,
-                    &special,
-                    &pparams,
-                    c,
-                );
-                let ins = crate::cmd_budget::insurance_of(c);
-                Priced {
-                    inst: p.credited_to,
-                    ins,
-                    month,
-                    group: p.group.unwrap_or_default(),
-                    method: method_of(p.method),
-                    points: Pts::from_decimal(p.total).expect("points have 4 decimals"),
-                    total: c.total_cost.unwrap_or_default(),
-                    fund: c.fund_paid.unwrap_or_default(),
-                }
-            },
-            |p| {
-                let (Some(month), Some(ins)) = (p.month, p.ins) else {
-                    if p.month.is_none() {
-                        other_year += 1;
-                    } else {
-                        other_ins += 1;
-                    }
-                    return;
-                };
-                let i = intern(&mut inst_ids, &mut inst_names, &p.inst);
-                let g = intern(&mut group_ids, &mut group_names, &p.group);
-                cells
-                    .entry((i, ins, month))
-                    .or_default()
-                    .add(p.method, p.points, p.total, p.fund);
-                groups
-                    .entry((i, ins, g))
-                    .or_default()
-                    .add(p.method, p.points, p.total, p.fund);
-            },
-        )?;
-        let key_of = |inst: &str, ins: Insurance| {
-            let class = if params.budget.split_by_class {
-                roster.class(inst)
+        },
+        |_, _, p| {
+            cases.push(Kept {
+                inst: names.id(&p.inst),
+                own: names.id(&p.own),
+                group: names.id(&p.group),
+                ins: p.ins,
+                month: p.month,
+                method: p.method,
+                points: p.points,
+                total: p.total,
+                fund: p.fund,
+                offsite: p.offsite,
+                special: p.special,
+                withheld: p.withheld,
+            })
+        },
+    )?;
+    for (n, extra) in &report.late_withheld {
+        let w = &mut cases[*n as usize].withheld;
+        w.extend(extra.iter().cloned());
+        w.sort();
+        w.dedup();
+    }
+
+    // Special-case quota per institution and quarter (as the service applies it).
+    let mut quota: BTreeMap<(String, u8), (u64, u64)> = BTreeMap::new();
+    for (n, c) in cases.iter().enumerate() {
+        if report.superseded(n as u32) {
+            continue;
+        }
+        if let Some(q) = c.month.map(|m| (m - 1) / 3 + 1) {
+            let e = quota.entry((names.name(c.own).to_owned(), q)).or_default();
+            e.0 += 1;
+            e.1 += u64::from(c.special);
+        }
+    }
+    crate::pricing::check_special_quota(&pparams, &quota, a.special_cases.as_deref())?;
+
+    let key_of = |inst: &str, ins: Insurance| {
+        let class = if params.budget.split_by_class { roster.class(inst) } else { "" };
+        Key::new(ins, SubCategory::Inpatient, class)
+    };
+    let mut ledger = Ledger::new();
+    ledger.offsite.included = params.offsite.cases == settle::OffsiteRule::Include;
+    let (mut other_year, mut other_ins, mut superseded) = (0u64, 0u64, 0u64);
+    let mut cells: HashMap<(u32, Insurance, u8), Cell> = HashMap::new();
+    let mut groups: HashMap<(u32, Insurance, u32), Cell> = HashMap::new();
+    for (n, c) in cases.iter().enumerate() {
+        if report.superseded(n as u32) {
+            superseded += 1;
+            continue;
+        }
+        let (Some(month), Some(ins)) = (c.month, c.ins) else {
+            if c.month.is_none() {
+                other_year += 1;
             } else {
-                ""
-            };
-            Key::new(ins, SubCategory::Inpatient, class)
+                other_ins += 1;
+            }
+            continue;
         };
-        let mut ledger = Ledger::new();
-        for ((i, ins, month), c) in &cells {
-            let inst = &inst_names[*i as usize];
-            ledger.merge_cell(inst, &key_of(inst, *ins), *month, c);
+        if c.offsite {
+            let t = &mut ledger.offsite;
+            t.cases += 1;
+            t.points += c.points;
+            t.total_cost = t.total_cost + c.total;
+            t.fund_paid = t.fund_paid + c.fund;
+            if !t.included {
+                continue;
+            }
         }
-        for ((i, ins, g), c) in &groups {
-            let inst = &inst_names[*i as usize];
-            ledger.merge_group(inst, &key_of(inst, *ins), &group_names[*g as usize], c);
+        if !c.withheld.is_empty() {
+            let (_, case_id) = report.versions.key_of(n as u32).unwrap_or(("", ""));
+            ledger.add_withheld(settle::WithheldCase {
+                institution_id: names.name(c.inst).to_owned(),
+                key: key_of(names.name(c.inst), ins),
+                month,
+                case_id: case_id.to_owned(),
+                group: names.name(c.group).to_owned(),
+                method: c.method,
+                points: c.points,
+                total_cost: c.total,
+                fund_paid: c.fund,
+                rules: c.withheld.join("; "),
+            });
+            continue;
         }
-        let t_points = t0.elapsed();
-        let (history, t_budget) = history_pass
-            .join()
-            .map_err(|_| anyhow::anyhow!("history thread panicked"))??;
-        let budget = settle::build_budget(&params.budget, a.year, &history);
+        cells.entry((c.inst, ins, month)).or_default().add(c.method, c.points, c.total, c.fund);
+        groups.entry((c.inst, ins, c.group)).or_default().add(c.method, c.points, c.total, c.fund);
+    }
+    for ((inst, ins, month), c) in &cells {
+        let inst = names.name(*inst);
+        ledger.merge_cell(inst, &key_of(inst, *ins), *month, c);
+    }
+    for ((inst, ins, g), c) in &groups {
+        let inst = names.name(*inst);
+        ledger.merge_group(inst, &key_of(inst, *ins), names.name(*g), c);
+    }
+    ledger.sort_withheld();
+    let t_points = t0.elapsed();
 
-        // 3. Settle.
-        let s = settle::settle(&params, &budget, &ledger, &inputs);
-        let sim = settle::simulate::simulate(&ledger, &s);
-        let t_settle = t0.elapsed();
+    // 3. Settle.
+    let s = settle::settle(&params, &budget, &ledger, &inputs)?;
+    let sim = settle::simulate::simulate(&ledger, &s);
+    let t_settle = t0.elapsed();
 
-        // 4. Statements.
-        let out = &a.out;
-        let dir = out.join("statements");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        use crate::cmd_budget::write as w;
-        w(&out.join("budget.csv"), settle::budget::budget_csv(&budget))?;
-        w(&out.join("budget-derivation.txt"), &budget.derivation)?;
-        let rate = params.deposit.rate;
-        let pv = statement::point_values_table(&s);
-        let summary = statement::summary_table(&budget, &s);
-        let hosp = statement::hospitals_table(&s, None);
-        w(&out.join("point-values.csv"), pv.to_csv())?;
-        w(
-            &out.join("monthly.csv"),
-            statement::months_table(&s, rate, None).to_csv(),
-        )?;
-        w(
-            &out.join("quarterly.csv"),
-            statement::quarters_table(&s, None).to_csv(),
-        )?;
-        w(
-            &out.join("annual.csv"),
-            statement::annual_table(&s, None).to_csv(),
-        )?;
-        w(&out.join("hospitals.csv"), hosp.to_csv())?;
-        w(&out.join("summary.csv"), summary.to_csv())?;
-        w(
-            &out.join("simulation.csv"),
-            statement::simulation_table(s.year, &sim).to_csv(),
-        )?;
-        let xlsx = statement::to_xlsx(
-            s.year,
-            &[
-                ("统筹区汇总", &summary),
-                ("点值", &pv),
-                ("机构年度汇总", &hosp),
-            ],
-        )
-        .map_err(|e| anyhow::anyhow!("summary.xlsx: {e}"))?;
-        w(&out.join("summary.xlsx"), xlsx)?;
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(s.hospitals.len() as u64),
-            indicatif::ProgressDrawTarget::stderr(),
+    // Conversion and expected point values (what an estimate uses before the year ends).
+    let mut derivation = budget.derivation.clone();
+    derivation.push_str(&format!(
+        "\n  8. conversion rate (seed 002 §24–§25: fee-for-service, per-diem, capitation and add-on \
+         points on the DRG/DIP scale): {}\n",
+        conv.describe()
+    ));
+    derivation.push_str("  9. expected point value = line budget / the history year's points under this year's parameters:\n");
+    let mut expected = Vec::new();
+    for l in budget.lines.iter().filter(|l| !l.key.category.outpatient()) {
+        let pts = hist_year.expected_points(&conv, |inst, ins| key_of(inst, ins) == l.key);
+        let pv = (pts > Decimal::ZERO).then(|| (Decimal::new(l.annual.0, 2) / pts).round_dp(6));
+        derivation.push_str(&format!(
+            "     {}: {} / {} = {}\n",
+            l.key,
+            l.annual,
+            pts.round_dp(4),
+            pv.map(|v| v.to_string()).unwrap_or_else(|| "- (no history points)".into())
+        ));
+        expected.push((l.key.clone(), pts, pv));
+    }
+
+    // 4. Statements.
+    let out = &a.out;
+    let dir = out.join("statements");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    use crate::cmd_budget::write as w;
+    w(&out.join("budget.csv"), settle::budget::budget_csv(&budget))?;
+    w(&out.join("budget-derivation.txt"), &derivation)?;
+    let rate = params.deposit.rate;
+    let pv = statement::point_values_table(&s);
+    let summary = statement::summary_table(&budget, &s);
+    let hosp = statement::hospitals_table(&s, None);
+    let identity = statement::identity_table(&s);
+    let withheld = statement::withheld_table(&s, None);
+    w(&out.join("point-values.csv"), pv.to_csv())?;
+    w(&out.join("monthly.csv"), statement::months_table(&s, rate, None).to_csv())?;
+    w(&out.join("quarterly.csv"), statement::quarters_table(&s, None).to_csv())?;
+    w(&out.join("annual.csv"), statement::annual_table(&s, None).to_csv())?;
+    w(&out.join("hospitals.csv"), hosp.to_csv())?;
+    w(&out.join("summary.csv"), summary.to_csv())?;
+    w(&out.join("identity.csv"), identity.to_csv())?;
+    w(&out.join("withheld.csv"), withheld.to_csv())?;
+    w(&out.join("simulation.csv"), statement::simulation_table(s.year, &sim).to_csv())?;
+    let xlsx = statement::to_xlsx(
+        s.year,
+        &[
+            ("统筹区汇总", &summary),
+            ("预算核对", &identity),
+            ("点值", &pv),
+            ("机构年度汇总", &hosp),
+            ("暂缓支付病例", &withheld),
+        ],
+    )
+    .map_err(|e| anyhow::anyhow!("summary.xlsx: {e}"))?;
+    w(&out.join("summary.xlsx"), xlsx)?;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(s.hospitals.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template("statements [{bar:30}] {pos}/{len} hospitals") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    for h in &s.hospitals {
+        let id = &h.institution_id;
+        anyhow::ensure!(
+            !id.is_empty() && !id.contains(['/', '\\']) && id != "." && id != "..",
+            "institution id {id:?} cannot name a file"
         );
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("statements [{bar:30}] {pos}/{len} hospitals")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        for h in &s.hospitals {
-            let id = &h.institution_id;
-            anyhow::ensure!(
-                !id.is_empty() && !id.contains(['/', '\\']) && id != "." && id != "..",
-                "institution id {id:?} cannot name a file"
-            );
-            w(
-                &dir.join(format!("{id}.csv")),
-                statement::hospital_csv(&s, rate, id),
-            )?;
-            let x = statement::hospital_xlsx(&s, rate, id)
-                .map_err(|e| anyhow::anyhow!("{id}.xlsx: {e}"))?;
-            w(&dir.join(format!("{id}.xlsx")), x)?;
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let t_end = t0.elapsed();
+        w(&dir.join(format!("{id}.csv")), statement::hospital_csv(&s, rate, id))?;
+        let x = statement::hospital_xlsx(&s, rate, id).map_err(|e| anyhow::anyhow!("{id}.xlsx: {e}"))?;
+        w(&dir.join(format!("{id}.xlsx")), x)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let t_end = t0.elapsed();
 
-        let mut o = std::io::stdout().lock();
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "settlement {} (结算)  parameters {}  points parameters {}", a.year, params.version, pparams.version)?;
+    writeln!(
+        o,
+        "  records read {}, rejected {}; {} earlier versions dropped; {} discharged outside {}; {} of other insurance types",
+        report.records, report.rejected, superseded, other_year, a.year, other_ins
+    )?;
+    writeln!(o, "  conversion rate {}", conv.describe())?;
+    writeln!(o, "  hospitals settled {}", s.hospitals.len())?;
+    for l in &budget.lines {
+        let settled: Fen = s.annual.iter().filter(|x| x.year.key == l.key).map(|x| x.year.amount).sum();
+        let pvy = s.annual_point_value(&l.key);
+        let exp = expected.iter().find(|e| e.0 == l.key).and_then(|e| e.2);
         writeln!(
             o,
-            "settlement {} (结算)  parameters {}  points parameters {}",
-            a.year, params.version, pparams.version
+            "  {:<16} budget {:>18}  settled {:>18}  {}  point value {}  expected {}",
+            l.key.to_string(),
+            l.annual.to_string(),
+            settled.to_string(),
+            if settled == l.annual { "OK" } else { "NOT SETTLED BY POINTS" },
+            pvy.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            exp.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
         )?;
+    }
+    for acc in &s.accounts {
         writeln!(
             o,
-            "  records read {}  ({} discharged outside {}, {} of other insurance types skipped)",
-            records, other_year, a.year, other_ins
+            "  {} budget identity: {} = paid {} + retained surplus {} + retained deposits {} + reserves kept {} + carried over {}  {}",
+            acc.insurance.zh(),
+            acc.budget,
+            acc.paid,
+            acc.retained_surplus,
+            acc.retained_deposits,
+            acc.reserves_kept,
+            acc.carried_over,
+            if acc.holds() { "OK" } else { "MISMATCH" }
         )?;
-        writeln!(o, "  hospitals settled {}", s.hospitals.len())?;
-        for l in &budget.lines {
-            let settled: Fen = s
-                .annual
-                .iter()
-                .filter(|x| x.year.key == l.key)
-                .map(|x| x.year.amount)
-                .sum();
-            let pvy = s
-                .point_values
-                .iter()
-                .find(|p| p.key == l.key && p.period == 0)
-                .and_then(|p| p.value);
-            writeln!(
-                o,
-                "  {:<16} budget {:>18}  settled {:>18}  {}  point value {}",
-                l.key.to_string(),
-                l.annual.to_string(),
-                settled.to_string(),
-                if settled == l.annual {
-                    "OK"
-                } else {
-                    "UNALLOCATED"
-                },
-                pvy.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
-            )?;
-        }
-        for n in &s.notes {
-            writeln!(o, "  note: {n}")?;
-        }
-        writeln!(
-            o,
-            "  time: history {:.1}s and points {:.1}s (side by side), settle {:.1}s, statements {:.1}s, total {:.1}s",
-            t_budget.as_secs_f64(),
-            t_points.as_secs_f64(),
-            (t_settle - t_points.max(t_budget)).as_secs_f64(),
-            (t_end - t_settle).as_secs_f64(),
-            t_end.as_secs_f64()
-        )?;
-        writeln!(o, "statements: {}", out.display())?;
-        Ok(())
-    })
+    }
+    if !s.withheld.is_empty() {
+        let cost: Fen = s.withheld.iter().map(|w| w.total_cost).sum();
+        writeln!(o, "  withheld by QC: {} cases, total cost {cost} (withheld.csv; paid once a corrected list arrives)", s.withheld.len())?;
+    }
+    writeln!(
+        o,
+        "  off-site cases: {} ({}; offsite.cases = {})",
+        s.offsite.cases,
+        if s.offsite.included { "settled in this pool" } else { "left out of this pool" },
+        params.offsite.cases.as_str()
+    )?;
+    for n in &s.notes {
+        writeln!(o, "  note: {n}")?;
+    }
+    writeln!(
+        o,
+        "  time: history and budget {:.1}s, points {:.1}s, settle {:.1}s, statements {:.1}s, total {:.1}s",
+        t_budget.as_secs_f64(),
+        (t_points - t_budget).as_secs_f64(),
+        (t_settle - t_points).as_secs_f64(),
+        (t_end - t_settle).as_secs_f64(),
+        t_end.as_secs_f64()
+    )?;
+    writeln!(o, "statements: {}", out.display())?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -440,43 +538,6 @@ mod tests {
         })
         .unwrap();
         dir
-    }
-
-    /// What settlement uses of a claim.
-    fn used(c: &claims::Claim) -> String {
-        let procs: Vec<&str> = c.procedures.iter().map(|p| p.code.as_str()).collect();
-        format!(
-            "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-            c.case_id,
-            c.institution_id,
-            c.insurance_type,
-            c.sex,
-            c.age,
-            c.age_days,
-            c.birth_weight_g,
-            c.discharged_at,
-            c.los,
-            c.main_diagnosis,
-            c.other_diagnoses,
-            procs,
-            c.total_cost,
-            c.fund_paid,
-            c.innovative_drug_cost
-        )
-    }
-
-    #[test]
-    fn parsing_only_the_used_fields_reads_what_a_full_parse_reads() {
-        let dir = region("fields");
-        let files = vec![dir.join("claims-2025.csv")];
-        let mut full = Vec::new();
-        crate::claims_io::par_map_records(&files, |r| used(&r.claim), |_, s| full.push(s)).unwrap();
-        let mut subset = Vec::new();
-        crate::cmd_budget::par_map_fields(&files, CASE_FIELDS, used, |s| subset.push(s))
-            .unwrap();
-        assert!(full.len() > 1000, "{} records", full.len());
-        assert_eq!(full, subset);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -508,7 +569,9 @@ mod tests {
                 cases: vec![dir.join("claims-2025.csv")],
                 scheme: scheme.clone(),
                 weights: weights.clone(),
-                institutions: Some(dir.join("institutions.csv")),
+                institutions: dir.join("institutions.csv"),
+                codes: None,
+                rules: None,
                 special_cases: None,
                 history: Vec::new(),
                 history_cases: vec![dir.join("claims-2024.csv")],

@@ -17,6 +17,7 @@ mod cmd_synth;
 mod cmd_weights;
 mod codes_io;
 mod institutions_io;
+mod pricing;
 mod progress;
 
 #[derive(Parser)]

@@ -31,6 +31,18 @@ pub struct Params {
     pub per_diem: PerDiem,
     pub innovative_drugs: InnovativeDrugs,
     pub alliance: Alliance,
+    pub special_cases: SpecialCases,
+}
+
+/// The special-case quota (特例单议, seed 003 三(一)): at most this share of an
+/// institution's discharges in a quarter, rounded up.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialCases {
+    /// Share of DRG discharges (5 %).
+    pub drg_quota: Decimal,
+    /// Share of DIP discharges (5 ‰).
+    pub dip_quota: Decimal,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -193,10 +205,30 @@ impl Params {
             }
             prev = b.rw_max.or(prev);
         }
+        for (name, q) in [("special_cases.drg_quota", self.special_cases.drg_quota), ("special_cases.dip_quota", self.special_cases.dip_quota)] {
+            if q < Decimal::ZERO || q > Decimal::ONE {
+                return Err(ParamsError::Invalid(name, format!("must lie in [0, 1], is {q}")));
+            }
+        }
         for c in &self.per_diem.categories {
             pos("per_diem.categories.yuan_per_day", c.yuan_per_day)?;
         }
         Ok(())
+    }
+
+    /// The special-case quota rate of the region's method.
+    pub fn special_case_rate(&self) -> Decimal {
+        match self.method {
+            Method::Drg => self.special_cases.drg_quota,
+            Method::Dip => self.special_cases.dip_quota,
+        }
+    }
+
+    /// The special-case quota of an institution with `discharges` discharges in a
+    /// quarter: rate × discharges, rounded up.
+    pub fn special_case_quota(&self, discharges: u64) -> u64 {
+        use rust_decimal::prelude::ToPrimitive;
+        (self.special_case_rate() * Decimal::from(discharges)).ceil().to_u64().unwrap_or(u64::MAX)
     }
 
     /// The high-ratio threshold k for a DRG of weight `rw`.

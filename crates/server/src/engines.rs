@@ -191,11 +191,17 @@ pub fn build(
         }
         _ => None,
     };
-    let point_value = point_value.unwrap_or(params.fee_for_service.yuan_per_point);
+    // TEMPORARY (issue 13 in progress): the derived rate comes from the store's history year.
+    let conv = match params.fee_for_service.yuan_per_point {
+        points::RateSetting::Fixed(r) => points::Conversion::fixed(r),
+        points::RateSetting::Derived => points::Conversion::fixed(point_value.unwrap_or(Decimal::ONE_HUNDRED)),
+    };
+    let point_value = point_value.unwrap_or(conv.yuan_per_point);
     Ok(Engine {
         grouper,
         params,
         standards,
+        conv,
         dip,
         point_value,
         scheme_id: key.0,

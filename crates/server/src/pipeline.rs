@@ -17,6 +17,8 @@ pub struct Engine {
     pub grouper: drg::Grouper,
     pub params: Params,
     pub standards: HashMap<String, GroupStandard>,
+    /// The conversion rate of money into points (fee-for-service, per-diem, add-ons).
+    pub conv: points::Conversion,
     /// Provisional point value (yuan per point) for the estimated payment.
     pub point_value: Decimal,
     /// The DIP grouper, when the parameters' method is `dip` (the region pays by
@@ -225,8 +227,9 @@ impl Engine {
             los: c.los.unwrap_or(0),
             main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
             special_case,
+            withheld: &[],
         };
-        points::price(&self.params, inst, &input)
+        points::price(&self.params, &self.conv, inst, &input)
     }
 
     /// Group, explain and price one record.

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,20 +19,12 @@ use crate::AppState;
 /// Days the agency has to answer a dispute.
 pub const ANSWER_DAYS: i64 = 15;
 
-/// Quota rate by payment method: 5 % (DRG) or 5 ‰ (DIP).
-pub fn quota_rate(method: points::Method) -> Decimal {
-    match method {
-        points::Method::Drg => Decimal::new(5, 2),
-        points::Method::Dip => Decimal::new(5, 3),
-    }
-}
-
-/// The quota of an institution with `discharges` discharges: rate × discharges, rounded up.
-pub fn quota(rate: Decimal, discharges: i64) -> i64 {
-    (rate * Decimal::from(discharges))
-        .ceil()
-        .to_i64()
-        .unwrap_or(0)
+/// The quota of an institution with `discharges` discharges in a quarter under
+/// the parameters in force (`special_cases.drg_quota` / `dip_quota`, seed 003
+/// 三(一)): rate × discharges, rounded up — the rule `drgdip points/settle
+/// --special-cases` applies too.
+pub fn quota(params: &points::Params, discharges: i64) -> i64 {
+    params.special_case_quota(discharges.max(0) as u64).min(i64::MAX as u64) as i64
 }
 
 async fn quota_of(
@@ -42,10 +33,11 @@ async fn quota_of(
     quarter: &str,
 ) -> Result<(i64, i64, Decimal, i64), ApiError> {
     let key = s.engines.key_for(&crate::upload::today());
-    let rate = quota_rate(s.engines.engine(key).await?.params.method);
+    let engine = s.engines.engine(key).await?;
+    let rate = engine.params.special_case_rate();
     let discharges = s.store.discharges_in_quarter(institution, quarter).await?;
     let used = s.store.special_cases_used(institution, quarter).await?;
-    Ok((discharges, quota(rate, discharges), rate, used))
+    Ok((discharges, quota(&engine.params, discharges), rate, used))
 }
 
 #[derive(Deserialize)]
@@ -297,10 +289,13 @@ mod tests {
 
     #[test]
     fn quota_rounds_up() {
-        assert_eq!(quota(quota_rate(points::Method::Drg), 100), 5);
-        assert_eq!(quota(quota_rate(points::Method::Drg), 101), 6);
-        assert_eq!(quota(quota_rate(points::Method::Dip), 1000), 5);
-        assert_eq!(quota(quota_rate(points::Method::Dip), 1), 1);
-        assert_eq!(quota(quota_rate(points::Method::Drg), 0), 0);
+        let drg = points::Params::builtin();
+        let mut dip = points::Params::builtin();
+        dip.method = points::Method::Dip;
+        assert_eq!(quota(&drg, 100), 5);
+        assert_eq!(quota(&drg, 101), 6);
+        assert_eq!(quota(&dip, 1000), 5);
+        assert_eq!(quota(&dip, 1), 1);
+        assert_eq!(quota(&drg, 0), 0);
     }
 }

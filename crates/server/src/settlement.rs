@@ -215,7 +215,7 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
         settled += 1;
     }
     let budget = settle::build_budget(&params.budget, input.year, &history);
-    let s = settle::settle(params, &budget, &ledger, &HospitalInputs::default());
+    let s = settle::settle(params, &budget, &ledger, &HospitalInputs::default()).map_err(|e| e.to_string())?;
 
     let rate = params.deposit.rate;
     let pv = statement::point_values_table(&s);

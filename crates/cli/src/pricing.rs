@@ -1,0 +1,462 @@
+//! One pass over a year's settlement lists as payment sees them, shared by
+//! `drgdip points` and `drgdip settle`: every record is checked (QC gates payment,
+//! seed 000), grouped and priced; versions of the same (institution, case) are
+//! resolved (the later one wins); institutions and special cases the files name
+//! but the inputs do not define are errors. The caller keeps what it needs of each
+//! case and applies the pass's verdicts at the end ([`PassReport`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use claims::import::Record;
+use rayon::prelude::*;
+
+use crate::claims_io::{Batches, Event};
+use crate::cmd_budget::Roster;
+use crate::cmd_points::Classifier;
+
+/// The QC rules that gate payment and the dictionaries the coding rules read.
+pub struct Gate {
+    pub rules: qc::RuleSet,
+    pub dicts: Option<codes::Dictionaries>,
+}
+
+impl Gate {
+    /// `--rules FILE` (default: the built-in rules) and `--codes DIR` (optional; without
+    /// it the coding-compliance rules cannot run and say so).
+    pub fn load(rules: Option<&Path>, codes: Option<&Path>) -> anyhow::Result<Gate> {
+        let rules = match rules {
+            Some(p) => qc::RuleSet::from_toml(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("{}", p.display()))?,
+            None => qc::RuleSet::builtin(),
+        };
+        let dicts = codes.map(crate::codes_io::load).transpose()?;
+        if dicts.is_none() {
+            eprintln!(
+                "note: no --codes DIR: the coding-compliance QC rules (D001–D006) cannot run, so they withhold nothing"
+            );
+        }
+        Ok(Gate { rules, dicts })
+    }
+}
+
+/// Approved special cases (特例单议) by case id, as read from `--special-cases`.
+#[derive(Default)]
+pub struct SpecialCases {
+    pub ids: BTreeSet<String>,
+    pub file: Option<PathBuf>,
+}
+
+/// Everything one pass needs to price a case.
+pub struct Pricing<'a> {
+    pub classifier: &'a Classifier,
+    pub roster: &'a Roster,
+    pub params: &'a points::Params,
+    pub conv: &'a points::Conversion,
+    pub special: &'a SpecialCases,
+    pub gate: &'a Gate,
+}
+
+/// Where a record was read: file index and line.
+pub type Loc = (u32, u64);
+
+/// The verdicts of a pass, applied by the caller to what it kept of each case
+/// (cases are numbered 0, 1, … in input order).
+pub struct PassReport {
+    pub records: u64,
+    pub rejected: u64,
+    /// Withholding rule ids found only once every record was seen (cross-record
+    /// rules such as L024, a stay after the patient's death), by case number.
+    pub late_withheld: BTreeMap<u32, Vec<String>>,
+    /// Which cases a later version replaced.
+    pub versions: claims::Versions,
+    /// Location of every case, by case number.
+    pub locs: Vec<Loc>,
+    /// Special-case ids that matched a case.
+    pub special_matched: BTreeSet<String>,
+    pub names: Vec<String>,
+}
+
+impl PassReport {
+    pub fn superseded(&self, case: u32) -> bool {
+        self.versions.is_superseded(case)
+    }
+
+    /// The number of the case read at `loc`.
+    pub fn case_at(&self, loc: Loc) -> Option<u32> {
+        self.locs.binary_search(&loc).ok().map(|i| i as u32)
+    }
+
+    pub fn describe(&self, loc: Loc) -> String {
+        format!("{} line {}", self.names[loc.0 as usize], loc.1)
+    }
+}
+
+/// The points of a claim with its withholding QC rules.
+pub fn price(p: &Pricing<'_>, c: &claims::Claim, withheld: &[String]) -> points::Points {
+    let inst = p
+        .roster
+        .institutions
+        .get(&c.institution_id)
+        .expect("institutions are checked before pricing");
+    let standard = p.classifier.standard(c, inst);
+    let input = points::CaseInput {
+        case_id: &c.case_id,
+        group: standard.as_ref(),
+        total_cost: c.total_cost.unwrap_or_default(),
+        innovative_drug_cost: c.innovative_drug_cost.unwrap_or_default(),
+        los: c.los.unwrap_or(0),
+        main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
+        special_case: p.special.ids.contains(&c.case_id),
+        withheld,
+    };
+    points::price(p.params, p.conv, inst, &input)
+}
+
+/// Read `files` once: QC, group and price every record on all cores, then hand
+/// each case to `sink` in input order with its number. Stops with an error naming
+/// them when records name institutions the institutions table lacks.
+pub fn pass<T: Send>(
+    files: &[PathBuf],
+    p: &Pricing<'_>,
+    map: impl Fn(&Record, points::Points) -> T + Sync,
+    mut sink: impl FnMut(u32, &Record, T),
+) -> anyhow::Result<PassReport> {
+    let rules = &p.gate.rules;
+    let mut checker = qc::Checker::new(rules, p.gate.dicts.as_ref());
+    let mut batches = Batches::new(files);
+    let names: Vec<String> = batches.names().to_vec();
+    let mut report = PassReport {
+        records: 0,
+        rejected: 0,
+        late_withheld: BTreeMap::new(),
+        versions: claims::Versions::new(),
+        locs: Vec::new(),
+        special_matched: BTreeSet::new(),
+        names: names.clone(),
+    };
+    let mut unknown: BTreeMap<String, (Loc, u64)> = BTreeMap::new();
+    let mut duplicates: Vec<String> = Vec::new();
+    let mut rejected_in_file: Vec<u64> = vec![0; files.len()];
+    let mut file_errors = Vec::new();
+    // Withholding rules a whole file breaks (a required column is absent).
+    let mut file_withheld: Vec<String> = Vec::new();
+    let mut cross = Vec::new();
+    while let Some(ev) = batches.next_event() {
+        match ev {
+            Event::FileStart { file } => {
+                let header = batches.header().expect("a file is open");
+                let plan = checker.begin_file(file, header.present);
+                file_withheld = plan
+                    .missing_columns
+                    .iter()
+                    .filter(|(_, id)| rules.get(id).is_some_and(|r| r.withhold))
+                    .map(|(f, id)| format!("{id}({})", f.name()))
+                    .collect();
+                file_withheld.sort();
+                file_withheld.dedup();
+                if !file_withheld.is_empty() {
+                    eprintln!(
+                        "warning: {}: required columns absent, every case of the file is withheld from payment: {}",
+                        names[file as usize],
+                        file_withheld.join(", ")
+                    );
+                }
+            }
+            Event::FileError { message, .. } => file_errors.push(message),
+            Event::Records { file, items } => {
+                let ck = &checker;
+                let fw = &file_withheld;
+                let done: Vec<Option<T>> = items
+                    .par_iter()
+                    .map(|item| {
+                        let rec = item.as_ref().ok()?;
+                        if !p.roster.institutions.contains_key(&rec.claim.institution_id) {
+                            return None;
+                        }
+                        let mut f = Vec::new();
+                        ck.check_local(rec, &mut f);
+                        let mut withheld = rules.withheld_by(&f);
+                        withheld.extend(fw.iter().cloned());
+                        Some(map(rec, price(p, &rec.claim, &withheld)))
+                    })
+                    .collect();
+                for (item, t) in items.iter().zip(done) {
+                    let rec = match item {
+                        Ok(rec) => rec,
+                        Err(_) => {
+                            report.rejected += 1;
+                            rejected_in_file[file as usize] += 1;
+                            continue;
+                        }
+                    };
+                    let Some(t) = t else {
+                        let e = unknown
+                            .entry(rec.claim.institution_id.clone())
+                            .or_insert(((file, rec.line), 0));
+                        e.1 += 1;
+                        continue;
+                    };
+                    cross.clear();
+                    checker.observe(rec, &mut cross);
+                    let n = report.locs.len() as u32;
+                    report.locs.push((file, rec.line));
+                    report.records += 1;
+                    if let Some(j) = report.versions.push(&rec.claim.institution_id, &rec.claim.case_id) {
+                        if duplicates.len() < 10 {
+                            duplicates.push(format!(
+                                "({}, {}): {} and {}",
+                                rec.claim.institution_id,
+                                rec.claim.case_id,
+                                report.describe(report.locs[j as usize]),
+                                report.describe((file, rec.line))
+                            ));
+                        }
+                    }
+                    if p.special.ids.contains(&rec.claim.case_id) {
+                        report.special_matched.insert(rec.claim.case_id.clone());
+                    }
+                    sink(n, rec, t);
+                }
+            }
+        }
+    }
+    for (i, n) in rejected_in_file.iter().enumerate() {
+        if *n > 0 {
+            eprintln!(
+                "warning: {}: {n} records could not be read and are not priced (`drgdip qc {}` lists them)",
+                names[i], names[i]
+            );
+        }
+    }
+    if !file_errors.is_empty() {
+        anyhow::bail!("{}", file_errors.join("\n"));
+    }
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown
+            .iter()
+            .take(20)
+            .map(|(id, (loc, n))| format!("{id} ({n} cases, first at {})", report.describe(*loc)))
+            .collect();
+        anyhow::bail!(
+            "{} institutions named by the settlement lists are not in the institutions table, so their level and \
+             coefficient are unknown: {}",
+            unknown.len(),
+            list.join("; ")
+        );
+    }
+    let mut late = Vec::new();
+    checker.finish(&mut late);
+    for f in &late {
+        let Some(r) = rules.rules.get(f.rule as usize) else { continue };
+        if !r.withhold {
+            continue;
+        }
+        if let Some(n) = report.case_at((f.file, f.line)) {
+            let v = report.late_withheld.entry(n).or_default();
+            if !v.contains(&r.id) {
+                v.push(r.id.clone());
+                v.sort();
+            }
+        }
+    }
+    if report.versions.replaced() > 0 {
+        eprintln!(
+            "warning: {} cases were given more than once (same institution and case id); the later version is used and the earlier dropped: {}{}",
+            report.versions.replaced(),
+            duplicates.join("; "),
+            if report.versions.replaced() > duplicates.len() as u64 { "; …" } else { "" }
+        );
+    }
+    let unmatched: Vec<&String> = p.special.ids.difference(&report.special_matched).collect();
+    if !unmatched.is_empty() {
+        let file = p.special.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default();
+        anyhow::bail!(
+            "{file}: {} special-case ids match no case of the settlement lists: {}",
+            unmatched.len(),
+            unmatched.iter().take(20).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(report)
+}
+
+/// Approved special cases of an institution and quarter beyond the quota the
+/// parameters give (`special_cases.drg_quota` / `dip_quota`): an error naming them.
+/// `counts`: (institution, quarter) → (discharges, approved special cases).
+pub fn check_special_quota(
+    params: &points::Params,
+    counts: &BTreeMap<(String, u8), (u64, u64)>,
+    file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let over: Vec<String> = counts
+        .iter()
+        .filter_map(|((inst, q), (discharges, special))| {
+            let quota = params.special_case_quota(*discharges);
+            (*special > quota).then(|| {
+                format!(
+                    "{inst} Q{q}: {special} special cases, quota {quota} ({} of {discharges} discharges)",
+                    params.special_case_rate().normalize()
+                )
+            })
+        })
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}: approved special cases above the quota (special_cases in the points parameters, seed 003 三(一)): {}",
+        file.map(|f| f.display().to_string()).unwrap_or_default(),
+        over.join("; ")
+    )
+}
+
+/// Last year's cases as the budget and the conversion rate need them.
+#[derive(Default)]
+pub struct HistoryYear {
+    /// (settled institution, insurance type) → (total cost, fund paid).
+    pub totals: BTreeMap<(String, settle::Insurance), (claims::Fen, claims::Fen)>,
+    /// The conversion-rate basis: the history's DRG/DIP cases priced with this
+    /// year's weights, coefficients and outlier rules.
+    pub basis: points::RateBasis,
+    /// (settled institution, insurance type) → (points of DRG/DIP cases, yuan that
+    /// converts to points at the rate: fee-for-service, per-diem, add-ons), in
+    /// ten-thousandths, for the expected point value.
+    pub points: BTreeMap<(String, settle::Insurance), (i64, i64)>,
+    pub cases: u64,
+    /// Cases of other insurance types (not in the 职工/居民 budgets).
+    pub other_insurance: u64,
+    pub replaced: u64,
+}
+
+impl HistoryYear {
+    /// Expected points of the history cases of some (institution, insurance) pairs
+    /// at the conversion rate.
+    pub fn expected_points(&self, conv: &points::Conversion, pick: impl Fn(&str, settle::Insurance) -> bool) -> rust_decimal::Decimal {
+        use rust_decimal::Decimal;
+        let (mut group, mut yuan) = (0i64, 0i64);
+        for ((inst, ins), (g, y)) in &self.points {
+            if pick(inst, *ins) {
+                group += g;
+                yuan += y;
+            }
+        }
+        Decimal::new(group, 4) + Decimal::new(yuan, 4) / conv.yuan_per_point
+    }
+}
+
+/// Read last year's settlement lists: totals per settled institution (alliance
+/// members credited to their lead, seed 002 §26) and insurance type, and — when
+/// `pricing` is given — their points for the conversion rate and the expected
+/// point value. The same (institution, case) given twice counts once (the later).
+/// Money that converts to points is counted in yuan here (the rate is what this
+/// pass derives), so `pricing.conv` is ignored.
+pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing<'_>>) -> anyhow::Result<HistoryYear> {
+    use rust_decimal::prelude::ToPrimitive;
+    struct Row {
+        ins: Option<settle::Insurance>,
+        inst: String,
+        case: String,
+        total: claims::Fen,
+        fund: claims::Fen,
+        /// (group points, yuan-denominated points at rate 1), ten-thousandths.
+        pts: (i64, i64),
+        basis: points::RateBasis,
+    }
+    let unit = points::Conversion::fixed(rust_decimal::Decimal::ONE);
+    let priced = pricing.map(|p| Pricing { conv: &unit, ..*p });
+    let mut rows: Vec<Row> = Vec::new();
+    let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
+    let tt = |d: rust_decimal::Decimal| (d * rust_decimal::Decimal::from(10_000)).to_i64().unwrap_or(0);
+    let mut batches = Batches::new(files);
+    let mut rejected = 0u64;
+    while let Some(ev) = batches.next_event() {
+        match ev {
+            Event::FileStart { .. } => {}
+            Event::FileError { message, .. } => anyhow::bail!("{message}"),
+            Event::Records { items, .. } => {
+                let done: Vec<Option<Row>> = items
+                    .par_iter()
+                    .map(|item| {
+                        let c = &item.as_ref().ok()?.claim;
+                        let known = roster.institutions.contains_key(&c.institution_id);
+                        let mut row = Row {
+                            ins: crate::cmd_budget::insurance_of(c),
+                            inst: c.institution_id.clone(),
+                            case: c.case_id.clone(),
+                            total: c.total_cost.unwrap_or_default(),
+                            fund: c.fund_paid.unwrap_or_default(),
+                            pts: (0, 0),
+                            basis: points::RateBasis::default(),
+                        };
+                        if let (Some(p), true) = (&priced, known) {
+                            let pt = price(p, c, &[]);
+                            row.basis.add(&pt);
+                            row.pts = match pt.method {
+                                points::PayMethod::Drg | points::PayMethod::Dip => (tt(pt.case_points), tt(pt.addon_points)),
+                                _ => (0, tt(pt.total)),
+                            };
+                        }
+                        Some(row)
+                    })
+                    .collect();
+                for (item, row) in items.iter().zip(done) {
+                    match row {
+                        Some(r) => rows.push(r),
+                        None => {
+                            let _ = item;
+                            rejected += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if rejected > 0 {
+        eprintln!("warning: {rejected} history records could not be read and are not in the history (`drgdip qc` lists them)");
+    }
+    let mut versions = claims::Versions::new();
+    for r in &rows {
+        versions.push(&r.inst, &r.case);
+    }
+    let mut h = HistoryYear { replaced: versions.replaced(), ..HistoryYear::default() };
+    for (i, r) in rows.iter().enumerate() {
+        if versions.is_superseded(i as u32) {
+            continue;
+        }
+        if !roster.institutions.is_empty() && !roster.institutions.contains_key(&r.inst) {
+            *unknown.entry(r.inst.clone()).or_default() += 1;
+            continue;
+        }
+        let Some(ins) = r.ins else {
+            h.other_insurance += 1;
+            continue;
+        };
+        h.cases += 1;
+        let inst = roster.settled_with(&r.inst).to_owned();
+        let e = h.totals.entry((inst.clone(), ins)).or_default();
+        e.0 = e.0 + r.total;
+        e.1 = e.1 + r.fund;
+        let e = h.points.entry((inst, ins)).or_default();
+        e.0 += r.pts.0;
+        e.1 += r.pts.1;
+        h.basis.merge(&r.basis);
+    }
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().take(20).map(|(i, n)| format!("{i} ({n} cases)")).collect();
+        anyhow::bail!(
+            "history: {} institutions are not in the institutions table: {}",
+            unknown.len(),
+            list.join("; ")
+        );
+    }
+    if h.replaced > 0 {
+        eprintln!("warning: history: {} cases were given more than once; the later version is used", h.replaced);
+    }
+    if h.other_insurance > 0 {
+        eprintln!("note: {} history cases of other insurance types are not part of the 职工/居民 budgets", h.other_insurance);
+    }
+    Ok(h)
+}
