@@ -269,6 +269,25 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
         e.0 += 1;
         e.1 += k.total;
     }
+    if withheld > 0 {
+        let mut first = Vec::new();
+        for (n, k) in kept.iter().enumerate() {
+            let n = n as u32;
+            if first.len() == 5 {
+                break;
+            }
+            if report.superseded(n) || (k.payable && !report.late_withheld.contains_key(&n)) {
+                continue;
+            }
+            let (inst, case) = report.versions.key_of(n).unwrap_or(("", ""));
+            first.push(format!("{inst}/{case} ({})", report.describe(report.locs[n as usize])));
+        }
+        eprintln!(
+            "warning: {withheld} cases withheld by QC (payable = 0, withheld_reason names the rules; paid once a corrected list arrives): {}{}",
+            first.join(", "),
+            if withheld > 5 { ", …" } else { "" }
+        );
+    }
     let total: Decimal = by_rule.values().map(|v| v.1).sum();
     let mut out = std::io::stdout().lock();
     writeln!(out, "points (付费点数)  parameters {}", params.version)?;

@@ -370,6 +370,20 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         ledger.merge_group(inst, &key_of(inst, *ins), names.name(*g), c);
     }
     ledger.sort_withheld();
+    if !ledger.withheld.is_empty() {
+        let first: Vec<String> = ledger
+            .withheld
+            .iter()
+            .take(5)
+            .map(|w| format!("{}/{} ({})", w.institution_id, w.case_id, w.rules))
+            .collect();
+        eprintln!(
+            "warning: {} cases withheld by QC are not settled (withheld.csv lists them with their amounts; paid once a corrected list arrives): {}{}",
+            ledger.withheld.len(),
+            first.join(", "),
+            if ledger.withheld.len() > 5 { ", …" } else { "" }
+        );
+    }
     let t_points = t0.elapsed();
 
     // 3. Settle.

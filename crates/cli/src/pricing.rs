@@ -364,11 +364,12 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
         /// (group points, yuan-denominated points at rate 1), ten-thousandths.
         pts: (i64, i64),
         basis: points::RateBasis,
+        loc: Loc,
     }
     let unit = points::Conversion::fixed(rust_decimal::Decimal::ONE);
     let priced = pricing.map(|p| Pricing { conv: &unit, ..*p });
     let mut rows: Vec<Row> = Vec::new();
-    let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
+    let mut unknown: BTreeMap<String, (Loc, u64)> = BTreeMap::new();
     let tt = |d: rust_decimal::Decimal| (d * rust_decimal::Decimal::from(10_000)).to_i64().unwrap_or(0);
     let mut batches = Batches::new(files);
     let mut rejected = 0u64;
@@ -376,11 +377,12 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
         match ev {
             Event::FileStart { .. } => {}
             Event::FileError { message, .. } => anyhow::bail!("{message}"),
-            Event::Records { items, .. } => {
+            Event::Records { items, file } => {
                 let done: Vec<Option<Row>> = items
                     .par_iter()
                     .map(|item| {
-                        let c = &item.as_ref().ok()?.claim;
+                        let rec = item.as_ref().ok()?;
+                        let c = &rec.claim;
                         let known = roster.institutions.contains_key(&c.institution_id);
                         let mut row = Row {
                             ins: crate::cmd_budget::insurance_of(c),
@@ -390,6 +392,7 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
                             fund: c.fund_paid.unwrap_or_default(),
                             pts: (0, 0),
                             basis: points::RateBasis::default(),
+                            loc: (file, rec.line),
                         };
                         if let (Some(p), true) = (&priced, known) {
                             let pt = price(p, c, &[]);
@@ -427,7 +430,7 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
             continue;
         }
         if !roster.institutions.is_empty() && !roster.institutions.contains_key(&r.inst) {
-            *unknown.entry(r.inst.clone()).or_default() += 1;
+            unknown.entry(r.inst.clone()).or_insert((r.loc, 0)).1 += 1;
             continue;
         }
         let Some(ins) = r.ins else {
@@ -445,9 +448,14 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
         h.basis.merge(&r.basis);
     }
     if !unknown.is_empty() {
-        let list: Vec<String> = unknown.iter().take(20).map(|(i, n)| format!("{i} ({n} cases)")).collect();
+        let names = batches.names();
+        let list: Vec<String> = unknown
+            .iter()
+            .take(20)
+            .map(|(i, ((f, l), n))| format!("{i} ({n} cases, first at {} line {l})", names[*f as usize]))
+            .collect();
         anyhow::bail!(
-            "history: {} institutions are not in the institutions table: {}",
+            "history: {} institutions named by last year's settlement lists are not in the institutions table: {}",
             unknown.len(),
             list.join("; ")
         );

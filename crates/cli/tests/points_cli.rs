@@ -28,7 +28,7 @@ fn drg_and_dip_regions_price_every_case() {
 
     // DRG region (built-in parameters).
     drgdip(&["weights", "calibrate", "--cases", &y2024, "--scheme", scheme, "--out", &d("w.csv")]);
-    drgdip(&["points", "--cases", &y2025, "--scheme", scheme, "--weights", &d("w.csv"), "--institutions", &inst, "--out", &d("p-drg.csv")]);
+    drgdip(&["points", "--cases", &y2025, "--scheme", scheme, "--weights", &d("w.csv"), "--institutions", &inst, "--history-cases", &y2024, "--out", &d("p-drg.csv")]);
     let drg = rows(&dir.join("p-drg.csv"));
     assert_eq!(drg.len(), n2025);
     assert!(drg.iter().filter(|r| r[3] == "drg").count() * 10 > n2025 * 9, "most cases are DRG-paid");
@@ -37,7 +37,7 @@ fn drg_and_dip_regions_price_every_case() {
     drgdip(&["dip", "build", "--cases", &y2024, "--min-cases", "15", "--out", &d("lib")]);
     let params = points::DEFAULT_PARAMS.replace("method = \"drg\"", "method = \"dip\"");
     std::fs::write(dir.join("dip.toml"), params).unwrap();
-    drgdip(&["points", "--params", &d("dip.toml"), "--cases", &y2025, "--library", &d("lib"), "--institutions", &inst, "--out", &d("p-dip.csv")]);
+    drgdip(&["points", "--params", &d("dip.toml"), "--cases", &y2025, "--library", &d("lib"), "--institutions", &inst, "--history-cases", &y2024, "--out", &d("p-dip.csv")]);
     let dip = rows(&dir.join("p-dip.csv"));
     assert_eq!(dip.len(), n2025);
     let dip_paid: Vec<&Vec<String>> = dip.iter().filter(|r| r[3] == "dip").collect();
@@ -51,7 +51,7 @@ fn drg_and_dip_regions_price_every_case() {
     }
     // A DRG parameter file with a DIP library is refused with a clear message.
     let o = Command::new(env!("CARGO_BIN_EXE_drgdip"))
-        .args(["points", "--cases", &y2025, "--library", &d("lib"), "--out", &d("x.csv")])
+        .args(["points", "--cases", &y2025, "--library", &d("lib"), "--institutions", &inst, "--out", &d("x.csv")])
         .output()
         .unwrap();
     assert!(!o.status.success());
