@@ -7,14 +7,17 @@
 //!   add-on points for excluded innovative drugs, crediting to the alliance lead.
 //! * [`capitation_points`], [`fee_for_service_points`]: the other conversions.
 //!
+//! Parameter files are checked when loaded (unknown keys, types, ranges, consistency;
+//! [`Params::check_roster`] against the institutions to price): see docs/PARAMS.md.
+//!
 //! Pure and exact: decimals, points rounded half away from zero to 4 places.
 
 pub mod params;
 pub mod price;
 pub mod standards;
 
-pub use standards::parse_standards;
-pub use params::{Method, Params, ParamsError, DEFAULT_PARAMS};
+pub use params::{Method, Params, ParamsError, DEFAULT_PARAMS, LEVELS};
+pub use standards::{parse_standards, parse_standards_located};
 pub use price::{
     capitation_points, coefficient, fee_for_service_points, price, CaseInput, CoefSource, GroupStandard, Institution,
     PayMethod, Points, Rule, POINT_PLACES,
