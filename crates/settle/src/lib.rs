@@ -21,8 +21,8 @@ pub mod params;
 pub mod simulate;
 pub mod statement;
 
-pub use budget::{build as build_budget, Budget, BudgetLine, HistoryRow};
+pub use budget::{build as build_budget, Budget, BudgetError, BudgetLine, HistoryRow};
 pub use cycle::{settle, HospitalInputs, Settlement};
 pub use ledger::{CaseRow, Cell, Ledger};
 pub use model::{Insurance, Key, Method, Pts, SubCategory};
-pub use params::{SettleParams, DEFAULT_PARAMS};
+pub use params::{ParamsError, SettleParams, DEFAULT_PARAMS};

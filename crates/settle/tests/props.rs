@@ -97,7 +97,7 @@ fn run(
             fund_paid: Fen(total * pct / 100),
         })
         .collect();
-    let budget = build_budget(&p.budget, 2025, &hist);
+    let budget = build_budget(&p.budget, 2025, &hist).expect("budget");
     let mut all = cases.to_vec();
     // One case with points in every quarter of every budget line, at its first institution.
     for l in &budget.lines {
