@@ -187,6 +187,21 @@ impl Problems {
         }
     }
 
+    /// A floating-point value must be finite and lie in `iv`.
+    pub fn range_f64(&mut self, key: impl Into<String>, v: f64, iv: Interval, why: &str) {
+        match Decimal::try_from(v) {
+            Ok(d) if iv.contains(d) => {}
+            Ok(_) => {
+                let how = match (iv.lo, iv.hi) {
+                    (Some(_), Some(_)) => format!("must lie in {iv}"),
+                    _ => format!("must be {iv}"),
+                };
+                self.bad(key, v, if why.is_empty() { how } else { format!("{how} ({why})") });
+            }
+            Err(_) => self.bad(key, v, "must be a finite number"),
+        }
+    }
+
     /// A decimal with at most `places` decimal places.
     pub fn places(&mut self, key: impl Into<String>, v: Decimal, places: u32, what: &str) {
         if v.normalize().scale() > places {
@@ -479,6 +494,7 @@ drg_low = "0.4"
         p.nonempty("region", " ");
         p.places("amount", dec("1.005"), 2, "money is in fen");
         p.places("amount", dec("1.500"), 2, "money is in fen");
+        p.range_f64("z", 0.5, Interval::closed(dec("0"), dec("50")), "");
         unique(&mut p, ["a", "b", "a"], |i| format!("names[{i}]"));
         p.locate(SRC);
         let e = p.finish("settlement parameters").unwrap_err();
