@@ -40,9 +40,25 @@ pub struct PointsArgs {
     pub out: PathBuf,
 }
 
-pub(crate) fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>> {
+/// Read a weights table for a DRG scheme: [`points::parse_standards`] (strict, every
+/// bad line named), and every group must be a DRG of the scheme (a weight for a group
+/// the scheme does not have is a table for another scheme or a typo).
+pub(crate) fn load_standards(path: &Path, grouper: &drg::Grouper) -> anyhow::Result<HashMap<String, GroupStandard>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    points::parse_standards(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let rows = points::parse_standards_located(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scheme = grouper.scheme();
+    let drgs: BTreeSet<&str> =
+        scheme.mdcs.iter().flat_map(|m| &m.adrgs).flat_map(|a| &a.drgs).map(|d| d.code.as_str()).collect();
+    let foreign: Vec<String> = rows
+        .iter()
+        .filter(|(_, g)| !drgs.contains(g.code.as_str()))
+        .map(|(line, g)| format!("{} line {line}: group {} is not a DRG of the scheme {}", path.display(), g.code, scheme.name))
+        .collect();
+    if let Some(first) = foreign.first() {
+        let more = if foreign.len() > 1 { format!(" (and {} more)", foreign.len() - 1) } else { String::new() };
+        anyhow::bail!("{first}{more}");
+    }
+    Ok(rows.into_iter().map(|(_, g)| (g.code.clone(), g)).collect())
 }
 
 pub(crate) fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
@@ -108,8 +124,9 @@ pub(crate) fn dip_classifier(dir: &Path) -> anyhow::Result<Classifier> {
 }
 
 /// Group a claim and price it: the points of one case as `drgdip points` and
-/// `drgdip settle` compute them. An institution missing from the table is priced
-/// with an unknown level (coefficient 1); the flag says whether it was known.
+/// `drgdip settle` compute them. The flag says whether the institution is in the
+/// table; one that is not has no level and so no coefficient (its DRG/DIP points are
+/// withheld, `points::Rule::NoCoefficient`), and the commands refuse such cases.
 pub(crate) fn price_claim(
     classifier: &Classifier,
     institutions: &BTreeMap<String, points::Institution>,
@@ -169,17 +186,24 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
                 anyhow::bail!("the parameters say method = \"dip\": give --library DIR");
             }
             let grouper = drg::Grouper::new(crate::cmd_drg::load_scheme(scheme)?).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Classifier::Drg { grouper, standards: load_standards(weights)? }
+            let standards = load_standards(weights, &grouper)?;
+            Classifier::Drg { grouper, standards }
         }
         _ => anyhow::bail!("give --scheme and --weights (DRG) or --library (DIP)"),
     };
     let institutions = match &a.institutions {
         Some(p) => crate::institutions_io::load(p)?,
-        None => {
-            eprintln!("note: no --institutions: every institution gets the coefficient of an unknown level (1)");
-            BTreeMap::new()
-        }
+        None => anyhow::bail!(
+            "no --institutions: each institution's coefficient comes from its level in the institutions table (there is no default coefficient); give --institutions FILE"
+        ),
     };
+    params.check_roster(institutions.values()).with_context(|| {
+        format!(
+            "{} with {}",
+            crate::cmd_settle::points_params_name(a.params.as_deref()),
+            a.institutions.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+        )
+    })?;
     let special = a.special_cases.as_deref().map(load_special).transpose()?.unwrap_or_default();
     let file = std::fs::File::create(&a.out).with_context(|| format!("writing {}", a.out.display()))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
@@ -190,7 +214,7 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
     ])?;
     let mut by_rule: BTreeMap<(&'static str, &'static str), (u64, Decimal)> = BTreeMap::new();
     let mut by_inst: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
-    let mut unknown_inst: BTreeSet<String> = BTreeSet::new();
+    let mut unknown_inst: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut err: Option<anyhow::Error> = None;
     let mut fields = classifier.fields();
     fields.extend([
@@ -234,7 +258,8 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
                 return;
             }
             if unknown {
-                unknown_inst.insert(rec.claim.institution_id.clone());
+                unknown_inst.entry(rec.claim.institution_id.clone()).or_insert((0, rec.claim.case_id.clone())).0 += 1;
+                return;
             }
             let e = by_rule.entry((p.method.as_str(), p.rule.as_str())).or_default();
             e.0 += 1;
@@ -251,8 +276,13 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     w.flush()?;
-    if !unknown_inst.is_empty() && !institutions.is_empty() {
-        eprintln!("note: {} institutions are not in the institutions table (coefficient 1)", unknown_inst.len());
+    if !unknown_inst.is_empty() {
+        drop(w);
+        let _ = std::fs::remove_file(&a.out);
+        anyhow::bail!(
+            "{}",
+            crate::cmd_settle::unknown_institutions(&unknown_inst, a.institutions.as_deref().unwrap_or(Path::new("")))
+        );
     }
     let total: Decimal = by_rule.values().map(|v| v.1).sum();
     let mut out = std::io::stdout().lock();

@@ -214,7 +214,7 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
         });
         settled += 1;
     }
-    let budget = settle::build_budget(&params.budget, input.year, &history);
+    let budget = settle::build_budget(&params.budget, input.year, &history).map_err(|e| e.to_string())?;
     let s = settle::settle(params, &budget, &ledger, &HospitalInputs::default());
 
     let rate = params.deposit.rate;
