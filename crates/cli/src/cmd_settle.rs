@@ -264,8 +264,9 @@ pub(crate) fn unknown_institutions(unknown: &BTreeMap<String, (u64, String)>, ta
         unknown.iter().take(10).map(|(id, (n, case))| format!("{id} ({n} cases, e.g. case {case})")).collect();
     let more = if unknown.len() > 10 { format!(" and {} more", unknown.len() - 10) } else { String::new() };
     format!(
-        "{cases} cases of {} institutions not in {}: {}{more}; an institution must be in the table to be priced (its level gives its coefficient)",
+        "{cases} cases of {} {} not in {}: {}{more}; an institution must be in the table to be priced (its level gives its coefficient)",
         unknown.len(),
+        if unknown.len() == 1 { "institution" } else { "institutions" },
         table.display(),
         list.join(", ")
     )

@@ -299,8 +299,10 @@ impl Params {
             p.push(
                 format!("coefficients.by_level.{level}"),
                 format!(
-                    "missing: institution {}{more} has level {level:?}, which has no coefficient (there is no default)",
-                    list.join(", ")
+                    "missing: {} {}{more} {} level {level:?}, which has no coefficient (there is no default)",
+                    if insts.len() == 1 { "institution" } else { "institutions" },
+                    list.join(", "),
+                    if insts.len() == 1 { "has" } else { "have" },
                 ),
             );
         }
@@ -423,7 +425,7 @@ mod tests {
         p.coefficients.overrides.insert("H9".into(), Decimal::ONE);
         p.coefficients.overrides.insert("H3".into(), Decimal::ONE);
         let e = p.check_roster(&roster).unwrap_err().to_string();
-        assert!(e.contains("coefficients.by_level.二级: missing: institution H2, H3 has level \"二级\""), "{e}");
+        assert!(e.contains("coefficients.by_level.二级: missing: institutions H2, H3 have level \"二级\""), "{e}");
         assert!(e.contains("coefficients.overrides.H9: names no institution"), "{e}");
         assert!(!e.contains("overrides.H3"), "{e}");
         // Pricing without a coefficient withholds the DRG points instead of using 1.
