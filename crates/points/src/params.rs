@@ -280,15 +280,15 @@ impl Params {
     }
 
     /// Check the parameters against the institutions that will be priced with them:
-    /// every institution's level must have a `coefficients.by_level` entry (there is
-    /// no default coefficient), and every `coefficients.overrides` key must name one of
-    /// them.
+    /// every institution's level must have a `coefficients.by_level` entry unless the
+    /// institution has an override (there is no default coefficient), and every
+    /// `coefficients.overrides` key must name one of them.
     pub fn check_roster<'a>(&self, institutions: impl IntoIterator<Item = &'a Institution>) -> Result<(), ParamsError> {
         let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut ids = std::collections::BTreeSet::new();
         for i in institutions {
             ids.insert(i.id.as_str());
-            if !self.coefficients.by_level.contains_key(&i.level) {
+            if !self.coefficients.by_level.contains_key(&i.level) && !self.coefficients.overrides.contains_key(&i.id) {
                 missing.entry(i.level.as_str()).or_default().push(i.id.as_str());
             }
         }
@@ -422,10 +422,13 @@ mod tests {
         let roster = [inst("H1", "三级"), inst("H2", "二级"), inst("H3", "二级")];
         assert!(p.check_roster(&roster).is_ok());
         p.coefficients.by_level.remove("二级");
+        let e = p.check_roster(&roster).unwrap_err().to_string();
+        assert!(e.contains("coefficients.by_level.二级: missing: institutions H2, H3 have level \"二级\""), "{e}");
         p.coefficients.overrides.insert("H9".into(), Decimal::ONE);
         p.coefficients.overrides.insert("H3".into(), Decimal::ONE);
         let e = p.check_roster(&roster).unwrap_err().to_string();
-        assert!(e.contains("coefficients.by_level.二级: missing: institutions H2, H3 have level \"二级\""), "{e}");
+        // H3 has an override: it needs no level coefficient; H2 has none.
+        assert!(e.contains("coefficients.by_level.二级: missing: institution H2 has level \"二级\""), "{e}");
         assert!(e.contains("coefficients.overrides.H9: names no institution"), "{e}");
         assert!(!e.contains("overrides.H3"), "{e}");
         // Pricing without a coefficient withholds the DRG points instead of using 1.

@@ -355,6 +355,7 @@ pub async fn execute(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Start {
     year: u16,
     /// Budget and settlement parameters (TOML); default: built-in.
@@ -370,7 +371,7 @@ pub async fn start(State(s): State<AppState>, a: Auth, body: Bytes) -> Result<Js
         return Err(ApiError::bad_request(format!("year {}: 2000–2100", b.year)));
     }
     let params = match &b.params {
-        Some(t) => settle::SettleParams::from_toml(t).map_err(|e| ApiError::bad_request(format!("params: {e}")))?,
+        Some(t) => settle::SettleParams::from_toml(t)?,
         None => settle::SettleParams::builtin(),
     };
     let actor: Actor = a.actor();
