@@ -111,7 +111,7 @@ pub fn load_history(path: &Path, roster: &Roster) -> anyhow::Result<Vec<(usize, 
                 ok = false;
             }
         }
-        let given = class.map(|c| get(c)).unwrap_or("");
+        let given = class.map(get).unwrap_or("");
         let known = roster.institutions.get(id).map(|i| i.level.as_str());
         let cls = match known {
             Some(level) if !given.is_empty() && given != level => {
