@@ -162,6 +162,24 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
         })
         .collect();
 
+    // Every case's institution must be known: its level gives its coefficient (there
+    // is no default), its alliance lead the institution settled.
+    let mut missing: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    for c in &input.cases {
+        if !input.institutions.contains_key(&c.institution_id) {
+            missing.entry(c.institution_id.as_str()).or_insert((0, c.case_id.as_str())).0 += 1;
+        }
+    }
+    if !missing.is_empty() {
+        let list: Vec<String> =
+            missing.iter().take(10).map(|(id, (n, case))| format!("{id} ({n} cases, e.g. case {case})")).collect();
+        return Err(format!(
+            "cases of {} institutions that are not registered: {}; register them (POST /api/institutions) before settling",
+            missing.len(),
+            list.join(", ")
+        ));
+    }
+
     // Points of every case.
     let mut ledger = Ledger::new();
     let mut settled = 0i64;

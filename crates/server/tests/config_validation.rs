@@ -3,7 +3,8 @@
 //! unknown key, a value out of range or a dangling reference are refused with 422
 //! `invalid_configuration`, one detail per problem naming the key and the reason;
 //! nothing is stored. A budget that cannot be built (an adjustment for a line the
-//! history does not have) fails the run with the line named.
+//! history does not have) fails the run with the line named, and so do cases of an
+//! institution that is not registered.
 
 mod common;
 
@@ -204,7 +205,7 @@ async fn bad_configurations_are_refused_with_the_key_and_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_adjustment_for_a_missing_budget_line_fails_the_run_with_the_line() {
+async fn runs_that_cannot_be_settled_fail_naming_the_line_or_the_institution() {
     for db in databases().await {
         println!("-- {}", db.name);
         let f = start(db.store.clone()).await;
@@ -236,6 +237,24 @@ async fn an_adjustment_for_a_missing_budget_line_fails_the_run_with_the_line() {
         assert_eq!(run["run"]["status"], "failed", "{run}");
         let text = run.to_string();
         assert!(text.contains("budget.adjustments[0]") && text.contains("there is no budget line 职工/日间医疗"), "{text}");
+
+        // A case of an institution that is not registered has no coefficient: the run
+        // is refused with the institution named (it was priced with coefficient 1).
+        let col = f.header.split(',').position(|h| h == "institution_id").expect("column");
+        let row = f.rows[A].last().expect("a 2025 case");
+        let mut cells: Vec<&str> = row.split(',').collect();
+        cells[col] = "H0999";
+        let r = f
+            .req("POST", "/api/uploads?name=x.csv", Some("admin"))
+            .body(format!("{}\n{}\n", f.header, cells.join(",")))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let run = f.run_settlement(2025).await;
+        assert_eq!(run["run"]["status"], "failed", "{run}");
+        let text = run.to_string();
+        assert!(text.contains("H0999 (1 cases") && text.contains("not registered"), "{text}");
         db.cleanup().await;
     }
 }
