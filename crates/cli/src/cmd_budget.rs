@@ -43,12 +43,17 @@ pub fn load_params(path: Option<&Path>) -> anyhow::Result<SettleParams> {
     }
 }
 
-/// Read a history table (columns by name; `class` optional).
-pub fn load_history(path: &Path) -> anyhow::Result<Vec<HistoryRow>> {
+/// Read a history table (columns by name; `class` optional). Strict, every problem
+/// named with file, line and column: an empty institution id, or one not in the
+/// roster when institutions are given; an unknown insurance type or category;
+/// unreadable, sub-fen or negative money; a fund above the total cost; a class that
+/// is not the institution's level in the roster (an empty class takes it). Each row
+/// comes with its line.
+pub fn load_history(path: &Path, roster: &Roster) -> anyhow::Result<Vec<(usize, HistoryRow)>> {
     let name = path.display();
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {name}"))?;
-    let h = r.headers()?.clone();
-    let col = |n: &str| h.iter().position(|x| x.trim() == n);
+    let h = r.headers().with_context(|| format!("{name}: header"))?.clone();
+    let col = |n: &str| h.iter().position(|x| x.trim().trim_start_matches('\u{feff}') == n);
     let need = |n: &str| col(n).with_context(|| format!("{name}: no {n} column"));
     let (inst, ins, cat, total, fund) = (
         need("institution_id")?,
@@ -58,25 +63,73 @@ pub fn load_history(path: &Path) -> anyhow::Result<Vec<HistoryRow>> {
         need("fund_paid")?,
     );
     let class = col("class");
+    let mut errors = crate::institutions_io::TableErrors::new(path);
     let mut out = Vec::new();
     for (i, row) in r.records().enumerate() {
         let line = i + 2;
-        let row = row.with_context(|| format!("{name} line {line}"))?;
-        let get = |c: usize| row.get(c).unwrap_or("").trim();
-        let money = |c: usize, what: &str| {
-            Fen::parse_yuan(get(c)).map_err(|e| anyhow::anyhow!("{name} line {line}: {what}: {e}"))
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                errors.at(line, "", e);
+                continue;
+            }
         };
-        out.push(HistoryRow {
-            institution_id: get(inst).to_owned(),
-            class: class.map(|c| get(c).to_owned()).unwrap_or_default(),
-            insurance: Insurance::parse(get(ins))
-                .with_context(|| format!("{name} line {line}: insurance {:?}", get(ins)))?,
-            category: SubCategory::parse(get(cat))
-                .with_context(|| format!("{name} line {line}: category {:?}", get(cat)))?,
-            total_cost: money(total, "total_cost")?,
-            fund_paid: money(fund, "fund_paid")?,
-        });
+        let get = |c: usize| row.get(c).unwrap_or("").trim();
+        let id = get(inst);
+        let mut ok = true;
+        if id.is_empty() {
+            errors.at(line, "institution_id", "empty");
+            ok = false;
+        } else if !roster.institutions.is_empty() && !roster.institutions.contains_key(id) {
+            errors.at(line, "institution_id", format!("{id} is not in the institutions table"));
+            ok = false;
+        }
+        let insurance = Insurance::parse(get(ins));
+        if insurance.is_none() {
+            errors.at(line, "insurance", format!("{:?}: must be 职工 or 居民", get(ins)));
+        }
+        let category = SubCategory::parse(get(cat));
+        if category.is_none() {
+            let all: Vec<&str> = SubCategory::ALL.iter().map(|c| c.zh()).collect();
+            errors.at(line, "category", format!("{:?}: must be one of {}", get(cat), all.join(", ")));
+        }
+        let mut money = |c: usize, what: &str| match Fen::parse_yuan(get(c)) {
+            Ok(f) if f < Fen::ZERO => {
+                errors.at(line, what, format!("{f}: must not be negative"));
+                None
+            }
+            Ok(f) => Some(f),
+            Err(e) => {
+                errors.at(line, what, format!("{:?}: {e}", get(c)));
+                None
+            }
+        };
+        let (t, f) = (money(total, "total_cost"), money(fund, "fund_paid"));
+        if let (Some(t), Some(f)) = (t, f) {
+            if f > t {
+                errors.at(line, "fund_paid", format!("{f} is above total_cost {t}: the fund cannot pay more than the cost"));
+                ok = false;
+            }
+        }
+        let given = class.map(get).unwrap_or("");
+        let known = roster.institutions.get(id).map(|i| i.level.as_str());
+        let cls = match known {
+            Some(level) if !given.is_empty() && given != level => {
+                errors.at(line, "class", format!("{given:?}: {id} has level {level:?} in the institutions table"));
+                ok = false;
+                given
+            }
+            Some(level) => level,
+            None => given,
+        };
+        if let (true, Some(insurance), Some(category), Some(total_cost), Some(fund_paid)) = (ok, insurance, category, t, f) {
+            out.push((
+                line,
+                HistoryRow { institution_id: id.to_owned(), class: cls.to_owned(), insurance, category, total_cost, fund_paid },
+            ));
+        }
     }
+    errors.finish()?;
     Ok(out)
 }
 
@@ -163,18 +216,52 @@ pub fn credit_history(rows: Vec<HistoryRow>, roster: &Roster) -> Vec<HistoryRow>
         .collect()
 }
 
-/// All history rows the arguments name.
-pub fn gather_history(
-    tables: &[PathBuf],
-    cases: &[PathBuf],
-    roster: &Roster,
-) -> anyhow::Result<Vec<HistoryRow>> {
+/// All history rows the arguments name: the tables' rows (alliance members credited
+/// to their lead) and the 住院 rows totalled from last year's settlement lists
+/// (`case_rows`, already credited). The same (institution, insurance, category,
+/// class) twice in the tables, or a 住院 row of a table for an institution and
+/// insurance type whose 住院 totals also come from the settlement lists, would count
+/// twice: an error naming both places.
+pub fn gather_history(tables: &[PathBuf], case_rows: Vec<HistoryRow>, roster: &Roster) -> anyhow::Result<Vec<HistoryRow>> {
     let mut rows = Vec::new();
+    let mut seen: BTreeMap<(String, Insurance, SubCategory, String), String> = BTreeMap::new();
+    let mut dups = Vec::new();
     for t in tables {
-        rows.extend(credit_history(load_history(t)?, roster));
+        let mut table = Vec::new();
+        for (line, r) in load_history(t, roster)? {
+            let here = format!("{} line {line}", t.display());
+            let k = (r.institution_id.clone(), r.insurance, r.category, r.class.clone());
+            match seen.get(&k) {
+                Some(first) => dups.push(format!(
+                    "{here}: {} {}/{} repeats {first} (one row per institution, insurance, category and class)",
+                    r.institution_id,
+                    r.insurance.zh(),
+                    r.category.zh()
+                )),
+                None => {
+                    seen.insert(k, here.clone());
+                }
+            }
+            table.push((here, r));
+        }
+        for (here, r) in table {
+            let r = credit_history(vec![r], roster).remove(0);
+            if r.category == SubCategory::Inpatient
+                && case_rows.iter().any(|c| c.institution_id == r.institution_id && c.insurance == r.insurance)
+            {
+                dups.push(format!(
+                    "{here}: {} {}/住院 is also totalled from --history-cases (it would count twice)",
+                    r.institution_id,
+                    r.insurance.zh()
+                ));
+            }
+            rows.push(r);
+        }
     }
-    if !cases.is_empty() {
-        rows.extend(history_from_cases(cases, roster)?);
+    rows.extend(case_rows);
+    if let Some(first) = dups.first() {
+        let more = if dups.len() > 1 { format!(" (and {} more)", dups.len() - 1) } else { String::new() };
+        anyhow::bail!("history: {first}{more}");
     }
     anyhow::ensure!(
         !rows.is_empty(),
@@ -209,9 +296,12 @@ pub fn run(a: BudgetArgs) -> anyhow::Result<()> {
     let params = load_params(a.params.as_deref())?;
     let credit = points::Params::builtin().alliance.credit_to_lead;
     let roster = load_roster(a.institutions.as_deref(), credit)?;
-    let history = gather_history(&a.history, &a.history_cases, &roster)?;
+    let case_rows = if a.history_cases.is_empty() { Vec::new() } else { history_from_cases(&a.history_cases, &roster)? };
+    let history = gather_history(&a.history, case_rows, &roster)?;
     let year = a.year.unwrap_or(params.year);
-    let b = settle::build_budget(&params.budget, year, &history);
+    let b = settle::build_budget(&params.budget, year, &history).with_context(|| {
+        format!("budget {year} with the parameters {}", a.params.as_deref().map_or("built in".into(), |p| p.display().to_string()))
+    })?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     write(&a.out.join("budget.csv"), settle::budget::budget_csv(&b))?;
     write(&a.out.join("budget-derivation.txt"), &b.derivation)?;

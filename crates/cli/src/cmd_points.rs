@@ -52,9 +52,25 @@ pub struct PointsArgs {
     pub out: PathBuf,
 }
 
-pub(crate) fn load_standards(path: &Path) -> anyhow::Result<HashMap<String, GroupStandard>> {
+/// Read a weights table for a DRG scheme: [`points::parse_standards`] (strict, every
+/// bad line named), and every group must be a DRG of the scheme (a weight for a group
+/// the scheme does not have is a table for another scheme or a typo).
+pub(crate) fn load_standards(path: &Path, grouper: &drg::Grouper) -> anyhow::Result<HashMap<String, GroupStandard>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    points::parse_standards(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let rows = points::parse_standards_located(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scheme = grouper.scheme();
+    let drgs: BTreeSet<&str> =
+        scheme.mdcs.iter().flat_map(|m| &m.adrgs).flat_map(|a| &a.drgs).map(|d| d.code.as_str()).collect();
+    let foreign: Vec<String> = rows
+        .iter()
+        .filter(|(_, g)| !drgs.contains(g.code.as_str()))
+        .map(|(line, g)| format!("{} line {line}: group {} is not a DRG of the scheme {}", path.display(), g.code, scheme.name))
+        .collect();
+    if let Some(first) = foreign.first() {
+        let more = if foreign.len() > 1 { format!(" (and {} more)", foreign.len() - 1) } else { String::new() };
+        anyhow::bail!("{first}{more}");
+    }
+    Ok(rows.into_iter().map(|(_, g)| (g.code.clone(), g)).collect())
 }
 
 pub(crate) fn load_special(path: &Path) -> anyhow::Result<BTreeSet<String>> {
@@ -138,11 +154,15 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
                 anyhow::bail!("the parameters say method = \"dip\": give --library DIR");
             }
             let grouper = drg::Grouper::new(crate::cmd_drg::load_scheme(scheme)?).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Classifier::Drg { grouper, standards: load_standards(weights)? }
+            let standards = load_standards(weights, &grouper)?;
+            Classifier::Drg { grouper, standards }
         }
         _ => anyhow::bail!("give --scheme and --weights (DRG) or --library (DIP)"),
     };
     let roster = crate::cmd_budget::load_roster(Some(&a.institutions), params.alliance.credit_to_lead)?;
+    params.check_roster(roster.institutions.values()).with_context(|| {
+        format!("{} with {}", crate::cmd_settle::points_params_name(a.params.as_deref()), a.institutions.display())
+    })?;
     let special = crate::pricing::SpecialCases {
         ids: a.special_cases.as_deref().map(load_special).transpose()?.unwrap_or_default(),
         file: a.special_cases.clone(),

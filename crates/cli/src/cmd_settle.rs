@@ -64,53 +64,146 @@ pub struct SettleArgs {
     pub out: PathBuf,
 }
 
-fn load_scores(path: &Path) -> anyhow::Result<BTreeMap<String, Decimal>> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+/// Check the institution of a row of a per-hospital input table: not empty, in the
+/// roster (when institutions are given), and settled itself (not an alliance member
+/// whose points are credited to its lead, which is what is settled).
+fn settled_institution(
+    errors: &mut crate::institutions_io::TableErrors,
+    roster: &crate::cmd_budget::Roster,
+    line: usize,
+    id: &str,
+) -> bool {
+    if id.is_empty() {
+        errors.at(line, "institution_id", "empty");
+        return false;
+    }
+    if !roster.institutions.is_empty() && !roster.institutions.contains_key(id) {
+        errors.at(line, "institution_id", format!("{id} is not in the institutions table"));
+        return false;
+    }
+    let lead = roster.settled_with(id);
+    if lead != id {
+        errors.at(
+            line,
+            "institution_id",
+            format!("{id} is a member of the alliance led by {lead}, which its points are credited to and which is settled: give the row for {lead}"),
+        );
+        return false;
+    }
+    true
+}
+
+/// Assessment scores (institution_id, score 0–100). Strict, with file, line and
+/// column: an institution that is empty, unknown, repeated or not settled itself; a
+/// score that is unreadable or outside 0–100.
+pub(crate) fn load_scores(path: &Path, roster: &crate::cmd_budget::Roster) -> anyhow::Result<BTreeMap<String, Decimal>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let h = r.headers().with_context(|| format!("{}: header", path.display()))?.clone();
+    let col = |n: &str| h.iter().position(|x| x.trim().trim_start_matches('\u{feff}') == n);
+    let id = col("institution_id").with_context(|| format!("{}: no institution_id column", path.display()))?;
+    let sc = col("score").with_context(|| format!("{}: no score column", path.display()))?;
+    let mut errors = crate::institutions_io::TableErrors::new(path);
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (i, row) in r.records().enumerate() {
-        let row = row?;
-        let score: Decimal = row
-            .get(1)
-            .unwrap_or("")
-            .trim()
-            .parse()
-            .with_context(|| format!("{} line {}: score", path.display(), i + 2))?;
-        anyhow::ensure!(
-            (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&score),
-            "{} line {}: score {score} not in 0–100",
-            path.display(),
-            i + 2
-        );
-        out.insert(row.get(0).unwrap_or("").trim().to_owned(), score);
+        let line = i + 2;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                errors.at(line, "", e);
+                continue;
+            }
+        };
+        let get = |c: usize| row.get(c).unwrap_or("").trim();
+        let inst = get(id);
+        if !settled_institution(&mut errors, roster, line, inst) {
+            continue;
+        }
+        if let Some(f) = first.get(inst) {
+            errors.at(line, "institution_id", format!("{inst} repeats line {f} (one score per institution)"));
+            continue;
+        }
+        first.insert(inst.to_owned(), line);
+        match get(sc).parse::<Decimal>() {
+            Ok(v) if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&v) => {
+                out.insert(inst.to_owned(), v);
+            }
+            Ok(v) => errors.at(line, "score", format!("{v} of {inst}: must lie in 0–100")),
+            Err(e) => errors.at(line, "score", format!("{:?} of {inst}: {e}", get(sc))),
+        }
     }
+    errors.finish()?;
     Ok(out)
 }
 
-fn load_fund_shares(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<(String, Decimal)>>> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+/// Fund-type proportions (institution_id, fund_type, share). Strict, with file, line
+/// and column: an institution that is empty, unknown or not settled itself; an empty
+/// or repeated fund type of an institution; a share that is unreadable or outside
+/// [0, 1]; an institution's shares not summing to exactly 1 (they are not rescaled).
+pub(crate) fn load_fund_shares(
+    path: &Path,
+    roster: &crate::cmd_budget::Roster,
+) -> anyhow::Result<BTreeMap<String, Vec<(String, Decimal)>>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let h = r.headers().with_context(|| format!("{}: header", path.display()))?.clone();
+    let col = |n: &str| h.iter().position(|x| x.trim().trim_start_matches('\u{feff}') == n);
+    let need = |n: &str| col(n).with_context(|| format!("{}: no {n} column", path.display()));
+    let (id, ft, sh) = (need("institution_id")?, need("fund_type")?, need("share")?);
+    let mut errors = crate::institutions_io::TableErrors::new(path);
+    let mut first: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut out: BTreeMap<String, Vec<(String, Decimal)>> = BTreeMap::new();
+    let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, row) in r.records().enumerate() {
-        let row = row?;
-        let share: Decimal = row
-            .get(2)
-            .unwrap_or("")
-            .trim()
-            .parse()
-            .with_context(|| format!("{} line {}: share", path.display(), i + 2))?;
-        out.entry(row.get(0).unwrap_or("").trim().to_owned())
-            .or_default()
-            .push((row.get(1).unwrap_or("").trim().to_owned(), share));
+        let line = i + 2;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                errors.at(line, "", e);
+                continue;
+            }
+        };
+        let get = |c: usize| row.get(c).unwrap_or("").trim();
+        let inst = get(id);
+        if !settled_institution(&mut errors, roster, line, inst) {
+            continue;
+        }
+        let kind = get(ft);
+        if kind.is_empty() {
+            errors.at(line, "fund_type", format!("empty (of {inst})"));
+            continue;
+        }
+        let k = (inst.to_owned(), kind.to_owned());
+        if let Some(f) = first.get(&k) {
+            errors.at(line, "fund_type", format!("{kind} of {inst} repeats line {f}"));
+            continue;
+        }
+        first.insert(k, line);
+        let share = match get(sh).parse::<Decimal>() {
+            Ok(v) if (Decimal::ZERO..=Decimal::ONE).contains(&v) => v,
+            Ok(v) => {
+                errors.at(line, "share", format!("{v} ({kind} of {inst}): must lie in [0, 1]"));
+                continue;
+            }
+            Err(e) => {
+                errors.at(line, "share", format!("{:?} ({kind} of {inst}): {e}", get(sh)));
+                continue;
+            }
+        };
+        out.entry(inst.to_owned()).or_default().push((kind.to_owned(), share));
+        lines.entry(inst.to_owned()).or_default().push(line);
     }
     for (inst, v) in &out {
         let s: Decimal = v.iter().map(|x| x.1).sum();
-        anyhow::ensure!(
-            s == Decimal::ONE,
-            "{}: shares of {inst} sum to {s}, not 1",
-            path.display()
-        );
+        if s != Decimal::ONE {
+            let at: Vec<String> = lines[inst].iter().map(ToString::to_string).collect();
+            errors.at(
+                lines[inst][0],
+                "share",
+                format!("the shares of {inst} (lines {}) sum to {s}, not 1 (they are not rescaled)", at.join(", ")),
+            );
+        }
     }
+    errors.finish()?;
     Ok(out)
 }
 
@@ -182,6 +275,11 @@ fn method_of(m: points::PayMethod) -> Method {
     }
 }
 
+/// The name of a points parameter file for messages.
+pub(crate) fn points_params_name(p: Option<&Path>) -> String {
+    p.map_or("the built-in points parameters".into(), |p| p.display().to_string())
+}
+
 pub fn run(a: SettleArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let params = crate::cmd_budget::load_params(a.params.as_deref())?;
@@ -193,11 +291,13 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         None => points::Params::builtin(),
     };
     let roster = crate::cmd_budget::load_roster(Some(&a.institutions), pparams.alliance.credit_to_lead)?;
+    pparams.check_roster(roster.institutions.values()).with_context(|| {
+        format!("{} with {}", points_params_name(a.points_params.as_deref()), a.institutions.display())
+    })?;
     let scheme = crate::cmd_drg::load_scheme(&a.scheme)?;
-    let classifier = crate::cmd_points::Classifier::Drg {
-        grouper: drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?,
-        standards: crate::cmd_points::load_standards(&a.weights)?,
-    };
+    let grouper = drg::Grouper::new(scheme).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let standards = crate::cmd_points::load_standards(&a.weights, &grouper)?;
+    let classifier = crate::cmd_points::Classifier::Drg { grouper, standards };
     let special = crate::pricing::SpecialCases {
         ids: a.special_cases.as_deref().map(crate::cmd_points::load_special).transpose()?.unwrap_or_default(),
         file: a.special_cases.clone(),
@@ -207,13 +307,13 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         scores: a
             .scores
             .as_deref()
-            .map(load_scores)
+            .map(|p| load_scores(p, &roster))
             .transpose()?
             .unwrap_or_default(),
         fund_shares: a
             .fund_shares
             .as_deref()
-            .map(load_fund_shares)
+            .map(|p| load_fund_shares(p, &roster))
             .transpose()?
             .unwrap_or_default(),
     };
@@ -234,15 +334,13 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
     } else {
         crate::pricing::history_pass(&a.history_cases, &roster, Some(&pricing_of(&unit)))?
     };
-    let mut history = Vec::new();
-    for t in &a.history {
-        history.extend(crate::cmd_budget::credit_history(crate::cmd_budget::load_history(t)?, &roster));
-    }
-    history.extend(crate::cmd_budget::history_rows(&hist_year, &roster));
-    anyhow::ensure!(!history.is_empty(), "no history: give --history FILE and/or --history-cases FILE");
+    let history =
+        crate::cmd_budget::gather_history(&a.history, crate::cmd_budget::history_rows(&hist_year, &roster), &roster)?;
     let conv = points::Conversion::resolve(&pparams, (!a.history_cases.is_empty()).then_some(&hist_year.basis))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let budget = settle::build_budget(&params.budget, a.year, &history);
+    let budget = settle::build_budget(&params.budget, a.year, &history).with_context(|| {
+        format!("budget {} with the parameters {}", a.year, a.params.as_deref().map_or("built in".into(), |p| p.display().to_string()))
+    })?;
     let t_budget = t0.elapsed();
 
     // 2. This year's cases: QC, group, price; versions resolved.

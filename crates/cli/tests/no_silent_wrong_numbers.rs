@@ -482,7 +482,356 @@ const ROWS: &[Row] = &[
             (fen(&r[pf]) == 100_000_000).then_some(()).ok_or(format!("{r:?}"))
         }),
     },
+    // ---- parameters and master data
+    // Settlement parameters (`drgdip budget` loads and uses them; `settle` the same way).
+    Row {
+        name: "cost_growth = -1.5: the growth factor would be negative",
+        run: |f, d| budget_with(f, d, &settle_params("cost_growth = \"0.020\"", "cost_growth = \"-1.5\"")),
+        expect: Expect::Refused(&["settle.toml", "budget.employee.cost_growth = -1.5 (line 26): must be above -1 (the growth factor 1+r must be positive)"]),
+        check: None,
+    },
+    Row {
+        name: "negative growth beyond the documented bound (-60 %)",
+        run: |f, d| budget_with(f, d, &settle_params("insured_growth = \"-0.010\"", "insured_growth = \"-0.6\"")),
+        expect: Expect::Refused(&["settle.toml", "budget.resident.insured_growth = -0.6 (line 36): must lie in [-0.5, 1]"]),
+        check: None,
+    },
+    Row {
+        name: "one negative reserve would add money",
+        run: |f, d| budget_with(f, d, &settle_params("offsite = \"0.030\"", "offsite = \"-0.030\"")),
+        expect: Expect::Refused(&["settle.toml", "budget.reserves.offsite = -0.030 (line 44): must lie in [0, 1)"]),
+        check: None,
+    },
+    Row {
+        name: "reserves summing to 1 or more",
+        run: |f, d| budget_with(f, d, &settle_params("sporadic = \"0.010\"", "sporadic = \"0.950\"")),
+        expect: Expect::Refused(&["settle.toml", "budget.reserves = 0.020 + 0.030 + 0.950 = 1.000 (line 42): the reserves together must stay below 1"]),
+        check: None,
+    },
+    Row {
+        name: "quarter shares not summing to 1",
+        run: |f, d| budget_with(f, d, &settle_params("[\"0.25\", \"0.25\", \"0.25\", \"0.25\"]", "[\"0.25\", \"0.25\", \"0.25\", \"0.30\"]")),
+        expect: Expect::Refused(&["settle.toml", "budget.quarter_shares = sum 1.05 (line 18): the four shares must sum to exactly 1"]),
+        check: None,
+    },
+    Row {
+        name: "mid-year adjustment for a line the history does not have (phantom line)",
+        run: |f, d| budget_with(f, d, &with_adjustment("职工", "日间医疗", "500000.00")),
+        expect: Expect::Refused(&["budget 2025 with the parameters", "settle.toml", "budget.adjustments[0] = 职工/日间医疗 500000.00: there is no budget line 职工/日间医疗"]),
+        check: None,
+    },
+    Row {
+        name: "mid-year adjustment larger than its line (negative budget)",
+        run: |f, d| budget_with(f, d, &with_adjustment("居民", "住院", "-900000000.00")),
+        expect: Expect::Refused(&["settle.toml", "budget.adjustments[0] = 居民/住院 -900000000.00: would take the line below zero"]),
+        check: None,
+    },
+    Row {
+        name: "negative fund-type share (was rescaled)",
+        run: |f, d| budget_with(f, d, &settle_params("[\"统筹基金\", \"0.92\"], [\"大病保险\", \"0.05\"]", "[\"统筹基金\", \"1.02\"], [\"大病保险\", \"-0.05\"]")),
+        expect: Expect::Refused(&["settle.toml", "fund_types.default[1].share = -0.05 (line 89): must lie in [0, 1]"]),
+        check: None,
+    },
+    Row {
+        name: "fund-type shares not summing to 1",
+        run: |f, d| budget_with(f, d, &settle_params("[\"医疗救助\", \"0.03\"]", "[\"医疗救助\", \"0.04\"]")),
+        expect: Expect::Refused(&["settle.toml", "fund_types.default = sum 1.01 (line 89): the proportions must sum to exactly 1"]),
+        check: None,
+    },
+    Row {
+        name: "deposit release scores not increasing",
+        run: |f, d| budget_with(f, d, &settle_params("[[\"60\", \"0\"], [\"90\", \"1\"]]", "[[\"90\", \"0\"], [\"60\", \"1\"]]")),
+        expect: Expect::Refused(&["settle.toml", "deposit.release[1].score = 60 (line 64): scores must increase"]),
+        check: None,
+    },
+    Row {
+        name: "unknown key at the top level of the settlement parameters",
+        run: |f, d| budget_with(f, d, &settle_params("year = 2025", "year = 2025\nyaer = 2025")),
+        expect: Expect::Refused(&["settle.toml", "yaer (line 8): unknown key"]),
+        check: None,
+    },
+    Row {
+        name: "unknown key in a nested table (typo of a growth rate)",
+        run: |f, d| budget_with(f, d, &settle_params("price_index = \"0.010\"", "price_idx = \"0.010\"")),
+        expect: Expect::Refused(&["settle.toml", "budget.employee.price_idx (line 27): unknown key"]),
+        check: None,
+    },
+    // Points parameters.
+    Row {
+        name: "unknown key in the points parameters (outliers table)",
+        run: |f, d| points_with(f, d, Some(&points_params("drg_low = \"0.4\"", "drg_low = \"0.4\"\ndrg_lo = \"0.3\"")), None, None),
+        expect: Expect::Refused(&["points.toml", "outliers.drg_lo (line 45): unknown key"]),
+        check: None,
+    },
+    Row {
+        name: "coefficient 0",
+        run: |f, d| points_with(f, d, Some(&points_params("\"二级\" = \"0.85\"", "\"二级\" = \"0\"")), None, None),
+        expect: Expect::Refused(&["points.toml", "coefficients.by_level.二级 = 0 (line 26): must lie in (0, 3]"]),
+        check: None,
+    },
+    Row {
+        name: "a level of the institutions without a coefficient (was 1)",
+        run: |f, d| points_with(f, d, Some(&points_params(", \"基层\" = \"0.80\"", "")), None, None),
+        expect: Expect::Refused(&["points.toml with", "institutions.csv", "coefficients.by_level.基层: missing: institutions H0017, H0018, H0019 and 6 more have level \"基层\", which has no coefficient"]),
+        check: None,
+    },
+    Row {
+        name: "a coefficient override for an institution that does not exist",
+        run: |f, d| points_with(f, d, Some(&points_params("overrides = {}", "overrides = { \"H0099\" = \"1.10\" }")), None, None),
+        expect: Expect::Refused(&["points.toml with", "coefficients.overrides.H0099: names no institution"]),
+        check: None,
+    },
+    Row {
+        name: "institution missing from institutions.csv: points (was priced with coefficient 1)",
+        run: |f, d| points_with(f, d, None, Some(&drop_line(&f.text(&f.institutions()), "H0003,")), None),
+        expect: Expect::Refused(&["institutions.csv", "H0003 (", "not in"]),
+        check: None,
+    },
+    Row {
+        name: "institution missing from institutions.csv: settle",
+        run: |f, d| settle_with(f, d, Some(&drop_line(&f.text(&f.institutions()), "H0003,")), &[]),
+        expect: Expect::Refused(&["institutions.csv", "H0003 (", "not in"]),
+        check: None,
+    },
+    Row {
+        name: "no institutions table at all (every coefficient was 1)",
+        run: |f, d| {
+            let mut a = points_with(f, d, None, None, None);
+            let i = a.iter().position(|x| x == "--institutions").unwrap();
+            a.drain(i..i + 2);
+            a
+        },
+        expect: Expect::Refused(&["required arguments were not provided", "--institutions <INSTITUTIONS>"]),
+        check: None,
+    },
+    // Master data.
+    Row {
+        name: "duplicate institution id in institutions.csv",
+        run: |f, d| points_with(f, d, None, Some(&edit_line(&f.text(&f.institutions()), 3, |l| l.replacen("H0002", "H0001", 1))), None),
+        expect: Expect::Refused(&["institutions.csv line 3, column institution_id: H0001 repeats line 2"]),
+        check: None,
+    },
+    Row {
+        name: "unknown institution level",
+        run: |f, d| points_with(f, d, None, Some(&edit_line(&f.text(&f.institutions()), 2, |l| l.replacen("三级", "三甲", 1))), None),
+        expect: Expect::Refused(&["institutions.csv line 2, column level: \"三甲\" of H0001: must be one of 三级, 二级, 一级, 基层"]),
+        check: None,
+    },
+    Row {
+        name: "bad tcm flag",
+        run: |f, d| points_with(f, d, None, Some(&set_cell(&f.text(&f.institutions()), 3, "tcm", "中医")), None),
+        expect: Expect::Refused(&["institutions.csv line 3, column tcm: \"中医\" of H0002: must be 1 or 0"]),
+        check: None,
+    },
+    Row {
+        name: "alliance lead that does not exist",
+        run: |f, d| points_with(f, d, None, Some(&set_cell(&f.text(&f.institutions()), 5, "alliance_lead_id", "H0099")), None),
+        expect: Expect::Refused(&["institutions.csv line 5, column alliance_lead_id: H0099 (lead of H0004) is not in the table"]),
+        check: None,
+    },
+    Row {
+        name: "alliance lead that is the institution itself",
+        run: |f, d| points_with(f, d, None, Some(&set_cell(&f.text(&f.institutions()), 5, "alliance_lead_id", "H0004")), None),
+        expect: Expect::Refused(&["institutions.csv line 5, column alliance_lead_id: H0004 names itself as its alliance lead"]),
+        check: None,
+    },
+    Row {
+        name: "assessment score out of 0–100",
+        run: |f, d| {
+            let p = write(d, "scores.csv", "institution_id,score\nH0001,95\nH0002,120\n");
+            settle_with(f, d, None, &[&"--scores", &p])
+        },
+        expect: Expect::Refused(&["scores.csv line 3, column score: 120 of H0002: must lie in 0–100"]),
+        check: None,
+    },
+    Row {
+        name: "assessment score for an institution not in the table",
+        run: |f, d| {
+            let p = write(d, "scores.csv", "institution_id,score\nH0001,95\nH0099,80\n");
+            settle_with(f, d, None, &[&"--scores", &p])
+        },
+        expect: Expect::Refused(&["scores.csv line 3, column institution_id: H0099 is not in the institutions table"]),
+        check: None,
+    },
+    Row {
+        name: "assessment score given twice",
+        run: |f, d| {
+            let p = write(d, "scores.csv", "institution_id,score\nH0001,95\nH0001,60\n");
+            settle_with(f, d, None, &[&"--scores", &p])
+        },
+        expect: Expect::Refused(&["scores.csv line 3, column institution_id: H0001 repeats line 2"]),
+        check: None,
+    },
+    Row {
+        name: "negative fund-type share in --fund-shares",
+        run: |f, d| {
+            let p = write(d, "shares.csv", "institution_id,fund_type,share\nH0001,统筹基金,1.05\nH0001,大病保险,-0.05\n");
+            settle_with(f, d, None, &[&"--fund-shares", &p])
+        },
+        expect: Expect::Refused(&["shares.csv line 2, column share: 1.05 (统筹基金 of H0001): must lie in [0, 1]", "line 3, column share: -0.05"]),
+        check: None,
+    },
+    Row {
+        name: "fund-type shares of a hospital not summing to 1",
+        run: |f, d| {
+            let p = write(d, "shares.csv", "institution_id,fund_type,share\nH0001,统筹基金,0.90\nH0001,大病保险,0.05\n");
+            settle_with(f, d, None, &[&"--fund-shares", &p])
+        },
+        expect: Expect::Refused(&["shares.csv line 2, column share: the shares of H0001 (lines 2, 3) sum to 0.95, not 1"]),
+        check: None,
+    },
+    Row {
+        name: "history: fund paid above the total cost",
+        run: |f, d| history_with(f, d, "H0001,职工,普通门急诊,1000.00,1200.00\n"),
+        expect: Expect::Refused(&["history.csv line 2, column fund_paid: 1200.00 is above total_cost 1000.00"]),
+        check: None,
+    },
+    Row {
+        name: "history: negative total",
+        run: |f, d| history_with(f, d, "H0001,职工,普通门急诊,-1000.00,0\n"),
+        expect: Expect::Refused(&["history.csv line 2, column total_cost: -1000.00: must not be negative"]),
+        check: None,
+    },
+    Row {
+        name: "history: the same line twice (counted twice)",
+        run: |f, d| history_with(f, d, "H0001,职工,普通门急诊,1000.00,500.00\nH0001,职工,普通门急诊,1000.00,500.00\n"),
+        expect: Expect::Refused(&["history.csv line 3: H0001 职工/普通门急诊 repeats", "history.csv line 2"]),
+        check: None,
+    },
+    Row {
+        name: "history: a 住院 row also totalled from --history-cases (counted twice)",
+        run: |f, d| history_with(f, d, "H0001,职工,住院,1000.00,500.00\n"),
+        expect: Expect::Refused(&["history.csv line 2: H0001 职工/住院 is also totalled from --history-cases"]),
+        check: None,
+    },
+    Row {
+        name: "history: unknown insurance type and category",
+        run: |f, d| history_with(f, d, "H0001,新农合,门诊,1000.00,500.00\n"),
+        expect: Expect::Refused(&["history.csv line 2, column insurance: \"新农合\": must be 职工 or 居民", "line 2, column category: \"门诊\""]),
+        check: None,
+    },
+    Row {
+        name: "history: institution not in the roster",
+        run: |f, d| history_with(f, d, "H0099,职工,普通门急诊,1000.00,500.00\n"),
+        expect: Expect::Refused(&["history.csv line 2, column institution_id: H0099 is not in the institutions table"]),
+        check: None,
+    },
+    Row {
+        name: "weights: the same group twice",
+        run: |f, d| {
+            let w = f.text(&f.weights());
+            let dup = w.lines().nth(1).unwrap().to_owned();
+            points_with(f, d, None, None, Some(&format!("{w}{dup}\n")))
+        },
+        expect: Expect::Refused(&["weights.csv: weights line", "repeats line 2 (one row per group)"]),
+        check: None,
+    },
+    Row {
+        name: "weights: negative RW",
+        run: |f, d| points_with(f, d, None, None, Some(&set_cell(&f.text(&f.weights()), 2, "rw", "-0.3016"))),
+        expect: Expect::Refused(&["weights.csv: weights line 2: code", "rw -0.3016: must not be negative"]),
+        check: None,
+    },
+    Row {
+        name: "weights: RW 0 for a group with data (its cases would become ungroupable)",
+        run: |f, d| points_with(f, d, None, None, Some(&set_cell(&f.text(&f.weights()), 2, "rw", "0"))),
+        expect: Expect::Refused(&["weights.csv: weights line 2: code", "rw 0 with mean_cost"]),
+        check: None,
+    },
+    Row {
+        name: "weights: a group the scheme does not have",
+        run: |f, d| points_with(f, d, None, None, Some(&set_cell(&f.text(&f.weights()), 2, "code", "ZZ99"))),
+        expect: Expect::Refused(&["weights.csv line 2: group ZZ99 is not a DRG of the scheme"]),
+        check: None,
+    },
+    Row {
+        name: "detector parameters: unknown key",
+        run: |f, d| {
+            let p = write(d, "detect.json", "{ \"upcoding\": { \"min_case\": 20 } }");
+            args(&[&"monitor", &"detect", &"--cases", &f.claims(2024), &f.claims(2025), &"--scheme", &f.scheme(), &"--params", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::Refused(&["detect.json", "upcoding.min_case (line 1): unknown key"]),
+        check: None,
+    },
 ];
+
+// ---- helpers of the parameters and master-data rows
+
+/// Write `text` to `dir/name`.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The built-in settlement parameters with `from` replaced by `to`.
+fn settle_params(from: &str, to: &str) -> String {
+    assert!(settle::DEFAULT_PARAMS.contains(from), "{from}");
+    settle::DEFAULT_PARAMS.replacen(from, to, 1)
+}
+
+/// The built-in points parameters with `from` replaced by `to`.
+fn points_params(from: &str, to: &str) -> String {
+    assert!(points::DEFAULT_PARAMS.contains(from), "{from}");
+    points::DEFAULT_PARAMS.replacen(from, to, 1)
+}
+
+/// The built-in settlement parameters with one mid-year adjustment.
+fn with_adjustment(insurance: &str, category: &str, amount: &str) -> String {
+    format!(
+        "{}\n[[budget.adjustments]]\ninsurance = \"{insurance}\"\ncategory = \"{category}\"\namount = \"{amount}\"\nfrom_quarter = 3\nreason = \"test\"\n",
+        settle::DEFAULT_PARAMS
+    )
+}
+
+/// Text without the lines that start with `prefix`.
+fn drop_line(text: &str, prefix: &str) -> String {
+    text.split_inclusive('\n').filter(|l| !l.starts_with(prefix)).collect()
+}
+
+/// Set the cell of `column` in line `n` (1-based; simple CSV without quotes).
+fn set_cell(text: &str, n: usize, column: &str, value: &str) -> String {
+    let col = text.lines().next().unwrap().split(',').position(|h| h == column).unwrap_or_else(|| panic!("no column {column}"));
+    edit_line(text, n, |l| {
+        let mut cells: Vec<&str> = l.split(',').collect();
+        cells[col] = value;
+        cells.join(",")
+    })
+}
+
+/// `drgdip budget` with settlement parameters `params`.
+fn budget_with(f: &Fixture, d: &Path, params: &str) -> Vec<OsString> {
+    let p = write(d, "settle.toml", params);
+    args(&[&"budget", &"--params", &p, &"--history-cases", &f.claims(2024), &"--institutions", &f.institutions(), &"--out", &d.join("out")])
+}
+
+/// `drgdip budget` with a `--history` table of `rows` besides last year's cases.
+fn history_with(f: &Fixture, d: &Path, rows: &str) -> Vec<OsString> {
+    let h = write(d, "history.csv", &format!("institution_id,insurance,category,total_cost,fund_paid\n{rows}"));
+    args(&[&"budget", &"--history", &h, &"--history-cases", &f.claims(2024), &"--institutions", &f.institutions(), &"--out", &d.join("out")])
+}
+
+/// `drgdip points` with optional replacement points parameters, institutions and weights.
+fn points_with(f: &Fixture, d: &Path, params: Option<&str>, institutions: Option<&str>, weights: Option<&str>) -> Vec<OsString> {
+    let inst = institutions.map_or_else(|| f.institutions(), |t| write(d, "institutions.csv", t));
+    let w = weights.map_or_else(|| f.weights(), |t| write(d, "weights.csv", t));
+    let mut a = args(&[&"points", &"--cases", &f.claims(2025), &"--scheme", &f.scheme(), &"--weights", &w, &"--institutions", &inst, &"--out", &d.join("points.csv")]);
+    if let Some(t) = params {
+        a.extend(args(&[&"--params", &write(d, "points.toml", t)]));
+    }
+    a
+}
+
+/// `drgdip settle` with optional replacement institutions and extra arguments.
+fn settle_with(f: &Fixture, d: &Path, institutions: Option<&str>, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
+    let inst = institutions.map_or_else(|| f.institutions(), |t| write(d, "institutions.csv", t));
+    let mut a = args(&[
+        &"settle", &"--year", &"2025", &"--cases", &f.claims(2025), &"--history-cases", &f.claims(2024), &"--scheme", &f.scheme(),
+        &"--weights", &f.weights(), &"--institutions", &inst, &"--out", &d.join("out"),
+    ]);
+    a.extend(args(extra));
+    a
+}
 
 #[test]
 fn no_silent_wrong_numbers() {

@@ -66,7 +66,7 @@ impl Pattern {
 
 /// Split admissions (分解住院).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SplitParams {
     /// Largest gap in days between a discharge and the next admission.
     pub max_gap_days: i32,
@@ -88,7 +88,7 @@ impl Default for SplitParams {
 
 /// Institution screening thresholds.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Screen {
     /// Least z = (O − E) / √E.
     pub min_z: f64,
@@ -110,7 +110,7 @@ impl Default for Screen {
 
 /// Upcoding (高套分组).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpcodingParams {
     /// Least z_share: (O − E) / √E of the cases in the CC/MCC splits (of ADRGs that split).
     pub min_share_z: f64,
@@ -159,7 +159,7 @@ impl Default for UpcodingParams {
 
 /// Low-indication admissions (低标准入院).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LowIndicationParams {
     pub screen: Screen,
     /// Longest stay, days.
@@ -218,7 +218,7 @@ impl Default for LowIndicationParams {
 
 /// Reduced services (减少必要服务).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReducedParams {
     pub screen: Screen,
     /// Largest cost / group norm (adjusted to the institution's cost level).
@@ -245,7 +245,7 @@ impl Default for ReducedParams {
 
 /// Patient shirking (推诿患者), institution level, year on year.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShirkingParams {
     /// High-weight cases: RW at or above this percentile of the region's grouped cases.
     pub high_weight_percentile: f64,
@@ -273,7 +273,7 @@ impl Default for ShirkingParams {
 
 /// All detector parameters.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub split: SplitParams,
     pub upcoding: UpcodingParams,
@@ -282,9 +282,96 @@ pub struct Params {
     pub shirking: ShirkingParams,
 }
 
+/// A detector parameter file that cannot be used: every problem with its key path
+/// and reason (see [`check::Invalid`]).
+pub type ParamsError = check::Invalid;
+
 impl Params {
-    pub fn from_json(s: &str) -> Result<Params, serde_json::Error> {
-        serde_json::from_str(s)
+    /// Parse and check detector parameters (JSON). A key left out takes its documented
+    /// default (docs/MONITORING.md); an unknown key, a value of the wrong type or out of
+    /// its range is refused with its key path and the reason, every problem listed.
+    pub fn from_json(s: &str) -> Result<Params, ParamsError> {
+        let de = &mut serde_json::Deserializer::from_str(s);
+        let p: Params = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.to_string();
+            let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+            let msg = match msg.strip_prefix("unknown field `").and_then(|r| r.split_once("`, expected")) {
+                Some((_, expected)) => format!("unknown key; expected{expected}"),
+                None => msg.to_owned(),
+            };
+            let mut pr = check::Problem::new(if path == "." { "(file)".to_owned() } else { path }, None, msg);
+            pr.line = Some(inner.line());
+            check::Invalid { what: "detector parameters", problems: vec![pr] }
+        })?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Check the ranges (as [`Params::from_json`] does after parsing).
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        use check::{dec, Interval};
+        let mut p = check::Problems::new();
+        let z_pos = Interval::closed(dec("0"), dec("50"));
+        let z_neg = Interval::closed(dec("-50"), dec("0"));
+        let at_most_1 = Interval::open_closed(dec("0"), dec("1"));
+        let excess = Interval::closed(dec("1"), dec("1000"));
+        let multiple = Interval::open_closed(dec("0"), dec("100"));
+        let cases = |p: &mut check::Problems, key: &str, v: u64| {
+            if v < 1 {
+                p.bad(key, v, "must be at least 1 (cases)");
+            }
+        };
+        let screen = |p: &mut check::Problems, name: &str, s: &Screen| {
+            p.range_f64(format!("{name}.screen.min_z"), s.min_z, z_pos, "a z score");
+            p.range_f64(format!("{name}.screen.min_ratio"), s.min_ratio, excess, "observed / expected");
+            cases(p, &format!("{name}.screen.min_cases"), s.min_cases);
+        };
+
+        let sp = &self.split;
+        p.int_range("split.max_gap_days", sp.max_gap_days, 1, 365, "days");
+        for (i, pre) in sp.planned_dx_prefixes.iter().enumerate() {
+            p.nonempty(format!("split.planned_dx_prefixes[{i}]"), pre);
+        }
+
+        let u = &self.upcoding;
+        p.range_f64("upcoding.min_share_z", u.min_share_z, z_pos, "a z score");
+        p.range_f64("upcoding.max_cost_z", u.max_cost_z, z_neg, "a z score of cheaper cases");
+        p.range_f64("upcoding.min_combined_z", u.min_combined_z, z_pos, "a z score");
+        cases(&mut p, "upcoding.min_cases", u.min_cases);
+        p.range_f64("upcoding.min_share_ratio", u.min_share_ratio, excess, "observed / expected");
+        p.range_f64("upcoding.max_cost_ratio", u.max_cost_ratio, at_most_1, "a cost ratio");
+        p.range_f64("upcoding.case_cost_ratio", u.case_cost_ratio, multiple, "a cost multiple");
+        p.range_f64("upcoding.code_min_ratio", u.code_min_ratio, excess, "observed / expected");
+        p.range_f64("upcoding.code_min_z", u.code_min_z, z_pos, "a z score");
+        cases(&mut p, "upcoding.code_min_cases", u.code_min_cases);
+
+        let l = &self.low_indication;
+        screen(&mut p, "low_indication", &l.screen);
+        p.int_range("low_indication.max_los", l.max_los, 1, 365, "days");
+        p.range_f64("low_indication.max_cost_ratio", l.max_cost_ratio, at_most_1, "a cost ratio");
+        p.range_f64("low_indication.max_los_ratio", l.max_los_ratio, at_most_1, "a length-of-stay ratio");
+        for (i, a) in l.outpatient_adrgs.iter().enumerate() {
+            p.nonempty(format!("low_indication.outpatient_adrgs[{i}]"), a);
+        }
+        check::unique(&mut p, l.outpatient_adrgs.iter().map(String::as_str), |i| format!("low_indication.outpatient_adrgs[{i}]"));
+        p.range_f64("low_indication.specificity", l.specificity, excess, "a ratio of O/E");
+        p.range_f64("low_indication.min_exam_ratio", l.min_exam_ratio, multiple, "a multiple of the median share");
+
+        let r = &self.reduced;
+        screen(&mut p, "reduced", &r.screen);
+        p.range_f64("reduced.max_cost_ratio", r.max_cost_ratio, at_most_1, "a cost ratio");
+        p.range_f64("reduced.max_los_ratio", r.max_los_ratio, at_most_1, "a length-of-stay ratio");
+        p.range_f64("reduced.max_care_ratio", r.max_care_ratio, at_most_1, "a multiple of the median share");
+
+        let sh = &self.shirking;
+        p.range_f64("shirking.high_weight_percentile", sh.high_weight_percentile, Interval::open(dec("0"), dec("100")), "a percentile");
+        p.range_f64("shirking.max_share_ratio", sh.max_share_ratio, at_most_1, "a ratio of shares");
+        p.range_f64("shirking.max_share_z", sh.max_share_z, z_neg, "a z score of a fall");
+        p.range_f64("shirking.min_transfer_z", sh.min_transfer_z, z_pos, "a z score");
+        cases(&mut p, "shirking.min_cases", sh.min_cases);
+        p.finish("detector parameters")
     }
 }
 
@@ -1188,6 +1275,32 @@ pub fn demo_params() -> Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_detector_parameters_are_refused_with_the_key() {
+        let demo = include_str!("../data/params-demo.json");
+        assert!(Params::default().validate().is_ok());
+        for (from, to, want) in [
+            ("\"max_gap_days\": 15", "\"max_gap_days\": 0", "split.max_gap_days = 0: must lie in 1–365"),
+            ("\"max_gap_days\": 15", "\"max_gap_dayz\": 15", "split.max_gap_dayz (line 2): unknown key; expected one of `max_gap_days`"),
+            ("\"min_z\": 4.0", "\"min_zz\": 4.0", "low_indication.screen.min_zz (line 6): unknown key"),
+            ("\"min_z\": 4.0", "\"min_z\": -4.0", "low_indication.screen.min_z = -4: must lie in [0, 50]"),
+            ("\"min_cases\": 20", "\"min_cases\": 0", "upcoding.min_cases = 0: must be at least 1"),
+            ("\"min_cases\": 20", "\"min_cases\": -3", "upcoding.min_cases (line 3): invalid value"),
+            ("\"max_cost_z\": -1.0", "\"max_cost_z\": 1.0", "upcoding.max_cost_z = 1: must lie in [-50, 0]"),
+            ("\"max_cost_ratio\": 0.95", "\"max_cost_ratio\": 1.95", "upcoding.max_cost_ratio = 1.95: must lie in (0, 1]"),
+            ("\"max_care_ratio\": 0.85", "\"max_care_ratio\": 0", "reduced.max_care_ratio = 0: must lie in (0, 1]"),
+            ("\"high_weight_percentile\": 75.0", "\"high_weight_percentile\": 100.0", "shirking.high_weight_percentile = 100: must lie in (0, 100)"),
+            ("\"min_share_ratio\": 1.05", "\"min_share_ratio\": 0.5", "upcoding.min_share_ratio = 0.5: must lie in [1, 1000]"),
+            ("\"FV2\", \"KS1\"", "\"FV2\", \"FV2\"", "low_indication.outpatient_adrgs[1] = \"FV2\": repeats"),
+            ("\"planned_dx_prefixes\": [\"Z51\"]", "\"planned_dx_prefixes\": [\"\"]", "split.planned_dx_prefixes[0] = \"\": must not be empty"),
+            ("\"shirking\": {", "\"shirkin\": {", "shirkin (line 11): unknown key"),
+        ] {
+            assert!(demo.contains(from), "{from}");
+            let e = Params::from_json(&demo.replacen(from, to, 1)).expect_err(to).to_string();
+            assert!(e.contains(want), "{to}: wanted {want:?} in\n{e}");
+        }
+    }
 
     #[test]
     fn demo_params_parse_and_defaults_round_trip() {

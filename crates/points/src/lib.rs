@@ -12,14 +12,17 @@
 //! * QC gating: a case whose list breaks a withholding QC rule is priced but not
 //!   payable ([`Points::payable`]).
 //!
+//! Parameter files are checked when loaded (unknown keys, types, ranges, consistency;
+//! [`Params::check_roster`] against the institutions to price): see docs/PARAMS.md.
+//!
 //! Pure and exact: decimals, points rounded half away from zero to 4 places.
 
 pub mod params;
 pub mod price;
 pub mod standards;
 
-pub use standards::parse_standards;
-pub use params::{Method, Params, ParamsError, RateSetting, DEFAULT_PARAMS};
+pub use params::{Method, Params, ParamsError, RateSetting, DEFAULT_PARAMS, LEVELS};
+pub use standards::{parse_standards, parse_standards_located};
 pub use price::{
     capitation_points, coefficient, fee_for_service_points, price, CaseInput, CoefSource, Conversion, GroupStandard,
     Institution, PayMethod, Points, RateBasis, Rule, POINT_PLACES, RATE_PLACES,

@@ -194,6 +194,11 @@ pub enum Rule {
     UngroupableTcm,
     UngroupableOther,
     UngroupableWithheld,
+    /// Withheld: the institution's level has no coefficient (`coefficients.by_level`)
+    /// and it has no override, so DRG/DIP points cannot be computed. Loaders refuse
+    /// such an institution ([`crate::Params::check_roster`]); this rule only shows
+    /// where an unchecked institution reached pricing.
+    NoCoefficient,
 }
 
 impl Rule {
@@ -207,6 +212,7 @@ impl Rule {
             Rule::UngroupableTcm => "ungroupable_tcm",
             Rule::UngroupableOther => "ungroupable_other",
             Rule::UngroupableWithheld => "ungroupable_withheld",
+            Rule::NoCoefficient => "no_coefficient",
         }
     }
 
@@ -218,6 +224,7 @@ impl Rule {
             Rule::PerDiem => "seed 002 §17(一), §25",
             Rule::SpecialCase => "seed 002 §36; seed 003 三(一)",
             Rule::UngroupableTcm | Rule::UngroupableOther | Rule::UngroupableWithheld => "seed 002 §17(三)",
+            Rule::NoCoefficient => "seed 002 §23",
         }
     }
 
@@ -232,6 +239,7 @@ impl Rule {
             Rule::UngroupableTcm => "中医机构未入组(按项目)",
             Rule::UngroupableOther => "未入组(按项目)",
             Rule::UngroupableWithheld => "未入组(暂不计点)",
+            Rule::NoCoefficient => "无调节系数(暂不计点)",
         }
     }
 }
@@ -245,6 +253,8 @@ pub enum CoefSource {
     BaseLevelGroup,
     /// Not applied (fee-for-service, per-diem).
     NotApplied,
+    /// None: the level has no `coefficients.by_level` entry and there is no override.
+    Missing,
 }
 
 impl CoefSource {
@@ -254,6 +264,7 @@ impl CoefSource {
             CoefSource::Override => "override",
             CoefSource::BaseLevelGroup => "base_level_group",
             CoefSource::NotApplied => "not_applied",
+            CoefSource::Missing => "missing",
         }
     }
 }
@@ -297,7 +308,11 @@ pub struct Points {
     pub withheld_reason: Vec<String>,
 }
 
-/// The coefficient of an institution for a group.
+/// The coefficient of an institution for a group. There is no default: an institution
+/// whose level has no `coefficients.by_level` entry and no override gets
+/// `(0, CoefSource::Missing)`, and [`price`] withholds its DRG/DIP points
+/// ([`Rule::NoCoefficient`]); [`Params::check_roster`] refuses such institutions
+/// when a roster is loaded.
 pub fn coefficient(params: &Params, inst: &Institution, base_level_group: bool) -> (Decimal, CoefSource) {
     if base_level_group {
         return (params.coefficients.base_level_group, CoefSource::BaseLevelGroup);
@@ -307,7 +322,7 @@ pub fn coefficient(params: &Params, inst: &Institution, base_level_group: bool) 
     }
     match params.coefficients.by_level.get(&inst.level) {
         Some(c) => (*c, CoefSource::Level),
-        None => (Decimal::ONE, CoefSource::Level),
+        None => (Decimal::ZERO, CoefSource::Missing),
     }
 }
 
@@ -413,6 +428,14 @@ fn price_inner(params: &Params, conv: &Conversion, inst: &Institution, case: &Ca
         Method::Dip => (PayMethod::Dip, g.weight * params.dip.score_scale),
     };
     let (coef, source) = coefficient(params, inst, g.base_level);
+    if source == CoefSource::Missing {
+        p.method = PayMethod::None;
+        p.rule = Rule::NoCoefficient;
+        p.coefficient = coef;
+        p.coefficient_source = source;
+        p.addon_points = Decimal::ZERO;
+        return p;
+    }
     p.method = method;
     p.coefficient = coef;
     p.coefficient_source = source;

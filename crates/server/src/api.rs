@@ -195,13 +195,75 @@ async fn list_institutions(State(s): State<AppState>, a: Auth) -> R {
     Ok(Json(json!(visible)))
 }
 
+/// An institution as posted: every field named, nothing unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostedInstitution {
+    id: String,
+    name: String,
+    level: String,
+    #[serde(default)]
+    tcm: bool,
+    #[serde(default)]
+    alliance_lead: Option<String>,
+}
+
+/// Check a posted institution against the stored ones: id and name not empty, a
+/// known level, an alliance lead that is stored (or the institution itself: it
+/// leads) and is not itself a member of another alliance, and no institution led
+/// by this one when it becomes a member; its level must have a coefficient in the
+/// parameters in force today.
+async fn checked_institution(s: &AppState, body: &[u8]) -> Result<Institution, ApiError> {
+    let b: PostedInstitution =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("institution body: {e}")))?;
+    let mut p = check::Problems::new();
+    let id = b.id.trim().to_owned();
+    p.nonempty("id", &b.id);
+    p.nonempty("name", &b.name);
+    if !points::LEVELS.contains(&b.level.as_str()) {
+        p.bad("level", format!("{:?}", b.level), format!("must be one of {}", points::LEVELS.join(", ")));
+    }
+    let lead = b.alliance_lead.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+    let stored = s.store.institutions().await?;
+    if let Some(l) = lead.as_deref().filter(|l| *l != id) {
+        match stored.iter().find(|i| i.id == l) {
+            None => p.bad("alliance_lead", l, "names no institution (create the lead first)"),
+            Some(li) => {
+                if let Some(up) = li.alliance_lead.as_deref().filter(|u| !u.is_empty() && *u != li.id) {
+                    p.bad("alliance_lead", l, format!("{l} is itself a member of the alliance led by {up}"));
+                }
+            }
+        }
+        let led: Vec<&str> = stored
+            .iter()
+            .filter(|i| i.id != id && i.alliance_lead.as_deref() == Some(id.as_str()))
+            .map(|i| i.id.as_str())
+            .collect();
+        if !led.is_empty() {
+            p.bad("alliance_lead", l, format!("{id} leads {}: a lead cannot be a member of another alliance", led.join(", ")));
+        }
+    }
+    p.finish("institution")?;
+    let inst = Institution { id, name: b.name.trim().to_owned(), level: b.level, tcm: b.tcm, alliance_lead: lead };
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    if let Ok(engine) = s.engines.engine(s.engines.key_for(&today)).await {
+        let c = &engine.params.coefficients;
+        if !c.by_level.contains_key(&inst.level) && !c.overrides.contains_key(&inst.id) {
+            let mut p = check::Problems::new();
+            p.bad(
+                "level",
+                format!("{:?}", inst.level),
+                format!("the points parameters in force (version {}) have no coefficient for this level", engine.params.version),
+            );
+            p.finish("institution")?;
+        }
+    }
+    Ok(inst)
+}
+
 async fn put_institution(State(s): State<AppState>, a: Auth, body: Bytes) -> R {
     a.require_admin()?;
-    let i: Institution = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("institution body: {e}")))?;
-    if i.id.trim().is_empty() {
-        return Err(ApiError::bad_request("institution id: empty"));
-    }
+    let i = checked_institution(&s, &body).await?;
     s.store.upsert_institution(&a.actor(), &i).await?;
     s.engines.reload().await?;
     Ok(Json(json!(i)))
@@ -527,6 +589,11 @@ async fn add_config(
     tokio::task::spawn_blocking(move || crate::engines::validate(kind, &t2))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
+    if kind == ConfigKind::Params {
+        // Every stored institution must have a coefficient, every override must name one.
+        let p = points::Params::from_toml(&text)?;
+        p.check_roster(s.engines.institutions_snapshot().values())?;
+    }
     let name = q.name.unwrap_or_else(|| kind.as_str().to_owned());
     let id = s.store.add_config(&a.actor(), kind, &name, &text).await?;
     Ok((

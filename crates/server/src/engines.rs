@@ -78,7 +78,9 @@ impl Engines {
         Ok(())
     }
 
-    /// The institution for pricing (an unknown one gets the coefficient of an unknown level).
+    /// The institution for pricing. An unknown one has no level, hence no coefficient:
+    /// its DRG/DIP points are withheld (`points::Rule::NoCoefficient`), never priced
+    /// with a default coefficient.
     pub fn institution(&self, id: &str) -> points::Institution {
         self.institutions
             .read()
@@ -174,8 +176,7 @@ pub fn build(
         }
     };
     let params = match params {
-        Some(t) => points::Params::from_toml(&t)
-            .map_err(|e| ApiError::bad_request(format!("parameters: {e}")))?,
+        Some(t) => points::Params::from_toml(&t)?,
         None => points::Params::builtin(),
     };
     let standards = match weights {
@@ -218,8 +219,7 @@ pub fn validate(kind: ConfigKind, text: &str) -> Result<(), ApiError> {
         }
         ConfigKind::Params => {
             // A DIP parameter set is checked without a library (it comes as its own configuration).
-            let p = points::Params::from_toml(text).map_err(|e| ApiError::bad_request(format!("parameters: {e}")))?;
-            let _ = p;
+            points::Params::from_toml(text)?;
             Ok(())
         }
         ConfigKind::Weights => parse_standards(text)

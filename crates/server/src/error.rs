@@ -1,4 +1,6 @@
 //! Errors of the API: a status and a JSON body `{"error": {"code", "message", "details"}}`.
+//! A configuration that fails its checks (parameters, an institution) is 422
+//! `invalid_configuration` with one detail per problem: `key`, `value`, `line`, `reason`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,8 +45,22 @@ impl ApiError {
             ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_record", m)
         }
     }
+    /// A configuration (parameters, an institution) that cannot be used: 422 with
+    /// every problem as `{"key", "value", "line", "reason"}` in `details`.
+    pub fn invalid_config(e: &check::Invalid) -> ApiError {
+        ApiError {
+            details: Some(serde_json::json!(e.problems)),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration", e.to_string())
+        }
+    }
     pub fn internal(m: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m)
+    }
+}
+
+impl From<check::Invalid> for ApiError {
+    fn from(e: check::Invalid) -> ApiError {
+        ApiError::invalid_config(&e)
     }
 }
 

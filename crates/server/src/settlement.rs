@@ -162,6 +162,24 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
         })
         .collect();
 
+    // Every case's institution must be known: its level gives its coefficient (there
+    // is no default), its alliance lead the institution settled.
+    let mut missing: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    for c in &input.cases {
+        if !input.institutions.contains_key(&c.institution_id) {
+            missing.entry(c.institution_id.as_str()).or_insert((0, c.case_id.as_str())).0 += 1;
+        }
+    }
+    if !missing.is_empty() {
+        let list: Vec<String> =
+            missing.iter().take(10).map(|(id, (n, case))| format!("{id} ({n} cases, e.g. case {case})")).collect();
+        return Err(format!(
+            "cases of {} institutions that are not registered: {}; register them (POST /api/institutions) before settling",
+            missing.len(),
+            list.join(", ")
+        ));
+    }
+
     // Points of every case.
     let mut ledger = Ledger::new();
     let mut settled = 0i64;
@@ -214,7 +232,7 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
         });
         settled += 1;
     }
-    let budget = settle::build_budget(&params.budget, input.year, &history);
+    let budget = settle::build_budget(&params.budget, input.year, &history).map_err(|e| e.to_string())?;
     let s = settle::settle(params, &budget, &ledger, &HospitalInputs::default()).map_err(|e| e.to_string())?;
 
     let rate = params.deposit.rate;
@@ -355,6 +373,7 @@ pub async fn execute(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Start {
     year: u16,
     /// Budget and settlement parameters (TOML); default: built-in.
@@ -370,7 +389,7 @@ pub async fn start(State(s): State<AppState>, a: Auth, body: Bytes) -> Result<Js
         return Err(ApiError::bad_request(format!("year {}: 2000–2100", b.year)));
     }
     let params = match &b.params {
-        Some(t) => settle::SettleParams::from_toml(t).map_err(|e| ApiError::bad_request(format!("params: {e}")))?,
+        Some(t) => settle::SettleParams::from_toml(t)?,
         None => settle::SettleParams::builtin(),
     };
     let actor: Actor = a.actor();

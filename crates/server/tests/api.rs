@@ -773,7 +773,10 @@ async fn uploads_group_price_version_and_locate_errors() {
             .send()
             .await
             .expect("s");
-        assert_eq!(r.status(), 400);
+        assert_eq!(r.status(), 422);
+        let e: Value = r.json().await.expect("json");
+        assert_eq!(e["error"]["code"], "invalid_configuration", "{e}");
+        assert_eq!(e["error"]["details"][0]["line"], 1, "{e}");
         let mut params = points::DEFAULT_PARAMS.to_owned();
         params = params.replacen("version = ", "version = \"test-2099\" # ", 1);
         let r: Value = f

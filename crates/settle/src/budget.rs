@@ -99,8 +99,35 @@ fn fen_mul(f: Fen, d: Decimal) -> Fen {
     Fen(round_fen(Decimal::from(f.0) * d))
 }
 
+/// A budget that cannot be built: every problem (a history row with negative money or
+/// more fund than cost, an adjustment for a line the history does not have, an
+/// adjustment that would take a line or a quarter below zero) with where and why.
+pub type BudgetError = check::Invalid;
+
 /// Build the budget of `year` from last year's `history`.
-pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget {
+///
+/// Refused ([`BudgetError`], every problem listed): a history row with a negative
+/// total or fund, or a fund above its total; a mid-year adjustment for a line
+/// (insurance × category × class) that has no history, since the budget has no such
+/// line to adjust; an adjustment that would make a line's annual budget or any of its
+/// quarters negative. An insurance type without history simply has no lines.
+pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Result<Budget, BudgetError> {
+    let mut problems = check::Problems::new();
+    for r in history {
+        let line = || {
+            let class = if r.class.is_empty() { String::new() } else { format!("/{}", r.class) };
+            format!("{} {}/{}{class}", r.institution_id, r.insurance.zh(), r.category.zh())
+        };
+        if r.total_cost < Fen::ZERO || r.fund_paid < Fen::ZERO {
+            problems.bad("history", format!("{}: total {}, fund {}", line(), r.total_cost, r.fund_paid), "money must not be negative");
+        } else if r.fund_paid > r.total_cost {
+            problems.bad(
+                "history",
+                format!("{}: total {}, fund {}", line(), r.total_cost, r.fund_paid),
+                "the fund paid more than the total cost",
+            );
+        }
+    }
     let mut d = String::new();
     let mut last: BTreeMap<Key, (Fen, Fen)> = BTreeMap::new();
     let mut by_institution: BTreeMap<String, (Fen, Fen)> = BTreeMap::new();
@@ -119,14 +146,20 @@ pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget
         e.0 = e.0 + r.total_cost;
         e.1 = e.1 + r.fund_paid;
     }
-    for a in &params.adjustments {
-        let class = if params.split_by_class {
-            a.class.as_str()
-        } else {
-            ""
-        };
-        last.entry(Key::new(a.insurance, a.category, class))
-            .or_default();
+    for (i, a) in params.adjustments.iter().enumerate() {
+        let class = if params.split_by_class { a.class.as_str() } else { "" };
+        let key = Key::new(a.insurance, a.category, class);
+        if !last.contains_key(&key) {
+            let lines: Vec<String> = last.keys().map(ToString::to_string).collect();
+            problems.bad(
+                format!("budget.adjustments[{i}]"),
+                format!("{key} {}", a.amount),
+                format!(
+                    "there is no budget line {key}: last year's history has no such rows (lines: {})",
+                    if lines.is_empty() { "none".to_owned() } else { lines.join(", ") }
+                ),
+            );
+        }
     }
     let _ = writeln!(
         d,
@@ -206,7 +239,8 @@ pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget
                 quarters[0], quarters[1], quarters[2], quarters[3]
             );
             let mut adjustments = Vec::new();
-            for a in &params.adjustments {
+            let mut applied = Vec::new();
+            for (ai, a) in params.adjustments.iter().enumerate() {
                 let class = if params.split_by_class {
                     a.class.as_str()
                 } else {
@@ -232,6 +266,7 @@ pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget
                     "     mid-year adjustment (§14) {key}: {amount} from Q{} ({} {} {} {}), reason: {}",
                     a.from_quarter, by_quarter[0], by_quarter[1], by_quarter[2], by_quarter[3], a.reason
                 );
+                applied.push(ai);
                 adjustments.push(AppliedAdjustment {
                     amount,
                     from_quarter: a.from_quarter,
@@ -240,6 +275,19 @@ pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget
                 });
             }
             let annual: Fen = quarters.iter().copied().sum();
+            if !applied.is_empty() && (annual < Fen::ZERO || quarters.iter().any(|q| *q < Fen::ZERO)) {
+                let which: Vec<String> = applied.iter().map(|i| format!("budget.adjustments[{i}]")).collect();
+                let amounts: Vec<String> = adjustments.iter().map(|a| a.amount.to_string()).collect();
+                let q: Vec<String> = quarters.iter().enumerate().map(|(i, q)| format!("Q{} {q}", i + 1)).collect();
+                problems.bad(
+                    which.join(", "),
+                    format!("{key} {}", amounts.join(" + ")),
+                    format!(
+                        "would take the line below zero: initial {initial}, after the adjustment annual {annual}, {}; an adjustment may reduce a line or a quarter at most to 0",
+                        q.join(", ")
+                    ),
+                );
+            }
             let fund_budget = if ly.0 > 0 {
                 Fen(round_fen(
                     Decimal::from(annual.0) * Decimal::from(lyf.0) / Decimal::from(ly.0),
@@ -282,13 +330,14 @@ pub fn build(params: &BudgetParams, year: u16, history: &[HistoryRow]) -> Budget
             l.key, l.annual, l.last_year_fund, l.last_year, l.fund_budget
         );
     }
-    Budget {
+    problems.finish("budget")?;
+    Ok(Budget {
         year,
         insurance,
         lines,
         by_institution,
         derivation: d,
-    }
+    })
 }
 
 /// The budget table as CSV.
@@ -396,7 +445,7 @@ mod tests {
                 200_000_00,
             ),
         ];
-        let b = build(&p, 2025, &h);
+        let b = build(&p, 2025, &h).unwrap();
         for i in &b.insurance {
             let lines: Fen = b
                 .lines
@@ -423,5 +472,51 @@ mod tests {
         );
         assert!(b.derivation.contains("reason: 疫情"));
         assert!(budget_csv(&b).contains("居民,住院,"));
+    }
+
+    fn adj(ins: Insurance, cat: SubCategory, class: &str, amount: &str, from_quarter: u8) -> crate::params::Adjustment {
+        crate::params::Adjustment {
+            insurance: ins,
+            category: cat,
+            class: class.into(),
+            amount: amount.parse().unwrap(),
+            from_quarter,
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn impossible_adjustments_and_history_are_refused() {
+        use Insurance::*;
+        use SubCategory::*;
+        // Employee inpatient only: 1,000,000.00 last year.
+        let h = vec![row("A", Employee, Inpatient, 1_000_000_00, 700_000_00)];
+        let ok = |a: Vec<crate::params::Adjustment>, h: &[HistoryRow]| {
+            let mut p = SettleParams::builtin().budget;
+            p.adjustments = a;
+            build(&p, 2025, h)
+        };
+        // Fine: a cut to exactly zero of Q4, a rise, no resident history at all.
+        assert!(ok(vec![adj(Employee, Inpatient, "", "10000", 1)], &h).is_ok());
+        let b = ok(vec![], &h).unwrap();
+        assert_eq!(b.lines.len(), 1, "no phantom lines");
+        let q4 = b.lines[0].quarters[3];
+        let cut = format!("-{q4}");
+        assert!(ok(vec![adj(Employee, Inpatient, "", &cut, 4)], &h).is_ok());
+        let rows: Vec<(Vec<crate::params::Adjustment>, Vec<HistoryRow>, &str)> = vec![
+            (vec![adj(Resident, Inpatient, "", "1000", 1)], h.clone(), "budget.adjustments[0] = 居民/住院 1000: there is no budget line 居民/住院: last year's history has no such rows (lines: 职工/住院)"),
+            (vec![adj(Employee, DayCare, "", "1000", 1)], h.clone(), "budget.adjustments[0] = 职工/日间医疗 1000: there is no budget line"),
+            (vec![adj(Employee, Inpatient, "", "10000", 1), adj(Employee, Inpatient, "", "-5000000", 1)], h.clone(), "budget.adjustments[0], budget.adjustments[1] = 职工/住院 10000.00 + -5000000.00: would take the line below zero"),
+            (vec![adj(Employee, Inpatient, "", &format!("-{}", Fen(q4.0 + 1)), 4)], h.clone(), "Q4 -0.01"),
+            (vec![], vec![row("A", Employee, Inpatient, 100_00, 200_00)], "history = A 职工/住院/三级: total 100.00, fund 200.00: the fund paid more than the total cost"),
+            (vec![], vec![row("A", Employee, Inpatient, -100_00, 0)], "history = A 职工/住院/三级: total -100.00, fund 0.00: money must not be negative"),
+        ];
+        for (a, h, want) in rows {
+            let e = ok(a, &h).expect_err(want).to_string();
+            assert!(e.contains(want), "wanted {want:?} in\n{e}");
+        }
+        // Every problem is listed.
+        let e = ok(vec![adj(Resident, Inpatient, "", "1", 1), adj(Employee, Inpatient, "", "-99999999", 2)], &h).unwrap_err();
+        assert_eq!(e.problems.len(), 2, "{e}");
     }
 }

@@ -21,8 +21,8 @@ pub mod params;
 pub mod simulate;
 pub mod statement;
 
-pub use budget::{build as build_budget, Budget, BudgetLine, HistoryRow};
+pub use budget::{build as build_budget, Budget, BudgetError, BudgetLine, HistoryRow};
 pub use cycle::{settle, Account, HospitalInputs, SettleError, Settlement};
 pub use ledger::{CaseRow, Cell, Ledger, OffsiteTally, WithheldCase};
 pub use model::{Insurance, Key, Method, Pts, SubCategory};
-pub use params::{Leftover, OffsiteRule, SettleParams, DEFAULT_PARAMS};
+pub use params::{Leftover, OffsiteRule, ParamsError, SettleParams, DEFAULT_PARAMS};

@@ -119,7 +119,7 @@ fn run_with(
             fund_paid: Fen(total / 2),
         }))
         .collect();
-    let budget = build_budget(&p.budget, 2025, &hist);
+    let budget = build_budget(&p.budget, 2025, &hist).expect("budget");
     // Cases of lines without history have no budget (settling them is refused, see
     // `cases_without_a_budget_line_are_refused`): keep the cases of budgeted lines.
     let line_of = |c: &GenCase| Key::new(ins(c.resident), SubCategory::Inpatient, if split { class(c.inst) } else { "" });
@@ -204,7 +204,7 @@ fn cases_without_a_budget_line_are_refused() {
         total_cost: Fen(1_000_000),
         fund_paid: Fen(700_000),
     }];
-    let budget = build_budget(&p.budget, 2025, &hist);
+    let budget = build_budget(&p.budget, 2025, &hist).expect("budget");
     let mut ledger = Ledger::new();
     ledger.add_case(&CaseRow {
         institution_id: "H1",

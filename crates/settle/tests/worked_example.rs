@@ -53,7 +53,7 @@ fn example() -> (SettleParams, settle::Budget, settle::Settlement, Ledger) {
         total_cost: y(t),
         fund_paid: y(f),
     });
-    let budget = build_budget(&p.budget, 2025, &hist);
+    let budget = build_budget(&p.budget, 2025, &hist).expect("budget");
     let mut ledger = Ledger::new();
     for (h, m, method, pts, total, fund) in CASES {
         ledger.add_case(&CaseRow {
