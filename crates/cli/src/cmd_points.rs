@@ -313,6 +313,9 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
     writeln!(out, "points (付费点数)  parameters {}", params.version)?;
     writeln!(out, "  records read   {}  (rejected {}; {} earlier versions dropped)", report.records, report.rejected, report.versions.replaced())?;
     writeln!(out, "  conversion     {}", conv.describe())?;
+    for l in conv.describe_per_diem() {
+        writeln!(out, "  per-diem       {l}")?;
+    }
     writeln!(out, "  payable cases  {payable}")?;
     writeln!(out, "  withheld by QC {withheld} cases, {} points (payable = 0 in the output, withheld_reason names the rules)", pts(withheld_points))?;
     writeln!(out, "  payable points {}", pts(total))?;

@@ -496,6 +496,9 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
          points on the DRG/DIP scale): {}\n",
         conv.describe()
     ));
+    for l in conv.describe_per_diem() {
+        derivation.push_str(&format!("     per-diem standard {l}\n"));
+    }
     derivation.push_str("  9. expected point value = line budget / the history year's points under this year's parameters:\n");
     let mut expected = Vec::new();
     for l in budget.lines.iter().filter(|l| !l.key.category.outpatient()) {
@@ -574,6 +577,9 @@ pub fn run(a: SettleArgs) -> anyhow::Result<()> {
         report.records, report.rejected, superseded, other_year, a.year, other_ins
     )?;
     writeln!(o, "  conversion rate {}", conv.describe())?;
+    for l in conv.describe_per_diem() {
+        writeln!(o, "  per-diem standard {l}")?;
+    }
     writeln!(o, "  hospitals settled {}", s.hospitals.len())?;
     for l in &budget.lines {
         let settled: Fen = s.annual.iter().filter(|x| x.year.key == l.key).map(|x| x.year.amount).sum();

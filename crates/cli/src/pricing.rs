@@ -396,9 +396,14 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
                         };
                         if let (Some(p), true) = (&priced, known) {
                             let pt = price(p, c, &[]);
-                            row.basis.add(&pt);
+                            row.basis.add(&pt, c.los.unwrap_or(0));
                             row.pts = match pt.method {
                                 points::PayMethod::Drg | points::PayMethod::Dip => (tt(pt.case_points), tt(pt.addon_points)),
+                                // A derived per-diem standard is the history's own cost per
+                                // day: these stays are worth their cost at the rate.
+                                points::PayMethod::PerDiem if pt.no_standard => {
+                                    (0, tt(rust_decimal::Decimal::new(pt.priced_cost.0, 2) + pt.addon_points))
+                                }
                                 _ => (0, tt(pt.total)),
                             };
                         }

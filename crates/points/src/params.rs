@@ -110,7 +110,7 @@ impl<'de> Deserialize<'de> for RateSetting {
             return Ok(RateSetting::Derived);
         }
         s.trim().parse::<Decimal>().map(RateSetting::Fixed).map_err(|_| {
-            serde::de::Error::custom(format!("yuan_per_point must be \"derived\" or a decimal number of yuan, is {s:?}"))
+            serde::de::Error::custom(format!("must be \"derived\" or a decimal number of yuan, is {s:?}"))
         })
     }
 }
@@ -128,7 +128,9 @@ pub struct FeeForService {
 pub struct PerDiemCategory {
     pub name: String,
     pub dx_prefixes: Vec<String>,
-    pub yuan_per_day: Decimal,
+    /// Yuan per day: fixed, or `"derived"` (the history year's cost per day of the
+    /// category's cases).
+    pub yuan_per_day: RateSetting,
     pub min_los: u32,
 }
 
@@ -306,8 +308,10 @@ impl Params {
                     p.bad(k, format!("{pre:?}"), "leading or trailing spaces never match a code");
                 }
             }
-            p.range(key("yuan_per_day"), cat.yuan_per_day, bounds::yuan_per_day(), "yuan");
-            p.places(key("yuan_per_day"), cat.yuan_per_day, 2, "yuan to the fen");
+            if let RateSetting::Fixed(v) = cat.yuan_per_day {
+                p.range(key("yuan_per_day"), v, bounds::yuan_per_day(), "yuan, or \"derived\"");
+                p.places(key("yuan_per_day"), v, 2, "yuan to the fen");
+            }
             p.int_range(key("min_los"), cat.min_los, bounds::MIN_LOS.0, bounds::MIN_LOS.1, "days");
         }
         check::unique(&mut p, pd.categories.iter().map(|c| c.name.as_str()), |i| format!("per_diem.categories[{i}].name"));
@@ -416,20 +420,21 @@ mod tests {
         ("yuan_per_point = \"derived\"", "yuan_per_point = \"-100\"", "fee_for_service.yuan_per_point = -100"),
         ("yuan_per_point = \"derived\"", "yuan_per_point = \"derive\"", "must be \"derived\" or a decimal number of yuan"),
         ("drg_quota = \"0.05\"", "drg_quota = \"1.5\"", "special_cases.drg_quota = 1.5"),
-        ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"医疗康复\", dx_prefixes = [\"\"]", "per_diem.categories[1].dx_prefixes[0] = \"\" (line 63): an empty prefix would match every diagnosis"),
-        ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"医疗康复\", dx_prefixes = []", "per_diem.categories[1].dx_prefixes (line 63): needs at least one"),
-        ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"精神类疾病\", dx_prefixes = [\"Z50\"]", "per_diem.categories[1].name = \"精神类疾病\" (line 63): repeats per_diem.categories[0].name"),
+        ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"医疗康复\", dx_prefixes = [\"\"]", "per_diem.categories[1].dx_prefixes[0] = \"\" (line 75): an empty prefix would match every diagnosis"),
+        ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"医疗康复\", dx_prefixes = []", "per_diem.categories[1].dx_prefixes (line 75): needs at least one"),
+        ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"精神类疾病\", dx_prefixes = [\"Z50\"]", "per_diem.categories[1].name = \"精神类疾病\" (line 75): repeats per_diem.categories[0].name"),
         ("{ name = \"医疗康复\", dx_prefixes = [\"Z50\"]", "{ name = \"\", dx_prefixes = [\"Z50\"]", "per_diem.categories[1].name = \"\""),
-        ("yuan_per_day = \"500.00\", min_los = 30", "yuan_per_day = \"500.00\", min_los = 0", "per_diem.categories[1].min_los = 0 (line 63): must lie in 1–365"),
-        ("yuan_per_day = \"500.00\", min_los = 30", "yuan_per_day = \"0\", min_los = 30", "per_diem.categories[1].yuan_per_day = 0"),
+        ("yuan_per_day = \"derived\", min_los = 30 },\n  { name = \"安宁疗护\"", "yuan_per_day = \"derived\", min_los = 0 },\n  { name = \"安宁疗护\"", "per_diem.categories[1].min_los = 0 (line"),
+        ("yuan_per_day = \"derived\", min_los = 30 },\n  { name = \"安宁疗护\"", "yuan_per_day = \"0\", min_los = 30 },\n  { name = \"安宁疗护\"", "per_diem.categories[1].yuan_per_day = 0"),
+        ("yuan_per_day = \"derived\", min_los = 30 },\n  { name = \"安宁疗护\"", "yuan_per_day = \"350.001\", min_los = 30 },\n  { name = \"安宁疗护\"", "at most 2 decimal places"),
         ("method = \"drg\"", "method = \"drgs\"", "method (line 11): unknown variant `drgs`"),
         ("points_per_rw = \"100\"", "points_per_rw = \"lots\"", "drg.points_per_rw (line 16): "),
-        ("add_on = true", "add_on = \"yes\"", "innovative_drugs.add_on (line 72): invalid type"),
+        ("add_on = true", "add_on = \"yes\"", "innovative_drugs.add_on (line 84): invalid type"),
         ("score_scale = \"1\"", "", "dip.score_scale (line 18): missing"),
         ("year = 2025", "year = 2025\nyeer = 2025", "yeer (line 9): unknown key"),
         ("drg_low = \"0.4\"", "drg_low = \"0.4\"\ndrg_lo = \"0.4\"", "outliers.drg_lo (line 45): unknown key"),
         ("{ k = \"1.5\" }", "{ k = \"1.5\", kk = \"1\" }", "outliers.drg_high.kk (line 40): unknown key"),
-        ("min_los = 15 }", "min_los = 15, max_los = 30 }", "per_diem.categories.max_los (line 66): unknown key"),
+        ("min_los = 15 }", "min_los = 15, max_los = 30 }", "per_diem.categories.max_los (line 78): unknown key"),
     ];
 
     #[test]
@@ -493,8 +498,10 @@ mod tests {
             los: 5,
             main_dx: "K35.800",
             special_case: false,
+            withheld: &[],
         };
-        let pts = crate::price(&p, &inst("H2", "二级"), &case);
+        let pts = crate::price(&p, &crate::Conversion::fixed(Decimal::ONE_HUNDRED), &inst("H2", "二级"), &case);
+        assert!(!pts.payable && pts.withheld_reason == ["no_coefficient"], "{pts:?}");
         assert_eq!((pts.rule, pts.coefficient_source, pts.total), (crate::Rule::NoCoefficient, crate::CoefSource::Missing, Decimal::ZERO));
         assert_eq!(crate::coefficient(&p, &inst("H2", "二级"), false), (Decimal::ZERO, crate::CoefSource::Missing));
         // The override still applies, and a base-level group does not need the level.

@@ -62,23 +62,38 @@ pub struct CaseInput<'a> {
 
 /// Which cases the conversion rate is derived from: the history year's cases
 /// priced by their DRG/DIP group (normal, high and low ratio), with this year's
-/// weights, coefficients and outlier rules.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// weights, coefficients and outlier rules; and, for the per-diem standards the
+/// parameters derive, the history cases of each per-diem category.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RateBasis {
     pub cases: u64,
     /// Σ priced cost (total cost less excluded drug cost), fen.
     pub cost: Fen,
     /// Σ case points, in ten-thousandths of a point.
     pub points: i64,
+    /// Per-diem category name → (Σ priced cost, Σ days, cases).
+    pub per_diem: std::collections::BTreeMap<String, (Fen, u64, u64)>,
 }
 
 impl RateBasis {
-    /// Count a case if it is priced by its group.
-    pub fn add(&mut self, p: &Points) {
-        if matches!(p.method, PayMethod::Drg | PayMethod::Dip) {
-            self.cases += 1;
-            self.cost = self.cost + p.priced_cost;
-            self.points += (p.case_points * Decimal::from(10_000)).to_i64().unwrap_or(0);
+    /// Count a case if it is priced by its group, or by a per-diem category
+    /// (`los`: its length of stay).
+    pub fn add(&mut self, p: &Points, los: u32) {
+        match p.method {
+            PayMethod::Drg | PayMethod::Dip => {
+                self.cases += 1;
+                self.cost = self.cost + p.priced_cost;
+                self.points += (p.case_points * Decimal::from(10_000)).to_i64().unwrap_or(0);
+            }
+            PayMethod::PerDiem => {
+                if let Some(cat) = &p.per_diem_category {
+                    let e = self.per_diem.entry(cat.clone()).or_default();
+                    e.0 = e.0 + p.priced_cost;
+                    e.1 += u64::from(los);
+                    e.2 += 1;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -86,6 +101,12 @@ impl RateBasis {
         self.cases += o.cases;
         self.cost = self.cost + o.cost;
         self.points += o.points;
+        for (k, v) in &o.per_diem {
+            let e = self.per_diem.entry(k.clone()).or_default();
+            e.0 = e.0 + v.0;
+            e.1 += v.1;
+            e.2 += v.2;
+        }
     }
 
     /// Σ points as a decimal.
@@ -97,13 +118,27 @@ impl RateBasis {
 /// Decimal places of a conversion rate (as of a point value).
 pub const RATE_PLACES: u32 = 6;
 
-/// The conversion rate of money into points for one region and year.
+/// The per-diem standard of one category, as resolved for the year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerDiemStandard {
+    pub name: String,
+    /// Yuan per day; None when it is to be derived and the history year has no case
+    /// of the category (a case of it is then not payable, and says why).
+    pub yuan_per_day: Option<Decimal>,
+    /// (Σ cost, Σ days, cases) of the history it was derived from; None when fixed.
+    pub derived_from: Option<(Fen, u64, u64)>,
+}
+
+/// The conversion rate of money into points for one region and year, and the
+/// per-diem standards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conversion {
     /// Yuan per point, rounded to [`RATE_PLACES`].
     pub yuan_per_point: Decimal,
     /// The history it was derived from; None when the parameters fix it.
     pub basis: Option<RateBasis>,
+    /// Per-diem standards by category index; empty: the parameters' fixed standards.
+    pub per_diem: Vec<PerDiemStandard>,
 }
 
 impl Conversion {
@@ -111,8 +146,41 @@ impl Conversion {
     /// history year's cases priced by group). Derived without a usable basis is
     /// an error saying what is missing.
     pub fn resolve(params: &Params, basis: Option<&RateBasis>) -> Result<Conversion, String> {
+        let mut c = Self::resolve_rate(params, basis)?;
+        c.per_diem = params
+            .per_diem
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(i, cat)| match cat.yuan_per_day {
+                RateSetting::Fixed(v) => Ok(PerDiemStandard { name: cat.name.clone(), yuan_per_day: Some(v), derived_from: None }),
+                RateSetting::Derived => {
+                    let b = basis.ok_or_else(|| {
+                        format!(
+                            "per_diem.categories[{i}].yuan_per_day = \"derived\": the {} standard is the history year's \
+                             cost per day of its cases; give the history year's settlement lists (--history-cases), or fix \
+                             the standard in the parameters",
+                            cat.name
+                        )
+                    })?;
+                    let d = b.per_diem.get(&cat.name).copied().filter(|d| d.1 > 0 && d.0.0 > 0);
+                    Ok(PerDiemStandard {
+                        name: cat.name.clone(),
+                        yuan_per_day: d.map(|(cost, days, _)| {
+                            (Decimal::new(cost.0, 2) / Decimal::from(days))
+                                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                        }),
+                        derived_from: d,
+                    })
+                }
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(c)
+    }
+
+    fn resolve_rate(params: &Params, basis: Option<&RateBasis>) -> Result<Conversion, String> {
         match params.fee_for_service.yuan_per_point {
-            RateSetting::Fixed(r) => Ok(Conversion { yuan_per_point: r, basis: None }),
+            RateSetting::Fixed(r) => Ok(Conversion { yuan_per_point: r, basis: None, per_diem: Vec::new() }),
             RateSetting::Derived => {
                 let b = basis.ok_or_else(|| {
                     "fee_for_service.yuan_per_point = \"derived\": the conversion rate is derived from the history year's \
@@ -133,14 +201,43 @@ impl Conversion {
                 // yuan / points = (fen / 100) / (units / 10⁴) = fen × 100 / units
                 let r = (Decimal::from(b.cost.0) * Decimal::ONE_HUNDRED / Decimal::from(b.points))
                     .round_dp_with_strategy(RATE_PLACES, RoundingStrategy::MidpointAwayFromZero);
-                Ok(Conversion { yuan_per_point: r, basis: Some(*b) })
+                Ok(Conversion { yuan_per_point: r, basis: Some(b.clone()), per_diem: Vec::new() })
             }
         }
     }
 
-    /// A fixed rate (tests, fixed parameters).
+    /// A fixed rate (tests, fixed parameters); per-diem standards as the parameters
+    /// fix them.
     pub fn fixed(yuan_per_point: Decimal) -> Conversion {
-        Conversion { yuan_per_point, basis: None }
+        Conversion { yuan_per_point, basis: None, per_diem: Vec::new() }
+    }
+
+    /// The per-diem standard of category `i` (None: derived but not derivable).
+    pub fn per_diem_standard(&self, params: &Params, i: usize) -> Option<Decimal> {
+        match self.per_diem.get(i) {
+            Some(s) => s.yuan_per_day,
+            None => match params.per_diem.categories.get(i)?.yuan_per_day {
+                RateSetting::Fixed(v) => Some(v),
+                RateSetting::Derived => None,
+            },
+        }
+    }
+
+    /// The per-diem standards in one line each.
+    pub fn describe_per_diem(&self) -> Vec<String> {
+        self.per_diem
+            .iter()
+            .map(|s| match (&s.yuan_per_day, &s.derived_from) {
+                (Some(v), Some((cost, days, n))) => {
+                    format!("{}: {v} yuan per day = history cost {cost} / {days} days of {n} cases", s.name)
+                }
+                (Some(v), None) => format!("{}: {v} yuan per day (fixed by the parameters)", s.name),
+                (None, _) => format!(
+                    "{}: no standard (derived, but the history year has no case of the category): its cases are not payable",
+                    s.name
+                ),
+            })
+            .collect()
     }
 
     /// The derivation in one line.
@@ -304,8 +401,14 @@ pub struct Points {
     /// False while a QC rule that withholds payment is broken: the points are
     /// shown but do not enter the period's points or payment.
     pub payable: bool,
-    /// The withholding QC rule ids (empty when payable).
+    /// The withholding QC rule ids (empty when payable); `per_diem_standard` when
+    /// the case's per-diem category has no standard (see [`PerDiemStandard`]).
     pub withheld_reason: Vec<String>,
+    /// A per-diem case whose category has no standard this year.
+    pub no_standard: bool,
+    /// The institution's level has no coefficient (refused at load by
+    /// `Params::check_roster`; never payable).
+    pub no_coefficient: bool,
 }
 
 /// The coefficient of an institution for a group. There is no default: an institution
@@ -340,8 +443,14 @@ pub fn capitation_points(conv: &Conversion, total: Fen) -> Decimal {
 /// Price one case.
 pub fn price(params: &Params, conv: &Conversion, inst: &Institution, case: &CaseInput<'_>) -> Points {
     let mut p = price_inner(params, conv, inst, case);
-    p.payable = case.withheld.is_empty();
     p.withheld_reason = case.withheld.to_vec();
+    if p.no_standard {
+        p.withheld_reason.push("per_diem_standard".to_owned());
+    }
+    if p.no_coefficient {
+        p.withheld_reason.push("no_coefficient".to_owned());
+    }
+    p.payable = p.withheld_reason.is_empty();
     p
 }
 
@@ -375,6 +484,8 @@ fn price_inner(params: &Params, conv: &Conversion, inst: &Institution, case: &Ca
         yuan_per_point: (addon_cost.0 > 0).then_some(rate),
         payable: true,
         withheld_reason: Vec::new(),
+        no_standard: false,
+        no_coefficient: false,
     };
 
     // 1. Approved special cases are paid by item, the whole cost (add-on included).
@@ -389,17 +500,24 @@ fn price_inner(params: &Params, conv: &Conversion, inst: &Institution, case: &Ca
     }
 
     // 2. Long-stay per-diem categories.
-    if let Some(cat) = params
+    if let Some((i, cat)) = params
         .per_diem
         .categories
         .iter()
-        .find(|c| case.los >= c.min_los && c.dx_prefixes.iter().any(|pre| case.main_dx.starts_with(pre.as_str())))
+        .enumerate()
+        .find(|(_, c)| case.los >= c.min_los && c.dx_prefixes.iter().any(|pre| case.main_dx.starts_with(pre.as_str())))
     {
         p.method = PayMethod::PerDiem;
         p.rule = Rule::PerDiem;
         p.per_diem_category = Some(cat.name.clone());
         p.yuan_per_point = Some(rate);
-        p.case_points = round(cat.yuan_per_day * Decimal::from(case.los) / rate);
+        let Some(standard) = conv.per_diem_standard(params, i) else {
+            // Derived, but the history has no case of the category: no standard to pay by.
+            p.no_standard = true;
+            p.total = p.addon_points;
+            return p;
+        };
+        p.case_points = round(standard * Decimal::from(case.los) / rate);
         p.total = p.case_points + p.addon_points;
         return p;
     }
@@ -434,6 +552,7 @@ fn price_inner(params: &Params, conv: &Conversion, inst: &Institution, case: &Ca
         p.coefficient = coef;
         p.coefficient_source = source;
         p.addon_points = Decimal::ZERO;
+        p.no_coefficient = true;
         return p;
     }
     p.method = method;

@@ -11,6 +11,16 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
+/// The built-in parameters with the per-diem standards the hand-computed figures
+/// use (精神类疾病 350, 医疗康复 500, 安宁疗护 450 yuan per day).
+fn fixed_params() -> Params {
+    let mut src = points::DEFAULT_PARAMS.to_owned();
+    for v in ["350.00", "500.00", "450.00"] {
+        src = src.replacen("yuan_per_day = \"derived\", min_los", &format!("yuan_per_day = \"{v}\", min_los"), 1);
+    }
+    Params::from_toml(&src).unwrap()
+}
+
 /// The rate the hand-computed figures use: 100 yuan per point.
 fn conv() -> Conversion {
     Conversion::fixed(d("100"))
@@ -68,7 +78,7 @@ fn run(params: &Params, rows: &[Row]) -> Vec<Points> {
 
 #[test]
 fn drg_rules() {
-    let mut params = Params::builtin();
+    let mut params = fixed_params();
     params.coefficients.overrides.insert("H9".into(), d("1.10"));
     let g1 = || Some(std("G1", "0.8", "8000.00", false));
     let g2 = || Some(std("G2", "1.5", "15000.00", false));
@@ -120,7 +130,7 @@ fn drg_rules() {
     let mut other = vec![
         // approved special case: 60000 / 100
         Row { special: true, ..row("special case", t3(), g2(), "60000.00", "special_case", "600") },
-        // per-diem: 350 × 60 / 10000 × 100
+        // per-diem: 350 × 60 / 100 yuan per point
         Row { los: 60, dx: "F20.000", ..row("per-diem", t3(), g1(), "30000.00", "per_diem", "210") },
         // below the category's minimum stay: priced by its group
         Row { los: 10, dx: "F20.000", ..row("per-diem too short", t3(), g1(), "8000.00", "normal", "80") },
@@ -139,7 +149,7 @@ fn drg_rules() {
 
 #[test]
 fn dip_rules() {
-    let mut params = Params::builtin();
+    let mut params = fixed_params();
     params.method = Method::Dip;
     let g = || Some(std("K35.8:47.01", "850", "8500.00", false));
     let t3 = || inst("H1", "三级", false, None);
@@ -180,21 +190,60 @@ fn capitation_and_fee_for_service_conversions() {
     let empty = points::RateBasis::default();
     assert!(Conversion::resolve(&params, Some(&empty)).unwrap_err().contains("no rate can be derived"));
     // 1,234,567.89 yuan over 8,000.0001 points → 154.320984 (6 places, half away from zero)
-    let b = points::RateBasis { cases: 10, cost: yuan("1234567.89"), points: 80_000_001 };
+    let b = points::RateBasis { cases: 10, cost: yuan("1234567.89"), points: 80_000_001, ..Default::default() };
     let c = Conversion::resolve(&params, Some(&b)).unwrap();
     assert_eq!(c.yuan_per_point, d("154.320984"));
     assert!(c.describe().contains("154.320984 yuan per point = history cost 1234567.89 / 8000.0001 points of 10"));
     let fixed = Params::from_toml(&points::DEFAULT_PARAMS.replace("yuan_per_point = \"derived\"", "yuan_per_point = \"150.5\"")).unwrap();
-    assert_eq!(Conversion::resolve(&fixed, Some(&b)).unwrap(), Conversion::fixed(d("150.5")));
+    let f = Conversion::resolve(&fixed, Some(&b)).unwrap();
+    assert_eq!((f.yuan_per_point, f.basis), (d("150.5"), None));
     let bad = points::DEFAULT_PARAMS.replace("yuan_per_point = \"derived\"", "yuan_per_point = \"derive\"");
     assert!(Params::from_toml(&bad).unwrap_err().to_string().contains("must be \"derived\" or a decimal"));
+}
+
+#[test]
+fn per_diem_standards_are_derived_from_the_history_year() {
+    let params = Params::builtin();
+    let mut b = points::RateBasis { cases: 1, cost: yuan("10000.00"), points: 1_000_000, ..Default::default() };
+    // 精神类疾病: two history stays, 20,000.00 over 60 days and 13,000.00 over 40 days → 330.00 a day.
+    b.per_diem.insert("精神类疾病".into(), (yuan("33000.00"), 100, 2));
+    let c = Conversion::resolve(&params, Some(&b)).unwrap();
+    assert_eq!(c.yuan_per_point, d("100"));
+    assert_eq!(c.per_diem_standard(&params, 0), Some(d("330.00")));
+    assert_eq!(c.per_diem_standard(&params, 1), None);
+    let lines = c.describe_per_diem();
+    assert!(lines[0].contains("330.00 yuan per day = history cost 33000.00 / 100 days of 2 cases"), "{lines:?}");
+    assert!(lines[1].contains("no standard"), "{lines:?}");
+    let g = std("G1", "0.8", "8000.00", false);
+    let case = |dx: &'static str| CaseInput {
+        case_id: "pd",
+        group: Some(&g),
+        total_cost: yuan("20000.00"),
+        innovative_drug_cost: Fen::ZERO,
+        los: 40,
+        main_dx: dx,
+        special_case: false,
+        withheld: &[],
+    };
+    let i = inst("H1", "三级", false, None);
+    // 330.00 × 40 / 100 = 132 points, payable.
+    let p = price(&params, &c, &i, &case("F20.000"));
+    assert_eq!((p.rule.as_str(), p.total, p.payable), ("per_diem", d("132"), true));
+    // 医疗康复 has no history case: priced as per-diem, not payable, and it says why.
+    let p = price(&params, &c, &i, &case("Z50.000"));
+    assert_eq!((p.rule.as_str(), p.payable), ("per_diem", false));
+    assert_eq!(p.withheld_reason, vec!["per_diem_standard".to_owned()]);
+    // Without a history at all the derived standard is refused, naming the key.
+    let fixed_rate = Params::from_toml(&points::DEFAULT_PARAMS.replace("yuan_per_point = \"derived\"", "yuan_per_point = \"100\"")).unwrap();
+    let e = Conversion::resolve(&fixed_rate, None).unwrap_err();
+    assert!(e.contains("per_diem.categories[0].yuan_per_day"), "{e}");
 }
 
 #[test]
 fn withheld_cases_are_priced_but_not_payable() {
     let params = Params::builtin();
     let g = std("G1", "0.8", "8000.00", false);
-    let rules = vec!["M001".to_owned(), "L005".to_owned()];
+    let rules = vec!["L005".to_owned(), "M001".to_owned()];
     let case = CaseInput {
         case_id: "w",
         group: Some(&g),
@@ -237,7 +286,7 @@ mod prop {
             drug in 0i64..1_000_000, los in 0u32..400, level in 0usize..4, base_level: bool, tcm: bool,
             grouped: bool, special: bool,
         ) {
-            let params = Params::builtin();
+            let params = fixed_params();
             let levels = ["三级", "二级", "一级", "基层"];
             let g = GroupStandard { code: "G".into(), weight: Decimal::new(rw_milli, 3), mean_cost: Fen(mean), base_level };
             let i = inst("H", levels[level], tcm, None);
