@@ -697,13 +697,28 @@ fn xlsx_row(header: &Header, r: &[calamine::Data], line: u64) -> Result<Vec<Stri
     Ok(r.iter().take(width).map(cell_text).collect())
 }
 
-/// UTF-8 when the first bytes are valid UTF-8 (a character cut at the end of
-/// the sample is fine), GBK otherwise.
+/// The encoding of a CSV file from its first bytes: each line holding
+/// non-ASCII bytes votes UTF-8 when it is valid UTF-8 (the last line may be
+/// cut in the middle of a character), GBK otherwise; GBK wins only with more
+/// votes. So one damaged line cannot turn a UTF-8 file into GBK (which would
+/// misread every Chinese cell of it): it is rejected alone.
 pub fn detect_encoding(head: &[u8]) -> Encoding {
-    match std::str::from_utf8(head) {
-        Ok(_) => Encoding::Utf8,
-        Err(e) if e.error_len().is_none() => Encoding::Utf8,
-        Err(_) => Encoding::Gbk,
+    let (mut utf8, mut gbk) = (0u32, 0u32);
+    let mut lines = head.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.is_ascii() {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(_) => utf8 += 1,
+            Err(e) if e.error_len().is_none() && lines.peek().is_none() => utf8 += 1,
+            Err(_) => gbk += 1,
+        }
+    }
+    if gbk > utf8 {
+        Encoding::Gbk
+    } else {
+        Encoding::Utf8
     }
 }
 
@@ -1620,6 +1635,23 @@ mod line_tests {
         assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 2);
         assert_eq!(r.line_count(), LineCount { lines: 5, header: 0, read: 2, rejected: 2, blank: 1 });
         assert_eq!(r.line_count().render(Format::Jsonl), "5 lines = 2 read + 2 rejected + 1 blank");
+    }
+
+    #[test]
+    fn one_bad_line_does_not_change_the_encoding() {
+        let text = "病案号,性别,主要诊断编码\nA1,男,K35.800\nA2,女,K35.800\n";
+        let (gbk, _, _) = encoding_rs::GBK.encode(text);
+        assert_eq!(detect_encoding(text.as_bytes()), Encoding::Utf8);
+        assert_eq!(detect_encoding(&gbk), Encoding::Gbk);
+        let mut damaged = text.as_bytes().to_vec();
+        damaged.insert(damaged.len() - 3, 0xff);
+        assert_eq!(detect_encoding(&damaged), Encoding::Utf8);
+        let mut r = Reader::open("d.csv", &damaged[..], None).unwrap();
+        assert_eq!(r.by_ref().filter(Result::is_ok).count(), 1);
+        assert_eq!((r.line_count().read, r.line_count().rejected), (1, 1));
+        // A character cut by the end of the sample.
+        assert_eq!(detect_encoding(&text.as_bytes()[..text.len() - 10]), Encoding::Utf8);
+        assert_eq!(detect_encoding(b"case_id\nA1\n"), Encoding::Utf8);
     }
 
     #[test]
