@@ -76,7 +76,9 @@ fn damage() -> impl Strategy<Value = Damage> {
 }
 
 /// The bytes of a line and the byte spans (opening quote, closing quote) of its quoted cells.
-fn encode_line(r: &Rec, gbk: bool) -> (Vec<u8>, Vec<(usize, usize)>) {
+type Encoded = (Vec<u8>, Vec<(usize, usize)>);
+
+fn encode_line(r: &Rec, gbk: bool) -> Encoded {
     let enc = |s: &str| -> Vec<u8> {
         if gbk {
             let (b, _, bad) = encoding_rs::GBK.encode(s);
@@ -216,19 +218,23 @@ fn assemble(header: Option<&[u8]>, lines: &[Vec<u8>], nl: &[u8], final_nl: bool)
     (out, ranges)
 }
 
-/// The assertions shared by CSV and JSON Lines. `clean` is the clean read,
-/// `touched[i]` whether record i was damaged, `must_reject[i]` whether the
-/// damage leaves no possible record, `ranges` each record's lines.
-fn check_account(
-    bytes: &[u8],
-    items: &[Item],
-    count: LineCount,
+/// What a damaged file must read as.
+struct Expected<'a> {
+    /// Header lines (1 for CSV, 0 for JSON Lines).
     header: u64,
-    clean: &[Item],
-    touched: &[bool],
-    must_reject: &[bool],
-    ranges: &[(u64, u64)],
-) -> Result<(), TestCaseError> {
+    /// The read of the clean file.
+    clean: &'a [Item],
+    /// Whether record i was damaged.
+    touched: &'a [bool],
+    /// Whether the damage to record i leaves no possible record.
+    must_reject: &'a [bool],
+    /// Each record's physical lines in the damaged file.
+    ranges: &'a [(u64, u64)],
+}
+
+/// The assertions shared by CSV and JSON Lines, on the items and account of `bytes`.
+fn check_account(bytes: &[u8], items: &[Item], count: LineCount, want: &Expected<'_>) -> Result<(), TestCaseError> {
+    let Expected { header, clean, touched, must_reject, ranges } = *want;
     prop_assert!(count.balanced(), "{count:?}");
     prop_assert_eq!(count.lines, physical_lines(bytes));
     prop_assert_eq!(count.header, header);
@@ -282,7 +288,7 @@ proptest! {
         // (a tiny file with damaged lines may well look like the other one).
         let enc = Some(if gbk { Encoding::Gbk } else { Encoding::Utf8 });
         let n = recs.len();
-        let encoded: Vec<(Vec<u8>, Vec<(usize, usize)>)> = recs.iter().map(|r| encode_line(r, gbk)).collect();
+        let encoded: Vec<Encoded> = recs.iter().map(|r| encode_line(r, gbk)).collect();
         let clean_lines: Vec<Vec<u8>> = encoded.iter().map(|e| e.0.clone()).collect();
         let (clean_bytes, _) = assemble(Some(HEADER.as_bytes()), &clean_lines, nl, final_nl);
         let (clean, clean_count) = sequential(&clean_bytes, "c.csv", enc);
@@ -314,7 +320,8 @@ proptest! {
         }
         let (bytes, ranges) = assemble(Some(HEADER.as_bytes()), &lines, nl, final_nl);
         let (items, count) = sequential(&bytes, "c.csv", enc);
-        check_account(&bytes, &items, count, 1, &clean, &touched, &must, &ranges)?;
+        let want = Expected { header: 1, clean: &clean, touched: &touched, must_reject: &must, ranges: &ranges };
+        check_account(&bytes, &items, count, &want)?;
         let want = show(&items);
         for target in [1, 2, 5, 16, 61, 256, 4096] {
             let (b, c) = blocks(&bytes, enc, target);
@@ -379,7 +386,8 @@ proptest! {
         }
         let (bytes, ranges) = assemble(None, &lines, nl, final_nl);
         let (items, count) = sequential(&bytes, "c.jsonl", None);
-        check_account(&bytes, &items, count, 0, &clean, &touched, &must, &ranges)?;
+        let want = Expected { header: 0, clean: &clean, touched: &touched, must_reject: &must, ranges: &ranges };
+        check_account(&bytes, &items, count, &want)?;
         let (b, c) = batched(&bytes, "c.jsonl", None, 3);
         prop_assert_eq!(show(&items), show(&b));
         prop_assert_eq!(count, c);

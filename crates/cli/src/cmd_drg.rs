@@ -218,7 +218,7 @@ impl CaseFile {
         let mut split = LineSplitter::default();
         let width = self.header.len();
         loop {
-            if self.acct.count.lines % 65_536 == 0 {
+            if self.acct.count.lines.is_multiple_of(65_536) {
                 self.bar.set_position(self.lines.bytes());
             }
             let next = self.lines.next_line();
@@ -362,10 +362,10 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
         n += 1;
         let id = rec.get(cols.case_id).unwrap_or_default();
         let fields = (
-            number::<u8>(&rec, cols.sex),
-            number::<u32>(&rec, cols.age),
-            number::<u32>(&rec, cols.age_days),
-            number::<u32>(&rec, cols.weight_g),
+            number::<u8>(rec, cols.sex),
+            number::<u32>(rec, cols.age),
+            number::<u32>(rec, cols.age_days),
+            number::<u32>(rec, cols.weight_g),
         );
         let (Ok(sex), Ok(age), Ok(age_days), Ok(weight_g)) = fields else {
             malformed += 1;
@@ -477,10 +477,10 @@ fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> any
             return Ok(ControlFlow::Continue(()));
         }
         let num = |col, name: &str| {
-            number::<u32>(&rec, col)
+            number::<u32>(rec, col)
                 .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `{name}`"))
         };
-        let sex = number::<u8>(&rec, cols.sex)
+        let sex = number::<u8>(rec, cols.sex)
             .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `sex`"))?;
         let (age, age_days, weight_g) = (
             num(cols.age, "age")?,
@@ -555,7 +555,7 @@ fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::R
         n += 1;
         let num = |c| number::<u32>(rec, c).ok().flatten();
         let (sex, age, age_days, weight_g) = (
-            number::<u8>(&rec, cols.sex).ok().flatten(),
+            number::<u8>(rec, cols.sex).ok().flatten(),
             num(cols.age),
             num(cols.age_days),
             num(cols.weight_g),

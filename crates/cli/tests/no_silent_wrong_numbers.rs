@@ -129,7 +129,7 @@ fn into_cell(line: &[u8], cell: usize, what: &[u8]) -> Vec<u8> {
 fn th(n: u64) -> String {
     let d = n.to_string();
     d.chars().enumerate().fold(String::new(), |mut s, (i, c)| {
-        if i > 0 && (d.len() - i) % 3 == 0 {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
             s.push(',');
         }
         s.push(c);
