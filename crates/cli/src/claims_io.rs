@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use claims::import::{Header, Item, Raw, Reader, Record, RecordParser};
+use claims::import::{Format, Header, Item, LineCount, Raw, Reader, Record, RecordError, RecordParser};
 use claims::Claim;
 use rayon::prelude::*;
 
@@ -20,6 +20,83 @@ pub enum Event {
     FileError { file: u32, message: String },
     /// Records of the current file, parsed in parallel, in file order.
     Records { file: u32, items: Vec<Item> },
+    /// The current file was read to its end: its account of lines.
+    FileEnd { file: u32, lines: FileLines },
+}
+
+/// Rejected lines shown on the terminal per file (`drgdip qc` lists every one).
+pub const REJECTS_SHOWN: usize = 5;
+
+/// What reading one file came to: its account of lines
+/// (`lines = header + read + rejected + blank`) and its first rejected lines.
+#[derive(Clone, Debug)]
+pub struct FileLines {
+    pub format: Format,
+    pub count: LineCount,
+    /// The first [`REJECTS_SHOWN`] rejected lines, in file order.
+    pub first_rejects: Vec<RecordError>,
+}
+
+impl FileLines {
+    pub fn new(format: Format) -> FileLines {
+        FileLines { format, count: LineCount::default(), first_rejects: Vec::new() }
+    }
+
+    /// Count an item as read or rejected, keeping the first rejects.
+    pub fn take(&mut self, item: &Item) {
+        self.count.add(item);
+        if let Err(e) = item {
+            self.keep(e);
+        }
+    }
+
+    fn keep(&mut self, e: &RecordError) {
+        if self.first_rejects.len() < REJECTS_SHOWN {
+            self.first_rejects.push(e.clone());
+        }
+    }
+
+    /// Add the account and rejects of a later part of the same file.
+    fn merge(&mut self, part: LineCount, rejects: &[RecordError]) {
+        self.count += part;
+        rejects.iter().for_each(|e| self.keep(e));
+    }
+}
+
+/// The hint for seeing every rejected line of `name`.
+pub fn qc_hint(name: &str) -> String {
+    format!("`drgdip qc {name}` lists every rejected line with its reason")
+}
+
+/// Print a file's account of lines on stderr, e.g.
+/// `claims-2025.csv: 2,001 lines = 1 header + 1,999 read + 1 rejected + 0 blank`,
+/// and, when lines were rejected, a `warning:` naming the first of them with
+/// their reasons and `see_all` (how to see every one). The one report of
+/// every command that reads settlement lists.
+pub fn report_lines(name: &str, lines: &FileLines, see_all: &str) {
+    let c = &lines.count;
+    eprintln!("{name}: {}", c.render(lines.format));
+    if !c.balanced() {
+        eprintln!("error: {name}: the account of lines does not balance ({c:?}): a reader bug, please report it");
+    }
+    if c.rejected == 0 {
+        return;
+    }
+    let unit = if lines.format == Format::Xlsx { "row" } else { "line" };
+    let plural = if c.rejected == 1 { "" } else { "s" };
+    eprintln!(
+        "warning: {name}: {} {unit}{plural} rejected (记录无法读取), left out of every figure:",
+        claims::import::thousands(c.rejected)
+    );
+    for e in &lines.first_rejects {
+        eprintln!("  {name}: {e}");
+    }
+    let more = c.rejected.saturating_sub(lines.first_rejects.len() as u64);
+    if more > 0 {
+        eprintln!("  … and {} more; {see_all}", claims::import::thousands(more));
+    } else {
+        eprintln!("  ({see_all})");
+    }
 }
 
 /// Reads files in batches whose records are parsed on all cores, with a
@@ -29,7 +106,7 @@ pub struct Batches {
     files: Vec<PathBuf>,
     names: Vec<String>,
     next_file: usize,
-    cur: Option<(u32, Reader<'static>, RecordParser, indicatif::ProgressBar)>,
+    cur: Option<(u32, Reader<'static>, RecordParser, indicatif::ProgressBar, FileLines)>,
     raw: Vec<Raw>,
     only: Option<claims::FieldSet>,
     /// Bytes per CSV block in [`par_fold_batches`].
@@ -58,6 +135,7 @@ impl Batches {
     }
 
     /// Cut CSV input into blocks of about `bytes` in [`par_fold_batches`].
+    #[cfg(test)]
     pub fn block_bytes(mut self, bytes: usize) -> Batches {
         self.block_bytes = bytes;
         self
@@ -73,14 +151,22 @@ impl Batches {
     }
 
     pub fn next_event(&mut self) -> Option<Event> {
-        if let Some((file, reader, parser, bar)) = &mut self.cur {
+        if let Some((file, reader, parser, bar, lines)) = &mut self.cur {
             if reader.next_batch(BATCH, &mut self.raw) {
                 let parser = &*parser;
                 let items: Vec<Item> = self.raw.par_drain(..).map(|r| parser.parse(r)).collect();
+                items.iter().for_each(|i| lines.take(i));
                 return Some(Event::Records { file: *file, items });
             }
             bar.finish_and_clear();
+            // The reader counted the header and blank lines; the batches' items are counted here.
+            let (file, mut lines) = (*file, lines.clone());
+            let (read, rejected) = (lines.count.read, lines.count.rejected);
+            lines.count = reader.line_count();
+            lines.count.read += read;
+            lines.count.rejected += rejected;
             self.cur = None;
+            return Some(Event::FileEnd { file, lines });
         }
         let i = self.next_file;
         if i >= self.files.len() {
@@ -101,7 +187,8 @@ impl Batches {
                     Some(set) => reader.parser().only(set),
                     None => reader.parser(),
                 };
-                self.cur = Some((file, reader, parser, bar));
+                let lines = FileLines::new(reader.format);
+                self.cur = Some((file, reader, parser, bar, lines));
                 Some(Event::FileStart { file })
             }
             Err(e) => {
@@ -117,11 +204,15 @@ impl Batches {
 pub struct ReadStats {
     pub records: u64,
     pub rejected: u64,
+    /// The account of lines of all files together.
+    pub lines: LineCount,
 }
 
 /// Map every readable record of `files` on all cores with `map`, then hand the
-/// results to `sink` in file order. Rejected records are counted and reported
-/// once per file (`drgdip qc` lists them in detail); an unreadable file is an error.
+/// results to `sink` in file order. Each file's account of lines is printed
+/// ([`report_lines`]), loudly when lines were rejected (`drgdip qc` lists them
+/// in detail); an unreadable file is an error.
+#[cfg(test)]
 pub fn par_map_records<T: Send>(
     files: &[PathBuf],
     map: impl Fn(&Record) -> T + Sync,
@@ -137,20 +228,13 @@ pub fn par_map_batches<T: Send>(
     mut sink: impl FnMut(&Record, T),
 ) -> anyhow::Result<ReadStats> {
     let mut stats = ReadStats::default();
-    let mut rejected_in_file = 0u64;
-    let mut current: Option<u32> = None;
-    let report = |file: Option<u32>, n: u64, names: &[String]| {
-        if let (Some(f), true) = (file, n > 0) {
-            let name = &names[f as usize];
-            eprintln!("{name}: {n} records could not be read; run `drgdip qc {name}` for the details");
-        }
-    };
     while let Some(ev) = batches.next_event() {
         match ev {
-            Event::FileStart { file } => {
-                report(current, rejected_in_file, batches.names());
-                current = Some(file);
-                rejected_in_file = 0;
+            Event::FileStart { .. } => {}
+            Event::FileEnd { file, lines } => {
+                let name = &batches.names()[file as usize];
+                report_lines(name, &lines, &qc_hint(name));
+                stats.lines += lines.count;
             }
             Event::FileError { message, .. } => anyhow::bail!(message),
             Event::Records { items, .. } => {
@@ -161,16 +245,12 @@ pub fn par_map_batches<T: Send>(
                             stats.records += 1;
                             sink(rec, t);
                         }
-                        _ => {
-                            stats.rejected += 1;
-                            rejected_in_file += 1;
-                        }
+                        _ => stats.rejected += 1,
                     }
                 }
             }
         }
     }
-    report(current, rejected_in_file, batches.names());
     Ok(stats)
 }
 
@@ -202,7 +282,10 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 
 /// A piece of work for [`par_fold_batches`]' workers, numbered in file order.
 enum Unit {
-    FileStart,
+    FileStart(Format),
+    /// The end of a file: the lines its reader counted itself (header, blank,
+    /// and for CSV the lines before the first block).
+    FileEnd(LineCount),
     FileError(String),
     /// Whole CSV records, split and parsed by the worker.
     Csv(std::sync::Arc<RecordParser>, claims::import::CsvBlock),
@@ -212,9 +295,11 @@ enum Unit {
 
 /// What a worker made of a [`Unit`].
 enum Done<A> {
-    FileStart,
+    FileStart(Format),
+    FileEnd(LineCount),
     FileError(String),
-    Batch { acc: A, records: u64, rejected: u64 },
+    /// A folded batch: its account of lines and its first rejects.
+    Batch { acc: A, count: LineCount, rejects: Vec<RecordError> },
     Panic(Box<dyn std::any::Any + Send>),
 }
 
@@ -223,7 +308,8 @@ enum Done<A> {
 /// threads split and parse each block and fold its records into a fresh
 /// accumulator (`new`, `fold`), and this thread hands the accumulators to
 /// `sink` in file order while the workers go on with the next blocks.
-/// Records, rejects and errors are as [`par_map_batches`] has them.
+/// Records, rejects, errors and the report of each file's lines are as
+/// [`par_map_batches`] has them.
 pub fn par_fold_batches<A: Send>(
     batches: Batches,
     new: impl Fn() -> A + Sync,
@@ -273,10 +359,17 @@ pub fn par_fold_batches<A: Send>(
                 let next = unit_rx.lock().map(|rx| rx.recv());
                 let Ok(Ok((seq, unit))) = next else { return };
                 let done = match unit {
-                    Unit::FileStart => Done::FileStart,
+                    Unit::FileStart(format) => Done::FileStart(format),
+                    Unit::FileEnd(count) => Done::FileEnd(count),
                     Unit::FileError(m) => Done::FileError(m),
-                    Unit::Csv(parser, block) => run_batch(new, fold, |f| parser.parse_block(&block, f)),
-                    Unit::Raw(parser, raw) => run_batch(new, fold, |f| raw.into_iter().for_each(|r| f(parser.parse(r)))),
+                    Unit::Csv(parser, block) => run_batch(new, fold, |f| {
+                        let c = parser.parse_block(&block, f);
+                        LineCount { lines: c.lines, blank: c.blank, ..LineCount::default() }
+                    }),
+                    Unit::Raw(parser, raw) => run_batch(new, fold, |f| {
+                        raw.into_iter().for_each(|r| f(parser.parse(r)));
+                        LineCount::default()
+                    }),
                 };
                 if done_tx.send((seq, done)).is_err() {
                     return;
@@ -287,14 +380,8 @@ pub fn par_fold_batches<A: Send>(
 
         // In file order.
         let mut stats = ReadStats::default();
-        let mut rejected_in_file = 0u64;
-        let mut current: Option<usize> = None;
-        let report = |file: Option<usize>, n: u64| {
-            if let (Some(f), true) = (file, n > 0) {
-                let name = &names[f];
-                eprintln!("{name}: {n} records could not be read; run `drgdip qc {name}` for the details");
-            }
-        };
+        // The file being read: its number and its account so far.
+        let mut current: Option<(usize, FileLines)> = None;
         let mut pending: BTreeMap<u64, Done<A>> = BTreeMap::new();
         let mut next = 0u64;
         let mut file_no = 0usize;
@@ -304,17 +391,24 @@ pub fn par_fold_batches<A: Send>(
                 while let Some(done) = pending.remove(&next) {
                     next += 1;
                     match done {
-                        Done::FileStart => {
-                            report(current, rejected_in_file);
-                            current = Some(file_no);
+                        Done::FileStart(format) => {
+                            current = Some((file_no, FileLines::new(format)));
                             file_no += 1;
-                            rejected_in_file = 0;
+                        }
+                        Done::FileEnd(count) => {
+                            if let Some((f, mut lines)) = current.take() {
+                                lines.count += count;
+                                report_lines(&names[f], &lines, &qc_hint(&names[f]));
+                                stats.lines += lines.count;
+                            }
                         }
                         Done::FileError(m) => anyhow::bail!(m),
-                        Done::Batch { acc, records, rejected } => {
-                            stats.records += records;
-                            stats.rejected += rejected;
-                            rejected_in_file += rejected;
+                        Done::Batch { acc, count, rejects } => {
+                            stats.records += count.read;
+                            stats.rejected += count.rejected;
+                            if let Some((_, lines)) = &mut current {
+                                lines.merge(count, &rejects);
+                            }
                             sink(acc);
                         }
                         Done::Panic(p) => std::panic::resume_unwind(p),
@@ -322,7 +416,6 @@ pub fn par_fold_batches<A: Send>(
                     let _ = token_tx.send(());
                 }
             }
-            report(current, rejected_in_file);
             Ok(())
         })();
         // Stop the reader and the workers (on an error they are still running).
@@ -333,28 +426,38 @@ pub fn par_fold_batches<A: Send>(
 }
 
 /// Fold the items `parse` hands over into a fresh accumulator, on a worker.
+/// `parse` returns the lines and blank lines it saw (none for raw batches);
+/// records and rejects are counted here.
 fn run_batch<A>(
     new: &(impl Fn() -> A + Sync),
     fold: &(impl Fn(&mut A, &Record) + Sync),
-    parse: impl FnOnce(&mut dyn FnMut(Item)),
+    parse: impl FnOnce(&mut dyn FnMut(Item)) -> LineCount,
 ) -> Done<A> {
     let run = std::panic::AssertUnwindSafe(|| {
         let mut acc = new();
-        let (mut records, mut rejected) = (0u64, 0u64);
-        parse(&mut |item| match item {
+        let (mut read, mut rejected) = (0u64, 0u64);
+        let mut rejects = Vec::new();
+        let mut count = parse(&mut |item| match item {
             Ok(rec) => {
-                records += 1;
+                read += 1;
                 fold(&mut acc, &rec);
             }
-            Err(_) => rejected += 1,
+            Err(e) => {
+                rejected += 1;
+                if rejects.len() < REJECTS_SHOWN {
+                    rejects.push(e);
+                }
+            }
         });
-        Done::Batch { acc, records, rejected }
+        count.read += read;
+        count.rejected += rejected;
+        Done::Batch { acc, count, rejects }
     });
     std::panic::catch_unwind(run).unwrap_or_else(Done::Panic)
 }
 
-/// Open one file and send its units (a [`Unit::FileStart`] or
-/// [`Unit::FileError`] first); false when the receiver is gone.
+/// Open one file and send its units (a [`Unit::FileStart`] first and a
+/// [`Unit::FileEnd`] last, or a [`Unit::FileError`]); false when the receiver is gone.
 fn read_file(
     path: &std::path::Path,
     name: &str,
@@ -385,7 +488,7 @@ fn read_file(
         Some(set) => reader.parser().only(set),
         None => reader.parser(),
     });
-    if !send(Unit::FileStart) {
+    if !send(Unit::FileStart(reader.format)) {
         return false;
     }
     // CSV: cut into blocks of whole records from the header's end on.
@@ -395,7 +498,11 @@ fn read_file(
         bar.set_position(byte);
         Some(claims::import::CsvBlocks::new(bar.wrap_read(f), line, block_bytes))
     });
+    // The lines the reader counted itself: for CSV the header and the blank
+    // lines before it (the blocks count the rest), else every line but the records'.
+    let mut framing;
     if let Some(mut blocks) = blocks {
+        framing = reader.line_count();
         drop(reader);
         loop {
             match blocks.next_block() {
@@ -406,11 +513,13 @@ fn read_file(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let err = claims::import::RecordError {
+                    // The line where reading stopped is the last, rejected.
+                    let err = RecordError {
                         line: blocks.line(),
                         column: None,
-                        kind: claims::import::RecordErrorKind::Csv(format!("{e}")),
+                        kind: claims::import::RecordErrorKind::Io(format!("{e}")),
                     };
+                    framing.lines += 1;
                     if !send(Unit::Raw(parser.clone(), vec![Raw::Item(Err(err))])) {
                         return false;
                     }
@@ -426,9 +535,10 @@ fn read_file(
             }
             raw = Vec::with_capacity(BATCH);
         }
+        framing = reader.line_count();
     }
     bar.finish_and_clear();
-    true
+    send(Unit::FileEnd(framing))
 }
 
 #[cfg(test)]
@@ -474,8 +584,19 @@ mod tests {
             .unwrap();
             assert_eq!(want, got, "blocks of {bytes} bytes");
             assert_eq!((st1.records, st1.rejected), (st2.records, st2.rejected));
+            assert_eq!(st1.lines, st2.lines, "blocks of {bytes} bytes");
         }
         assert!(st1.rejected > 30 && st1.records > 9000);
+        // Every line of every file accounted for: header, read, rejected or blank.
+        let physical: u64 = files
+            .iter()
+            .map(|f| std::fs::read(f).unwrap())
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64 + u64::from(b.last() != Some(&b'\n')))
+            .sum();
+        assert!(st1.lines.balanced(), "{:?}", st1.lines);
+        assert_eq!(st1.lines.lines, physical);
+        assert_eq!((st1.lines.read, st1.lines.rejected), (st1.records, st1.rejected));
+        assert_eq!(st1.lines.header, 3, "three CSV files, one JSON Lines file");
         let missing = vec![files[0].clone(), dir.join("missing.csv")];
         assert!(par_fold_batches(Batches::new(&missing), || (), |_, _| (), |_| ()).is_err());
         std::fs::remove_dir_all(&dir).ok();

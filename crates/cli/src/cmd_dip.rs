@@ -351,7 +351,8 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             let tx = tx.clone();
             let unreadable = &unreadable;
             handles.push(s.spawn(move || -> anyhow::Result<()> {
-                let rdr = open_cases(path)?;
+                let mut rdr = open_cases(path)?;
+                let mut lines = crate::claims_io::FileLines::new(rdr.format);
                 if !rdr.header.unknown.is_empty() {
                     eprintln!(
                         "{}: columns not used: {}",
@@ -360,7 +361,8 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
                     );
                 }
                 let mut batch = Vec::with_capacity(4096);
-                for item in rdr {
+                for item in rdr.by_ref() {
+                    lines.take(&item);
                     match item {
                         Ok(rec) => {
                             batch.push(rec.claim);
@@ -372,13 +374,14 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
                                 return Ok(());
                             }
                         }
-                        Err(e) => {
-                            if unreadable.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 10 {
-                                eprintln!("{}: {e}", path.display());
-                            }
+                        Err(_) => {
+                            unreadable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
                 }
+                lines.count = rdr.line_count();
+                let name = path.display().to_string();
+                crate::claims_io::report_lines(&name, &lines, &crate::claims_io::qc_hint(&name));
                 let _ = tx.send(batch);
                 Ok(())
             }));
@@ -545,7 +548,8 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
     params.apply_aux &= !a.no_aux;
     let grouper = Grouper::with_params(lib, params).context("compiling the library")?;
     let levels = a.levels.as_deref().map(load_levels).transpose()?;
-    let rdr = open_cases(&a.cases)?;
+    let mut rdr = open_cases(&a.cases)?;
+    let mut lines = crate::claims_io::FileLines::new(rdr.format);
     let out = File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut w = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, out));
     w.write_record([
@@ -577,14 +581,12 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
             l.to_string()
         }
     };
-    for item in rdr {
+    for item in rdr.by_ref() {
+        lines.take(&item);
         let rec = match item {
             Ok(r) => r,
-            Err(e) => {
+            Err(_) => {
                 errors += 1;
-                if errors <= 10 {
-                    eprintln!("{}: {e}", a.cases.display());
-                }
                 continue;
             }
         };
@@ -629,6 +631,9 @@ fn group(a: GroupArgs) -> anyhow::Result<()> {
         ])?;
     }
     w.flush()?;
+    lines.count = rdr.line_count();
+    let name = a.cases.display().to_string();
+    crate::claims_io::report_lines(&name, &lines, &crate::claims_io::qc_hint(&name));
     let pct = |x: u64| {
         if n == 0 {
             0.0

@@ -4,7 +4,11 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use std::io::BufReader;
+use std::ops::ControlFlow;
+
 use anyhow::{bail, Context};
+use claims::import::{Cells, LineReader, LineSplitter, PhysicalLine, RecordError, RecordErrorKind, SplitError};
 use drg::scheme::file_names;
 use drg::{CaseIds, CodeId, Grouper, Lang, Scheme, SchemeFiles, UNKNOWN_CODE};
 
@@ -129,6 +133,7 @@ pub fn load_scheme(dir: &Path) -> anyhow::Result<Scheme> {
 }
 
 /// Column positions of a cases file.
+#[derive(Clone, Copy)]
 struct Columns {
     case_id: usize,
     sex: Option<usize>,
@@ -140,13 +145,8 @@ struct Columns {
 }
 
 impl Columns {
-    fn from_header(header: &csv::ByteRecord, path: &Path) -> anyhow::Result<Columns> {
-        let find = |name: &str| {
-            header.iter().position(|h| {
-                let h = h.strip_prefix("\u{feff}".as_bytes()).unwrap_or(h);
-                h.trim_ascii() == name.as_bytes()
-            })
-        };
+    fn from_header(header: &[String], path: &Path) -> anyhow::Result<Columns> {
+        let find = |name: &str| header.iter().position(|h| h.trim() == name);
         let need = |name: &str| {
             find(name)
                 .with_context(|| format!("{}: no column `{name}` in the header", path.display()))
@@ -161,25 +161,123 @@ impl Columns {
             procedures: need("procedures")?,
         })
     }
+
+    /// The columns grouping reads.
+    fn used(&self) -> impl Iterator<Item = usize> {
+        [Some(self.case_id), self.sex, self.age, self.age_days, self.weight_g, Some(self.diagnoses), Some(self.procedures)]
+            .into_iter()
+            .flatten()
+    }
 }
 
-fn open_cases(path: &Path) -> anyhow::Result<(csv::Reader<File>, Columns)> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(file);
-    let header = rdr
-        .byte_headers()
-        .with_context(|| format!("{}: reading the header", path.display()))?
-        .clone();
-    let cols = Columns::from_header(&header, path)?;
-    Ok((rdr, cols))
+/// A grouping-case CSV, read line by line with the settlement-list line
+/// splitter ([`LineSplitter`]): a record is one physical line; a broken line
+/// (a quote not closed on its line, too many or too few cells, a read column
+/// that is not UTF-8) is rejected alone and located, and reading goes on.
+/// Every line is accounted for ([`crate::claims_io::FileLines`]).
+struct CaseFile {
+    name: String,
+    lines: LineReader<BufReader<File>>,
+    header: Vec<String>,
+    cols: Columns,
+    acct: crate::claims_io::FileLines,
+    bar: indicatif::ProgressBar,
+}
+
+impl CaseFile {
+    fn open(path: &Path) -> anyhow::Result<CaseFile> {
+        let name = path.display().to_string();
+        let file = File::open(path).with_context(|| format!("opening {name}"))?;
+        let len = file.metadata().map_or(0, |m| m.len());
+        let mut lines = LineReader::new(BufReader::with_capacity(1 << 20, file));
+        let mut acct = crate::claims_io::FileLines::new(claims::import::Format::Csv);
+        let mut split = LineSplitter::default();
+        let header = loop {
+            let Some((n, line)) = lines.next_line().with_context(|| format!("{name}: reading the header"))? else {
+                bail!("{name}: empty file: no header line");
+            };
+            acct.count.lines += 1;
+            let PhysicalLine::Text(bytes) = line else { bail!("{name}: line {n}: the header line is too long") };
+            let bytes = if n == 1 { bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes) } else { bytes };
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                acct.count.blank += 1;
+                continue;
+            }
+            let cells = split.split(bytes).map_err(|e| anyhow::anyhow!("{name}: line {n}: the header: {e}"))?;
+            let names: Option<Vec<String>> = cells.iter().map(|c| std::str::from_utf8(c).ok().map(str::to_owned)).collect();
+            break names.with_context(|| format!("{name}: line {n}: the header is not UTF-8 text"))?;
+        };
+        acct.count.header = 1;
+        let cols = Columns::from_header(&header, path)?;
+        Ok(CaseFile { name, lines, header, cols, acct, bar: progress_bar(len) })
+    }
+
+    /// Hand each readable case (its line number and cells) to `f` until `f`
+    /// says stop; blank lines are counted, broken lines rejected and counted.
+    fn each(&mut self, mut f: impl FnMut(u64, &Cells<'_>) -> anyhow::Result<ControlFlow<()>>) -> anyhow::Result<()> {
+        let mut split = LineSplitter::default();
+        let width = self.header.len();
+        loop {
+            if self.acct.count.lines.is_multiple_of(65_536) {
+                self.bar.set_position(self.lines.bytes());
+            }
+            let next = self.lines.next_line();
+            let acct = &mut self.acct;
+            let reject = |acct: &mut crate::claims_io::FileLines, line, column, kind| {
+                acct.take(&Err(RecordError { line, column, kind }));
+            };
+            let Some((n, line)) = next.with_context(|| format!("{}: reading after line {}", self.name, acct.count.lines))? else {
+                break;
+            };
+            acct.count.lines += 1;
+            let bytes = match line {
+                PhysicalLine::Text(b) => b,
+                PhysicalLine::TooLong { bytes } => {
+                    reject(acct, n, None, RecordErrorKind::LineTooLong { bytes });
+                    continue;
+                }
+            };
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                acct.count.blank += 1;
+                continue;
+            }
+            let cells = match split.split(bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    let (column, kind) = match e {
+                        SplitError::UnterminatedQuote { cell } => (cell, RecordErrorKind::UnterminatedQuote { cell }),
+                        SplitError::TextAfterQuote { cell } => (cell, RecordErrorKind::TextAfterQuote { cell }),
+                    };
+                    reject(acct, n, self.header.get(column - 1).cloned(), kind);
+                    continue;
+                }
+            };
+            if cells.len() != width {
+                reject(acct, n, None, RecordErrorKind::FieldCount { found: cells.len(), expected: width });
+                continue;
+            }
+            if let Some(c) = self.cols.used().find(|&c| cells.get(c).is_some_and(|v| std::str::from_utf8(v).is_err())) {
+                reject(acct, n, self.header.get(c).cloned(), RecordErrorKind::Encoding);
+                continue;
+            }
+            acct.count.read += 1;
+            if f(n, &cells)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Print the file's account of lines (loudly when lines were rejected).
+    fn report(&self) {
+        self.bar.finish_and_clear();
+        crate::claims_io::report_lines(&self.name, &self.acct, &crate::claims_io::qc_hint(&self.name));
+    }
 }
 
 /// A number field: `Ok(None)` when empty or the column is missing, `Err(())` when malformed.
 fn number<T: std::str::FromStr>(
-    rec: &csv::ByteRecord,
+    rec: &Cells<'_>,
     col: Option<usize>,
 ) -> Result<Option<T>, ()> {
     let Some(raw) = col.and_then(|c| rec.get(c)) else {
@@ -248,9 +346,8 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
     };
     let mut scratch = drg::Scratch::default();
     let (mut unmapped_cases, mut unmapped_text) = (0u64, String::new());
-    let (mut rdr, cols) = open_cases(cases)?;
-    let len = std::fs::metadata(cases).map(|m| m.len()).unwrap_or(0);
-    let pb = progress_bar(len);
+    let mut cf = CaseFile::open(cases)?;
+    let cols = cf.cols;
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut wtr = csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
     let mut header = vec!["case_id", "mdc", "adrg", "drg", "status", "drg_name", "reason"];
@@ -259,23 +356,16 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
     }
     wtr.write_record(&header)?;
 
-    let mut rec = csv::ByteRecord::new();
     let (mut dx, mut procs) = (Vec::new(), Vec::new());
     let (mut n, mut grouped, mut malformed) = (0u64, 0u64, 0u64);
-    while rdr
-        .read_byte_record(&mut rec)
-        .with_context(|| format!("{}: reading record {}", cases.display(), n + 1))?
-    {
+    cf.each(|_, rec| {
         n += 1;
-        if n % 65_536 == 0 {
-            pb.set_position(rec.position().map_or(0, |p| p.byte()));
-        }
         let id = rec.get(cols.case_id).unwrap_or_default();
         let fields = (
-            number::<u8>(&rec, cols.sex),
-            number::<u32>(&rec, cols.age),
-            number::<u32>(&rec, cols.age_days),
-            number::<u32>(&rec, cols.weight_g),
+            number::<u8>(rec, cols.sex),
+            number::<u32>(rec, cols.age),
+            number::<u32>(rec, cols.age_days),
+            number::<u32>(rec, cols.weight_g),
         );
         let (Ok(sex), Ok(age), Ok(age_days), Ok(weight_g)) = fields else {
             malformed += 1;
@@ -290,7 +380,7 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
                 row.push(b"");
             }
             wtr.write_record(&row)?;
-            continue;
+            return Ok(ControlFlow::Continue(()));
         };
         if maps.is_some() {
             let dx_codes = split_codes(rec.get(cols.diagnoses).unwrap_or_default());
@@ -320,7 +410,7 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
                 g.status.reason().map_or("", |r| r.code()).as_bytes(),
                 unmapped_text.as_bytes(),
             ])?;
-            continue;
+            return Ok(ControlFlow::Continue(()));
         }
         intern_field(
             &grouper,
@@ -352,10 +442,11 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
             c.drg_name.as_bytes(),
             reason.as_bytes(),
         ])?;
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
     wtr.flush()
         .with_context(|| format!("writing {}", out.display()))?;
-    pb.finish_and_clear();
+    cf.report();
     let secs = started.elapsed().as_secs_f64();
     if maps.is_some() {
         eprintln!("{unmapped_cases} cases have codes the clinical→insurance maps do not know (column `unmapped`)");
@@ -371,17 +462,25 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
 
 fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> anyhow::Result<()> {
     let grouper = Grouper::new(load_scheme(scheme_dir)?)?;
-    let (mut rdr, cols) = open_cases(cases)?;
-    let mut rec = csv::ByteRecord::new();
-    while rdr.read_byte_record(&mut rec)? {
+    let mut cf = CaseFile::open(cases)?;
+    let cols = cf.cols;
+    // The whole file is read: its account of lines is complete, and a case id
+    // given twice is said.
+    let mut found: Vec<u64> = Vec::new();
+    let mut explained: Option<String> = None;
+    cf.each(|line, rec| {
         if rec.get(cols.case_id).map(<[u8]>::trim_ascii) != Some(case_id.as_bytes()) {
-            continue;
+            return Ok(ControlFlow::Continue(()));
+        }
+        found.push(line);
+        if explained.is_some() {
+            return Ok(ControlFlow::Continue(()));
         }
         let num = |col, name: &str| {
-            number::<u32>(&rec, col)
+            number::<u32>(rec, col)
                 .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `{name}`"))
         };
-        let sex = number::<u8>(&rec, cols.sex)
+        let sex = number::<u8>(rec, cols.sex)
             .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `sex`"))?;
         let (age, age_days, weight_g) = (
             num(cols.age, "age")?,
@@ -413,21 +512,30 @@ fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> any
             show(age_days),
             show(weight_g),
         );
-        let mut stdout = std::io::stdout().lock();
-        match lang {
-            Lang::Zh => writeln!(
-                stdout,
-                "病例 {case_id}：性别 {sex}，年龄 {age} 岁，年龄 {age_days} 天，出生体重 {weight_g} 克\n诊断：{dx_s}\n手术操作：{procs_s}\n"
-            )?,
-            Lang::En => writeln!(
-                stdout,
-                "case {case_id}: sex {sex}, age {age} y, age {age_days} d, birth weight {weight_g} g\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n"
-            )?,
-        }
-        stdout.write_all(trace.render(lang).as_bytes())?;
-        return Ok(());
+        let head = match lang {
+            Lang::Zh => format!(
+                "病例 {case_id}：性别 {sex}，年龄 {age} 岁，年龄 {age_days} 天，出生体重 {weight_g} 克\n诊断：{dx_s}\n手术操作：{procs_s}\n\n"
+            ),
+            Lang::En => format!(
+                "case {case_id}: sex {sex}, age {age} y, age {age_days} d, birth weight {weight_g} g\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n\n"
+            ),
+        };
+        explained = Some(head + &trace.render(lang));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    cf.report();
+    let Some(text) = explained else { bail!("case `{case_id}` not found in {}", cases.display()) };
+    if found.len() > 1 {
+        let lines: Vec<String> = found.iter().map(u64::to_string).collect();
+        eprintln!(
+            "warning: {}: case `{case_id}` is on {} lines ({}): the first is explained",
+            cases.display(),
+            found.len(),
+            lines.join(", ")
+        );
     }
-    bail!("case `{case_id}` not found in {}", cases.display())
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::Result<()> {
@@ -438,16 +546,16 @@ fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::R
     stdout.write_all(report.render(limit).as_bytes())?;
     let Some(cases) = cases else { return Ok(()) };
     let (ga, gb) = (Grouper::new(a)?, Grouper::new(b)?);
-    let (mut rdr, cols) = open_cases(cases)?;
-    let mut rec = csv::ByteRecord::new();
+    let mut cf = CaseFile::open(cases)?;
+    let cols = cf.cols;
     let (mut da, mut pa, mut db, mut pb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut n, mut changed) = (0u64, 0u64);
     let mut moves: std::collections::HashMap<(String, String), u64> = Default::default();
-    while rdr.read_byte_record(&mut rec)? {
+    cf.each(|_, rec| {
         n += 1;
-        let num = |c| number::<u32>(&rec, c).ok().flatten();
+        let num = |c| number::<u32>(rec, c).ok().flatten();
         let (sex, age, age_days, weight_g) = (
-            number::<u8>(&rec, cols.sex).ok().flatten(),
+            number::<u8>(rec, cols.sex).ok().flatten(),
             num(cols.age),
             num(cols.age_days),
             num(cols.weight_g),
@@ -472,7 +580,9 @@ fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::R
             changed += 1;
             *moves.entry((x.to_string(), y.to_string())).or_default() += 1;
         }
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    cf.report();
     let mut moves: Vec<_> = moves.into_iter().collect();
     moves.sort_by(|p, q| q.1.cmp(&p.1).then_with(|| p.0.cmp(&q.0)));
     writeln!(

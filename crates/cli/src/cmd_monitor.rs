@@ -180,7 +180,8 @@ pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
     let batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields());
     // Parsing, grouping and the per-claim part of the case table on worker
     // threads; interning in file order here, overlapped with the next blocks.
-    let stats = crate::claims_io::par_fold_batches(
+    // Each file's account of lines and its rejected lines are reported there.
+    crate::claims_io::par_fold_batches(
         batches,
         monitor::Prepared::new,
         |p, rec| {
@@ -192,9 +193,6 @@ pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
     )?;
     if b.skipped.no_discharge > 0 {
         eprintln!("{} records without a discharge date were left out", b.skipped.no_discharge);
-    }
-    if stats.rejected > 0 {
-        eprintln!("{} records could not be read", stats.rejected);
     }
     Ok(b.finish())
 }

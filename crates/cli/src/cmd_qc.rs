@@ -55,6 +55,8 @@ pub struct QcTotals {
     pub rejected: u64,
     pub errors: u64,
     pub warnings: u64,
+    /// Each file read and its account of lines.
+    pub files: Vec<(String, crate::claims_io::FileLines)>,
 }
 
 pub fn run(args: QcArgs) -> anyhow::Result<()> {
@@ -91,6 +93,7 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
         eprintln!("note: no --codes DIR given: coding-compliance rules (D001–D006) are skipped");
     }
     let mut present = claims::FieldSet::default();
+    let see_all = format!("every one is listed in {}", findings_path.display());
     let mut state = RunState { rules: &rules, report: &mut report, totals: &mut totals, failed: &mut failed, record_index: &mut record_index };
     match forced {
         Some(enc) => {
@@ -108,7 +111,9 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
                 let plan = checker.begin_file(fi, reader.header.present);
                 print_plan(&names[fi as usize], &reader.header, &plan);
                 present = reader.header.present;
+                let mut lines = crate::claims_io::FileLines::new(reader.format);
                 for item in reader.by_ref() {
+                    lines.take(&item);
                     let local = item.as_ref().ok().map(|rec| {
                         let mut f = Vec::new();
                         checker.check_local(rec, &mut f);
@@ -116,6 +121,9 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
                     });
                     state.take(fi, &item, local, &mut checker, &mut sink, &names, &mut out)?;
                 }
+                lines.count = reader.line_count();
+                crate::claims_io::report_lines(&names[fi as usize], &lines, &see_all);
+                state.totals.files.push((names[fi as usize].clone(), lines));
             }
         }
         None => {
@@ -127,6 +135,10 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
                         let plan = checker.begin_file(file, header.present);
                         print_plan(&names[file as usize], header, &plan);
                         present = header.present;
+                    }
+                    crate::claims_io::Event::FileEnd { file, lines } => {
+                        crate::claims_io::report_lines(&names[file as usize], &lines, &see_all);
+                        state.totals.files.push((names[file as usize].clone(), lines));
                     }
                     crate::claims_io::Event::FileError { file, message } => {
                         eprintln!("{message}");
@@ -247,13 +259,22 @@ fn print_plan(name: &str, h: &claims::import::Header, plan: &qc::FilePlan) {
 fn print_summary(t: &QcTotals, report: &QualityReport, rules: &RuleSet, findings: &Path, inst: &Path) {
     let total = report.total();
     let w = ScoreWeights::default();
+    let n = claims::import::thousands;
     println!("QC summary (质控汇总)  rules {} ({} rules)", rules.version, rules.rules.len());
-    println!("  records read (读入清单)        {}", t.records);
-    println!("  records rejected (无法读取)    {}", t.rejected);
-    println!("  errors (错误)                  {}", t.errors);
-    println!("  warnings (警告)                {}", t.warnings);
+    for (name, lines) in &t.files {
+        println!("  lines (行)                     {name}: {}", lines.count.render(lines.format));
+    }
+    println!("  records read (读入清单)        {}", n(t.records));
+    println!("  records rejected (无法读取)    {}", n(t.rejected));
+    println!("  errors (错误)                  {}", n(t.errors));
+    println!("  warnings (警告)                {}", n(t.warnings));
     println!("  completeness (完整率)          {:.2}%", total.completeness() * 100.0);
-    println!("  pass rate (通过率)             {:.2}%", total.pass_rate() * 100.0);
+    println!(
+        "  pass rate (通过率)             {:.2}% of the {} records read ({} rejected lines not checked)",
+        total.pass_rate() * 100.0,
+        n(t.records),
+        n(t.rejected)
+    );
     println!("  data-quality score (质量评分)  {:.1}", total.score(w));
     let mut top: Vec<(&String, &u64)> = total.by_rule.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

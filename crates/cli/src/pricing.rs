@@ -167,6 +167,9 @@ pub fn pass<T: Send>(
                 }
             }
             Event::FileError { message, .. } => file_errors.push(message),
+            Event::FileEnd { file, lines } => {
+                crate::claims_io::report_lines(&names[file as usize], &lines, &crate::claims_io::qc_hint(&names[file as usize]));
+            }
             Event::Records { file, items } => {
                 let ck = &checker;
                 let fw = &file_withheld;
@@ -222,14 +225,6 @@ pub fn pass<T: Send>(
                     sink(n, rec, t);
                 }
             }
-        }
-    }
-    for (i, n) in rejected_in_file.iter().enumerate() {
-        if *n > 0 {
-            eprintln!(
-                "warning: {}: {n} records could not be read and are not priced (`drgdip qc {}` lists them)",
-                names[i], names[i]
-            );
         }
     }
     if !file_errors.is_empty() {
@@ -377,6 +372,10 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
         match ev {
             Event::FileStart { .. } => {}
             Event::FileError { message, .. } => anyhow::bail!("{message}"),
+            Event::FileEnd { file, lines } => {
+                let name = &batches.names()[file as usize];
+                crate::claims_io::report_lines(name, &lines, &crate::claims_io::qc_hint(name));
+            }
             Event::Records { items, file } => {
                 let done: Vec<Option<Row>> = items
                     .par_iter()
@@ -422,9 +421,7 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
             }
         }
     }
-    if rejected > 0 {
-        eprintln!("warning: {rejected} history records could not be read and are not in the history (`drgdip qc` lists them)");
-    }
+    let _ = rejected;
     let mut versions = claims::Versions::new();
     for r in &rows {
         versions.push(&r.inst, &r.case);

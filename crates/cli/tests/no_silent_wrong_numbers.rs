@@ -72,6 +72,10 @@ enum Expect {
     Warned(&'static [&'static str]),
     /// Exit 0; stdout contains every text (the figure stated in the summary).
     Stated(&'static [&'static str]),
+    /// As `Warned`, and stdout or stderr also contains every text the function
+    /// makes from the row's directory (figures known once the inputs are
+    /// written, such as a file's count of lines).
+    WarnedCounted(&'static [&'static str], fn(&Path) -> Vec<String>),
 }
 
 /// A check of the figures a row's command wrote: Err says what is wrong.
@@ -195,17 +199,267 @@ fn edit_line(text: &str, n: usize, f: impl FnOnce(&str) -> String) -> String {
     out
 }
 
+/// Replace line `n` (1-based) of a file's bytes with `f(line)` (its line feed kept).
+fn edit_line_bytes(bytes: &[u8], n: usize, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let mut f = Some(f);
+    for (i, l) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        if i + 1 == n {
+            let (body, nl) = l.strip_suffix(b"\n").map_or((l, &b""[..]), |b| (b, &b"\n"[..]));
+            out.extend((f.take().expect("one line"))(body));
+            out.extend(nl);
+        } else {
+            out.extend(l);
+        }
+    }
+    out
+}
+
+/// Insert `what` at the start of cell `cell` (1-based) of a CSV line without quotes.
+fn into_cell(line: &[u8], cell: usize, what: &[u8]) -> Vec<u8> {
+    let at = if cell == 1 { 0 } else { line.iter().enumerate().filter(|(_, &b)| b == b',').nth(cell - 2).unwrap().0 + 1 };
+    [&line[..at], what, &line[at..]].concat()
+}
+
+/// `1234567` → `1,234,567`, as the commands print counts.
+fn th(n: u64) -> String {
+    let d = n.to_string();
+    d.chars().enumerate().fold(String::new(), |mut s, (i, c)| {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            s.push(',');
+        }
+        s.push(c);
+        s
+    })
+}
+
+/// Physical lines of a file (the last may lack its line feed).
+fn physical_lines(p: &Path) -> u64 {
+    let b = std::fs::read(p).unwrap();
+    b.iter().filter(|&&c| c == b'\n').count() as u64 + u64::from(b.last().is_some_and(|&c| c != b'\n'))
+}
+
+/// The account of `claims.csv` in the row's directory when `rejected` of its
+/// lines are rejected and none is blank.
+fn identity(d: &Path, rejected: u64) -> String {
+    let l = physical_lines(&d.join("claims.csv"));
+    format!("claims.csv: {} lines = 1 header + {} read + {} rejected + 0 blank", th(l), th(l - 1 - rejected), th(rejected))
+}
+
+/// `drgdip qc`'s summary and report for a `claims.csv` with `rejected` lines rejected.
+fn qc_counts(d: &Path, rejected: u64) -> Vec<String> {
+    let l = physical_lines(&d.join("claims.csv"));
+    vec![
+        identity(d, rejected),
+        format!("records read (读入清单)        {}", th(l - 1 - rejected)),
+        format!("records rejected (无法读取)    {}", th(rejected)),
+        format!("of the {} records read", th(l - 1 - rejected)),
+    ]
+}
+
+/// The 2025 settlement lists with an unterminated quote in cell 3 (region_id) of line 10.
+fn unterminated(f: &Fixture, d: &Path) -> PathBuf {
+    let p = d.join("claims.csv");
+    let text = edit_line(&f.text(&f.claims(2025)), 10, |l| {
+        let mut cells: Vec<String> = l.split(',').map(str::to_owned).collect();
+        cells[2].insert(0, '"');
+        cells.join(",")
+    });
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The first `n` records of the 2025 lists as JSON Lines (the synthetic CSV has no quotes).
+fn jsonl(f: &Fixture, n: usize) -> Vec<String> {
+    let text = f.text(&f.claims(2025));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .take(n)
+        .map(|l| {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                header.iter().zip(l.split(',')).map(|(k, v)| ((*k).to_owned(), v.into())).collect();
+            serde_json::Value::Object(obj).to_string()
+        })
+        .collect()
+}
+
 const ROWS: &[Row] = &[
     // ------------------------------------------------------------ readers
     Row {
         name: "unterminated quote in line 10: only that record is rejected, the rest read",
         run: |f, d| {
+            let p = unterminated(f, d);
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(
+            &["claims.csv", "line 10", "unterminated quote in column region_id (cell 3)", "rejected", "warning:"],
+            |d| qc_counts(d, 1),
+        ),
+        check: None,
+    },
+    Row {
+        name: "stray quotes in line 10 (text after a closing quote): only that record is rejected",
+        run: |f, d| {
             let p = d.join("claims.csv");
-            let text = edit_line(&f.text(&f.claims(2025)), 10, |l| l.replacen(',', ",\"", 3));
+            std::fs::write(&p, edit_line(&f.text(&f.claims(2025)), 10, |l| l.replacen(',', ",\"", 3))).unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(
+            &["claims.csv", "line 10: text after the closing quote in column institution_id (cell 2)"],
+            |d| qc_counts(d, 1),
+        ),
+        check: None,
+    },
+    Row {
+        name: "line break inside a quoted cell: both physical lines rejected, the rest read",
+        run: |f, d| {
+            let p = d.join("claims.csv");
+            let text = edit_line(&f.text(&f.claims(2025)), 10, |l| {
+                let mut cells: Vec<String> = l.split(',').map(str::to_owned).collect();
+                cells[16] = format!("\"{}\n{}\"", cells[16], cells[16]);
+                cells.join(",")
+            });
             std::fs::write(&p, text).unwrap();
             args(&[&"qc", &p, &"--out", &d.join("out")])
         },
-        expect: Expect::Warned(&["claims.csv", "line 10", "rejected"]),
+        expect: Expect::WarnedCounted(
+            &["claims.csv", "line 10: unterminated quote in column department (cell 17)", "line break inside a quoted cell", "line 11: 29 cells"],
+            |d| qc_counts(d, 2),
+        ),
+        check: None,
+    },
+    Row {
+        name: "too many cells in a line",
+        run: |f, d| {
+            let p = d.join("claims.csv");
+            std::fs::write(&p, edit_line(&f.text(&f.claims(2025)), 10, |l| format!("{l},extra"))).unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(&["claims.csv", "line 10: 46 cells where the header has 45"], |d| qc_counts(d, 1)),
+        check: None,
+    },
+    Row {
+        name: "too few cells in a line",
+        run: |f, d| {
+            let p = d.join("claims.csv");
+            std::fs::write(&p, edit_line(&f.text(&f.claims(2025)), 10, |l| l[..l.rfind(',').unwrap()].to_owned())).unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(&["claims.csv", "line 10: 44 cells where the header has 45"], |d| qc_counts(d, 1)),
+        check: None,
+    },
+    Row {
+        name: "bytes that are not UTF-8 in one line of a UTF-8 file",
+        run: |f, d| {
+            let p = d.join("claims.csv");
+            let bytes = std::fs::read(f.claims(2025)).unwrap();
+            std::fs::write(&p, edit_line_bytes(&bytes, 10, |l| into_cell(l, 17, b"\xff\xfe"))).unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(
+            &["claims.csv", "line 10, column department: bytes that are not valid text"],
+            |d| qc_counts(d, 1),
+        ),
+        check: None,
+    },
+    Row {
+        name: "a GBK file with one line that is not GBK",
+        run: |f, d| {
+            let p = d.join("claims.csv");
+            let text = f.text(&f.claims(2025));
+            let (gbk, _, bad) = encoding_rs::GBK.encode(&text);
+            assert!(!bad);
+            std::fs::write(&p, edit_line_bytes(&gbk, 10, |l| into_cell(l, 17, b"\xff"))).unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(
+            &["claims.csv", "line 10, column department: bytes that are not valid text"],
+            |d| qc_counts(d, 1),
+        ),
+        check: None,
+    },
+    Row {
+        name: "a JSON Lines file with one broken line",
+        run: |f, d| {
+            let p = d.join("claims.jsonl");
+            let mut lines = jsonl(f, 50);
+            let cut = lines[9].find("\"age\"").unwrap();
+            lines[9].truncate(cut);
+            std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::Warned(&[
+            "claims.jsonl: 50 lines = 49 read + 1 rejected + 0 blank",
+            "claims.jsonl: line 10: not a JSON object",
+        ]),
+        check: None,
+    },
+    Row {
+        name: "an XLSX sheet with a value right of the header in one row",
+        run: |_, d| {
+            let p = d.join("list.xlsx");
+            let mut wb = rust_xlsxwriter::Workbook::new();
+            let ws = wb.add_worksheet();
+            for (c, h) in ["case_id", "institution_id", "sex", "age", "main_diagnosis", "total_cost"].iter().enumerate() {
+                ws.write_string(0, c as u16, *h).unwrap();
+            }
+            for r in 1..=3u32 {
+                ws.write_string(r, 0, format!("X{r}")).unwrap();
+                ws.write_string(r, 1, "H0001").unwrap();
+                ws.write_number(r, 2, 1.0).unwrap();
+                ws.write_number(r, 3, 40.0).unwrap();
+                ws.write_string(r, 4, "K35.800").unwrap();
+                ws.write_number(r, 5, 1234.5).unwrap();
+            }
+            ws.write_string(2, 8, "stray").unwrap();
+            wb.save(&p).unwrap();
+            args(&[&"qc", &p, &"--out", &d.join("out")])
+        },
+        expect: Expect::Warned(&["list.xlsx: 4 rows = 1 header + 2 read + 1 rejected + 0 blank", "list.xlsx: line 3: 9 cells where the header has 6"]),
+        check: None,
+    },
+    Row {
+        name: "monitor indicators over a file with an unterminated quote: the identity and the rejected line",
+        run: |f, d| {
+            let p = unterminated(f, d);
+            args(&[&"monitor", &"indicators", &"--cases", &p, &"--scheme", &f.scheme(), &"--institutions", &f.institutions(), &"--out", &d.join("out")])
+        },
+        expect: Expect::WarnedCounted(&["warning: ", "claims.csv: line 10: unterminated quote in column region_id"], |d| vec![identity(d, 1)]),
+        check: None,
+    },
+    Row {
+        name: "weights calibrate over a file with an unterminated quote: the identity and the rejected line",
+        run: |f, d| {
+            let p = unterminated(f, d);
+            args(&[&"weights", &"calibrate", &"--cases", &p, &"--scheme", &f.scheme(), &"--out", &d.join("w.csv")])
+        },
+        expect: Expect::WarnedCounted(&["warning: ", "claims.csv: line 10: unterminated quote in column region_id"], |d| vec![identity(d, 1)]),
+        check: None,
+    },
+    Row {
+        name: "points over a file with an unterminated quote: the identity and the rejected line",
+        run: |f, d| {
+            let p = unterminated(f, d);
+            args(&[
+                &"points", &"--cases", &p, &"--scheme", &f.scheme(), &"--weights", &f.weights(), &"--institutions", &f.institutions(),
+                &"--history-cases", &f.claims(2024), &"--out", &d.join("p.csv"),
+            ])
+        },
+        expect: Expect::WarnedCounted(&["warning: ", "claims.csv: line 10: unterminated quote in column region_id"], |d| vec![identity(d, 1)]),
+        check: None,
+    },
+    Row {
+        name: "drg group over a grouping-case file with an unterminated quote",
+        run: |f, d| {
+            let p = d.join("cases.csv");
+            std::fs::write(&p, "case_id,sex,age,diagnoses,procedures\nA1,1,50,I63.900,\nA2,1,50,\"I63.900,\n\nA3,1,50,I63.900,\n").unwrap();
+            args(&[&"drg", &"group", &"--scheme", &f.scheme(), &"--cases", &p, &"--out", &d.join("g.csv")])
+        },
+        expect: Expect::Warned(&[
+            "cases.csv: 5 lines = 1 header + 2 read + 1 rejected + 1 blank",
+            "cases.csv: line 3: unterminated quote in column diagnoses (cell 4)",
+        ]),
         check: None,
     },
 
@@ -469,7 +723,13 @@ const ROWS: &[Row] = &[
             let i = a.iter().position(|x| x == "--history-cases").unwrap();
             a.drain(i..i + 2);
             a.extend(args(&[&"--history", &hist, &"--points-params", &d.join("fixed.toml")]));
-            std::fs::write(d.join("fixed.toml"), points::DEFAULT_PARAMS.replace("yuan_per_point = \"derived\"", "yuan_per_point = \"150\"")).unwrap();
+            std::fs::write(
+                d.join("fixed.toml"),
+                points::DEFAULT_PARAMS
+                    .replace("yuan_per_point = \"derived\"", "yuan_per_point = \"150\"")
+                    .replace("yuan_per_day = \"derived\", min_los", "yuan_per_day = \"350.00\", min_los"),
+            )
+            .unwrap();
             a
         },
         expect: Expect::Stated(&["budget identity"]),
@@ -845,12 +1105,14 @@ fn no_silent_wrong_numbers() {
         let o = drgdip().args(&a).output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         let stdout = String::from_utf8_lossy(&o.stdout);
-        let (want_ok, texts, hay) = match &row.expect {
-            Expect::Refused(t) => (false, *t, &stderr),
-            Expect::Warned(t) => (true, *t, &stderr),
-            Expect::Stated(t) => (true, *t, &stdout),
+        let (want_ok, texts, hay, also) = match &row.expect {
+            Expect::Refused(t) => (false, *t, &stderr, Vec::new()),
+            Expect::Warned(t) => (true, *t, &stderr, Vec::new()),
+            Expect::Stated(t) => (true, *t, &stdout, Vec::new()),
+            Expect::WarnedCounted(t, also) => (true, *t, &stderr, also(&d)),
         };
-        let missing: Vec<&&str> = texts.iter().filter(|t| !hay.contains(**t)).collect();
+        let mut missing: Vec<String> = texts.iter().filter(|t| !hay.contains(**t)).map(|t| t.to_string()).collect();
+        missing.extend(also.into_iter().filter(|t| !stderr.contains(t.as_str()) && !stdout.contains(t.as_str())));
         let checked = match (row.check, o.status.success()) {
             (Some(c), true) => c(f, &d, &stdout),
             _ => Ok(()),

@@ -513,7 +513,7 @@ async fn upload_batch(
         StatusCode::CREATED,
         Json(
             json!({"upload_id": done.upload_id, "file_name": name, "records": cases.len() + prep.rejected.len(), "accepted": cases.len(),
-                    "rejected": prep.rejected, "plan": plan, "cases": cases}),
+                    "line_count": prep.count, "rejected": prep.rejected, "plan": plan, "cases": cases}),
         ),
     ))
 }

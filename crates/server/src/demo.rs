@@ -278,10 +278,15 @@ pub async fn load_csv(
         let rest = items.split_off(items.len().min(2_000));
         let chunk = std::mem::replace(&mut items, rest);
         let built = crate::upload::engines_for(engines, &chunk).await?;
+        // The chunk's own account: its records' lines only.
+        let mut count = claims::import::LineCount::default();
+        chunk.iter().for_each(|i| count.add(i));
+        count.lines = count.read + count.rejected;
         let body = crate::upload::ReadBody {
             items: chunk,
             present,
             format,
+            count,
         };
         let prepared =
             crate::upload::prepare(auth, "batch", name, body, engines, &built, rules, dicts);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use claims::import::{Item, Reader};
+use claims::import::{Item, LineCount, Reader};
 use rust_decimal::Decimal;
 use store::{CaseResult, NewCase, NewFinding, NewUpload};
 
@@ -12,27 +12,34 @@ use crate::engines::{EngineKey, Engines};
 use crate::error::ApiError;
 use crate::pipeline::{period_of, problem, Engine, Priced, Problem};
 
-/// The records of a body, with the fields the file provides and its format.
+/// The records of a body, with the fields the file provides, its format and
+/// its account of lines.
 pub struct ReadBody {
     pub items: Vec<Item>,
     pub present: claims::FieldSet,
     pub format: &'static str,
+    /// `lines = header + read + rejected + blank` (XLSX: rows; JSON Lines: no header).
+    pub count: LineCount,
 }
 
 /// Read every record of a body (`name` guides format detection: `.csv`, `.jsonl`, `.xlsx`).
+/// A record is one line (XLSX: row); a broken line is a rejected item, located,
+/// and reading goes on at the next line.
 pub fn read_body(name: &str, body: &[u8]) -> Result<ReadBody, ApiError> {
     let mut reader = Reader::open(name, body, None)
         .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?;
     let items: Vec<Item> = reader.by_ref().collect();
-    let format = match reader.format {
-        claims::import::Format::Csv => "csv",
-        claims::import::Format::Jsonl => "jsonl",
-        claims::import::Format::Xlsx => "xlsx",
-    };
+    let count = reader.line_count();
+    if !count.balanced() {
+        return Err(ApiError::internal(format!(
+            "{name}: the account of lines does not balance ({count:?})"
+        )));
+    }
     Ok(ReadBody {
         items,
         present: reader.header.present,
-        format,
+        format: reader.format.as_str(),
+        count,
     })
 }
 
@@ -79,6 +86,8 @@ pub struct Prepared {
     pub outcomes: Vec<CaseOutcome>,
     pub rejected: Vec<Problem>,
     pub plan: qc::FilePlan,
+    /// The body's account of lines ([`ReadBody::count`]).
+    pub count: LineCount,
 }
 
 fn reject(
@@ -327,5 +336,6 @@ pub fn prepare(
         outcomes,
         rejected,
         plan,
+        count: read.count,
     }
 }

@@ -692,6 +692,45 @@ async fn uploads_group_price_version_and_locate_errors() {
             ),
             (Some(8), Some("ACCESS"), Some("institution_id"))
         );
+        // Every line accounted for: the foreign record is read, then refused.
+        assert_eq!(
+            b["line_count"],
+            json!({"lines": 8, "header": 1, "read": 6, "rejected": 1, "blank": 0}),
+            "{b}"
+        );
+
+        // An unterminated quote rejects its line only (issue 13): the records
+        // after it are read, and the answer says where and why.
+        let mut csv = f.csv(A, 20, 2);
+        csv += &f.rows[A][22].replacen(',', ",\"", 1);
+        csv += "\n\n";
+        for r in f.rows[A].iter().skip(23).take(3) {
+            csv += r;
+            csv.push('\n');
+        }
+        let q: Value = f
+            .req("POST", "/api/uploads?name=quote.csv", Some("hosp_a"))
+            .body(csv)
+            .send()
+            .await
+            .expect("s")
+            .json()
+            .await
+            .expect("j");
+        assert_eq!(q["accepted"], 5, "{q}");
+        assert_eq!(
+            q["line_count"],
+            json!({"lines": 8, "header": 1, "read": 5, "rejected": 1, "blank": 1}),
+            "{q}"
+        );
+        let rej = q["rejected"].as_array().expect("rejected");
+        assert_eq!(rej.len(), 1, "{q}");
+        assert_eq!(
+            (rej[0]["line"].as_u64(), rej[0]["rule_id"].as_str(), rej[0]["field"].as_str()),
+            (Some(4), Some("READ"), Some("institution_id"))
+        );
+        let msg = rej[0]["message"].as_str().unwrap_or("");
+        assert!(msg.starts_with("line 4: unterminated quote in column institution_id (cell 2)"), "{msg}");
         let up: Value = f
             .req(
                 "GET",
@@ -735,7 +774,7 @@ async fn uploads_group_price_version_and_locate_errors() {
             .expect("j");
         assert_eq!(
             cases.as_array().expect("a").len(),
-            1 + 5 + 3,
+            1 + 5 + 5 + 3,
             "latest versions only"
         );
         let p = cases[0]["period"].as_str().expect("period").to_owned();

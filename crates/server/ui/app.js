@@ -323,6 +323,9 @@ function uploadPage() {
       const r = await api('POST', '/api/uploads?name=' + encodeURIComponent(f.name), undefined, await f.arrayBuffer());
       out.replaceChildren(
         h('p', { class: r.rejected.length ? 'err' : 'ok', id: 'upload-summary' }, `上传批次 ${r.upload_id}：读取 ${r.records} 条，接收 ${r.accepted} 条，拒收 ${r.rejected.length} 条。`),
+        h('p', { class: r.line_count.rejected ? 'err' : 'muted', id: 'upload-lines' },
+          `文件共 ${r.line_count.lines} 行 = 表头 ${r.line_count.header} + 读入 ${r.line_count.read} + 无法读取 ${r.line_count.rejected} + 空行 ${r.line_count.blank}` +
+          (r.line_count.rejected ? '；无法读取的行见下方拒收记录（行号与原因），其余记录照常处理。' : '。')),
         table('分组结果', [
           { key: 'case_id', label: '病例号', cell: c => h('a', { href: `#/case/${encodeURIComponent(c.institution_id)}/${encodeURIComponent(c.case_id)}`, class: 'case-link' }, c.case_id) },
           { key: 'version', label: '版本', num: true }, { key: 'drg', label: '病组（DRG/DIP）' }, { key: 'status', label: '分组状态', fmt: s => STATUS[s] || s },
