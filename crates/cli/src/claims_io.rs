@@ -107,10 +107,28 @@ pub struct Batches {
     names: Vec<String>,
     next_file: usize,
     cur: Option<(u32, Reader<'static>, RecordParser, indicatif::ProgressBar, FileLines)>,
+    /// No progress bar (a first pass).
+    quiet: bool,
     raw: Vec<Raw>,
     only: Option<claims::FieldSet>,
     /// Bytes per CSV block in [`par_fold_batches`].
     block_bytes: usize,
+    /// Records replaced by a later version of the same (institution, case id),
+    /// left out of every figure ([`Batches::latest_versions`]).
+    skip: Option<std::sync::Arc<Superseded>>,
+}
+
+/// The (file, line) of every record a later version of the same (institution,
+/// case id) replaces.
+#[derive(Debug, Default)]
+pub struct Superseded {
+    pub at: std::collections::HashSet<(u32, u64)>,
+}
+
+impl Superseded {
+    pub fn contains(&self, file: u32, line: u64) -> bool {
+        self.at.contains(&(file, line))
+    }
 }
 
 impl Batches {
@@ -120,11 +138,64 @@ impl Batches {
             files: files.to_vec(),
             next_file: 0,
             cur: None,
+            quiet: false,
             raw: Vec::with_capacity(BATCH),
             only: None,
             block_bytes: BLOCK_BYTES,
+            skip: None,
         }
     }
+
+    /// Count each (institution, case id) once, the later version winning (as in the
+    /// store): a first pass reads only those two fields of every file, reports every
+    /// repeated case with both places, and the records it replaces are then left out
+    /// of the pass that follows.
+    pub fn latest_versions(mut self) -> anyhow::Result<Batches> {
+        use claims::Field;
+        let mut versions = claims::Versions::new();
+        let mut locs: Vec<(u32, u64)> = Vec::new();
+        let mut skip = Superseded::default();
+        let mut shown = Vec::new();
+        let mut first = Batches::new(&self.files).only(&[Field::InstitutionId, Field::CaseId]);
+        first.quiet = true;
+        while let Some(ev) = first.next_event() {
+            match ev {
+                Event::FileError { message, .. } => anyhow::bail!(message),
+                Event::Records { file, items } => {
+                    for rec in items.iter().filter_map(|i| i.as_ref().ok()) {
+                        locs.push((file, rec.line));
+                        if let Some(j) = versions.push(&rec.claim.institution_id, &rec.claim.case_id) {
+                            let earlier = locs[j as usize];
+                            skip.at.insert(earlier);
+                            if shown.len() < 10 {
+                                shown.push(format!(
+                                    "({}, {}): {} line {} and {} line {}",
+                                    rec.claim.institution_id,
+                                    rec.claim.case_id,
+                                    self.names[earlier.0 as usize],
+                                    earlier.1,
+                                    self.names[file as usize],
+                                    rec.line
+                                ));
+                            }
+                        }
+                    }
+                }
+                Event::FileStart { .. } | Event::FileEnd { .. } => {}
+            }
+        }
+        let n = versions.replaced();
+        if n > 0 {
+            eprintln!(
+                "warning: {n} cases were given more than once (same institution and case id); the later version is used and the earlier dropped: {}{}",
+                shown.join("; "),
+                if n > shown.len() as u64 { "; …" } else { "" }
+            );
+            self.skip = Some(std::sync::Arc::new(skip));
+        }
+        Ok(self)
+    }
+
 
     /// Parse only these fields of each record (see [`RecordParser::only`]).
     pub fn only(mut self, fields: &[claims::Field]) -> Batches {
@@ -154,8 +225,12 @@ impl Batches {
         if let Some((file, reader, parser, bar, lines)) = &mut self.cur {
             if reader.next_batch(BATCH, &mut self.raw) {
                 let parser = &*parser;
-                let items: Vec<Item> = self.raw.par_drain(..).map(|r| parser.parse(r)).collect();
+                let mut items: Vec<Item> = self.raw.par_drain(..).map(|r| parser.parse(r)).collect();
                 items.iter().for_each(|i| lines.take(i));
+                if let Some(skip) = &self.skip {
+                    let f = *file;
+                    items.retain(|i| !matches!(i, Ok(rec) if skip.contains(f, rec.line)));
+                }
                 return Some(Event::Records { file: *file, items });
             }
             bar.finish_and_clear();
@@ -180,7 +255,7 @@ impl Batches {
             Err(e) => return Some(Event::FileError { file, message: format!("{e:#}") }),
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = crate::progress::bytes_bar(len, name);
+        let bar = if self.quiet { indicatif::ProgressBar::hidden() } else { crate::progress::bytes_bar(len, name) };
         match Reader::open(name, bar.wrap_read(f), None) {
             Ok(reader) => {
                 let parser = match self.only {
@@ -287,10 +362,10 @@ enum Unit {
     /// and for CSV the lines before the first block).
     FileEnd(LineCount),
     FileError(String),
-    /// Whole CSV records, split and parsed by the worker.
-    Csv(std::sync::Arc<RecordParser>, claims::import::CsvBlock),
-    /// Records of other formats (or an error item), parsed by the worker.
-    Raw(std::sync::Arc<RecordParser>, Vec<Raw>),
+    /// Whole CSV records of file `u32`, split and parsed by the worker.
+    Csv(std::sync::Arc<RecordParser>, claims::import::CsvBlock, u32),
+    /// Records of other formats (or an error item) of file `u32`, parsed by the worker.
+    Raw(std::sync::Arc<RecordParser>, Vec<Raw>, u32),
 }
 
 /// What a worker made of a [`Unit`].
@@ -332,6 +407,7 @@ pub fn par_fold_batches<A: Send>(
     let names = batches.names.clone();
     let only = batches.only;
     let block_bytes = batches.block_bytes;
+    let skip = batches.skip.clone();
     let (files, file_names) = (batches.files, batches.names);
 
     std::thread::scope(|s| {
@@ -347,14 +423,14 @@ pub fn par_fold_batches<A: Send>(
                 ok
             };
             for (i, path) in files.iter().enumerate() {
-                if !read_file(path, &file_names[i], only, block_bytes, &mut send) {
+                if !read_file(path, &file_names[i], i as u32, only, block_bytes, &mut send) {
                     return;
                 }
             }
         });
         // Workers.
         for _ in 0..workers {
-            let (unit_rx, done_tx, new, fold) = (&unit_rx, done_tx.clone(), &new, &fold);
+            let (unit_rx, done_tx, new, fold, skip) = (&unit_rx, done_tx.clone(), &new, &fold, &skip);
             s.spawn(move || loop {
                 let next = unit_rx.lock().map(|rx| rx.recv());
                 let Ok(Ok((seq, unit))) = next else { return };
@@ -362,11 +438,11 @@ pub fn par_fold_batches<A: Send>(
                     Unit::FileStart(format) => Done::FileStart(format),
                     Unit::FileEnd(count) => Done::FileEnd(count),
                     Unit::FileError(m) => Done::FileError(m),
-                    Unit::Csv(parser, block) => run_batch(new, fold, |f| {
+                    Unit::Csv(parser, block, file) => run_batch(new, fold, skip.as_deref(), file, |f| {
                         let c = parser.parse_block(&block, f);
                         LineCount { lines: c.lines, blank: c.blank, ..LineCount::default() }
                     }),
-                    Unit::Raw(parser, raw) => run_batch(new, fold, |f| {
+                    Unit::Raw(parser, raw, file) => run_batch(new, fold, skip.as_deref(), file, |f| {
                         raw.into_iter().for_each(|r| f(parser.parse(r)));
                         LineCount::default()
                     }),
@@ -431,6 +507,8 @@ pub fn par_fold_batches<A: Send>(
 fn run_batch<A>(
     new: &(impl Fn() -> A + Sync),
     fold: &(impl Fn(&mut A, &Record) + Sync),
+    skip: Option<&Superseded>,
+    file: u32,
     parse: impl FnOnce(&mut dyn FnMut(Item)) -> LineCount,
 ) -> Done<A> {
     let run = std::panic::AssertUnwindSafe(|| {
@@ -440,7 +518,9 @@ fn run_batch<A>(
         let mut count = parse(&mut |item| match item {
             Ok(rec) => {
                 read += 1;
-                fold(&mut acc, &rec);
+                if !skip.is_some_and(|s| s.contains(file, rec.line)) {
+                    fold(&mut acc, &rec);
+                }
             }
             Err(e) => {
                 rejected += 1;
@@ -461,6 +541,7 @@ fn run_batch<A>(
 fn read_file(
     path: &std::path::Path,
     name: &str,
+    file: u32,
     only: Option<claims::FieldSet>,
     block_bytes: usize,
     send: &mut impl FnMut(Unit) -> bool,
@@ -507,7 +588,7 @@ fn read_file(
         loop {
             match blocks.next_block() {
                 Ok(Some(block)) => {
-                    if !send(Unit::Csv(parser.clone(), block)) {
+                    if !send(Unit::Csv(parser.clone(), block, file)) {
                         return false;
                     }
                 }
@@ -520,7 +601,7 @@ fn read_file(
                         kind: claims::import::RecordErrorKind::Io(format!("{e}")),
                     };
                     framing.lines += 1;
-                    if !send(Unit::Raw(parser.clone(), vec![Raw::Item(Err(err))])) {
+                    if !send(Unit::Raw(parser.clone(), vec![Raw::Item(Err(err))], file)) {
                         return false;
                     }
                     break;
@@ -530,7 +611,7 @@ fn read_file(
     } else {
         let mut raw = Vec::with_capacity(BATCH);
         while reader.next_batch(BATCH, &mut raw) {
-            if !send(Unit::Raw(parser.clone(), std::mem::take(&mut raw))) {
+            if !send(Unit::Raw(parser.clone(), std::mem::take(&mut raw), file)) {
                 return false;
             }
             raw = Vec::with_capacity(BATCH);

@@ -177,7 +177,7 @@ pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
         None => Vec::new(),
     };
     let mut b = DatasetBuilder::new(insts);
-    let batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields());
+    let batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields()).latest_versions()?;
     // Parsing, grouping and the per-claim part of the case table on worker
     // threads; interning in file order here, overlapped with the next blocks.
     // Each file's account of lines and its rejected lines are reported there.

@@ -83,7 +83,7 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
     let mut fields = crate::claims_io::GROUPING_FIELDS.to_vec();
     fields.extend([claims::Field::TotalCost, claims::Field::InstitutionId]);
     let stats = crate::claims_io::par_map_batches(
-        crate::claims_io::Batches::new(&a.cases).only(&fields),
+        crate::claims_io::Batches::new(&a.cases).only(&fields).latest_versions()?,
         |rec| {
             let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
             index.get(grouper.codes_of(&g).drg).copied()

@@ -465,6 +465,33 @@ const ROWS: &[Row] = &[
 
     // ------------------------------------------------------------ payment
     Row {
+        name: "weights calibrated from the same file given twice: each case once, the same weights as from one file",
+        run: |f, d| {
+            let p = f.claims(2024);
+            args(&[&"weights", &"calibrate", &"--cases", &p, &p, &"--scheme", &f.scheme(), &"--out", &d.join("w.csv")])
+        },
+        expect: Expect::Warned(&["given more than once", "later version is used", "claims-2024.csv line 2 and"]),
+        check: Some(|f, d, _| {
+            let (a, b) = (f.text(&f.weights()), std::fs::read_to_string(d.join("w.csv")).unwrap());
+            (a == b).then_some(()).ok_or("the weights differ from one copy's".into())
+        }),
+    },
+    Row {
+        name: "monitor indicators over the same file twice: each case once",
+        run: |f, d| {
+            let p = f.claims(2025);
+            args(&[&"monitor", &"indicators", &"--cases", &p, &p, &"--scheme", &f.scheme(), &"--out", &d.join("ind")])
+        },
+        expect: Expect::Warned(&["given more than once", "later version is used"]),
+        check: Some(|f, d, _| {
+            let n = table(&f.text(&f.claims(2025))).1.len();
+            let t = std::fs::read_to_string(d.join("ind/indicators.csv")).map_err(|e| e.to_string())?;
+            let (h, rows) = table(&t);
+            let r = rows.iter().find(|r| r[col(&h, "dimension")] == "region" && r[col(&h, "period")] == "2025").ok_or("no region row of 2025")?;
+            (r[col(&h, "cases")] == n.to_string()).then_some(()).ok_or(format!("region cases {} for {n}", r[col(&h, "cases")]))
+        }),
+    },
+    Row {
         name: "QC-failed claim (categories ¥x, claim ¥999,999.99: M001/M002) is priced but withheld, not paid",
         run: |f, d| {
             let text = edited_claims(f, 2025, |h, rows| rows[0][col(h, "total_cost")] = "999999.99".into());
