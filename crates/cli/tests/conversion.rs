@@ -3,7 +3,7 @@
 //! fee-for-service and per-diem cases are paid within ±5 % of the payment-to-cost
 //! ratio of the region as a whole (and of their insurance type's cases), and the
 //! year's estimate at the expected point
-//! values is within 5 % of the settled total. `DRGDIP_SEEDS=1,2,3` sweeps other
+//! values is within 5 % of the settled total; the budget identity holds there. `DRGDIP_SEEDS=1,2,3` sweeps other
 //! regions (printing each figure); the default is the demo region alone.
 
 use std::collections::HashMap;
@@ -48,6 +48,12 @@ fn region(seed: u64) -> Figures {
         "settle", "--year", "2025", "--cases", &y25, "--history-cases", &y24, "--scheme", scheme, "--weights", &d("w.csv"),
         "--institutions", &inst, "--out", &d("settle"),
     ]);
+    // The budget identity holds for both insurance types (the command fails if not; the
+    // summary says so too).
+    for ins in ["职工", "居民"] {
+        let l = out.lines().find(|l| l.trim_start().starts_with(&format!("{ins} budget identity"))).unwrap_or_else(|| panic!("no identity line for {ins}:\n{out}"));
+        assert!(l.trim_end().ends_with("OK"), "{l}");
+    }
     // Annual point value and expected point value of each insurance type's 住院 line.
     let (h, rows) = table(&dir.join("settle/point-values.csv"));
     let pv: HashMap<String, f64> = rows
