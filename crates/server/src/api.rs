@@ -83,7 +83,7 @@ pub fn routes() -> Api {
         )
         .add(doc("GET", "/api/configs/{config_id}", "One configuration with its content", Agency), get(get_config))
         .add(with_body(doc("POST", "/api/configs/{config_id}/activate", "Activate a configuration from an effective date (YYYY-MM-DD)", Admin), "application/json"), post(activate_config))
-        .add(with_query(doc("GET", "/api/engine", "The configuration in force on a day and the provisional point value", Authenticated), &["day"]), get(engine_info))
+        .add(with_query(doc("GET", "/api/engine", "The configuration in force on a day, the conversion rate and the expected point values of its year with their derivation (from the store's cases of the year before)", Authenticated), &["day"]), get(engine_info))
         .add(
             with_query(doc("GET", "/api/special-cases/quota", "Special-case quota of an institution in a quarter (5 % of DRG / 5 ‰ of DIP discharges) and how much is used", Authenticated), &["institution_id", "quarter"]),
             get(crate::review::get_quota),
@@ -271,9 +271,14 @@ async fn case_history(
     for v in versions {
         let findings = s.store.findings(Some(v.id), None).await?;
         let points: Value = serde_json::from_str(&v.result.points_json).unwrap_or(Value::Null);
+        let estimate: Value = serde_json::from_str(&v.result.estimate_json).unwrap_or(Value::Null);
+        let withholding: Vec<&store::StoredFinding> =
+            findings.iter().filter(|f| s.rules.get(&f.rule_id).is_some_and(|r| r.withhold)).collect();
         let mut j = json!(v);
+        j["withheld_findings"] = json!(withholding);
         j["findings"] = json!(findings);
         j["result"]["points_detail"] = points;
+        j["result"]["estimate"] = estimate;
         out.push(j);
     }
     Ok(Json(
@@ -383,7 +388,9 @@ async fn upload_one(
         }
         return Err(ApiError::unprocessable(msg, json!(prep.rejected)));
     }
+    let years = crate::upload::years_of(&prep.upload);
     let done = s.committer.commit(prep.upload).await?;
+    s.engines.cases_stored(years);
     let mut out = prep
         .outcomes
         .into_iter()
@@ -431,17 +438,22 @@ async fn upload_batch(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    let years = crate::upload::years_of(&prep.upload);
     let done = s.committer.commit(prep.upload).await?;
+    s.engines.cases_stored(years);
     let cases: Vec<Value> = prep
         .outcomes
         .iter()
         .zip(&done.cases)
         .map(|(o, (id, ver))| {
             json!({"line": o.line, "institution_id": o.institution_id, "case_id": o.case_id, "case_version_id": id, "version": ver,
-                   "drg": o.group.drg, "status": o.group.status, "points": o.estimate.points.to_string(), "yuan": o.estimate.yuan,
-                   "findings": o.findings})
+                   "drg": o.group.drg, "status": o.group.status, "points": o.estimate.points, "points_pending": o.points_pending,
+                   "yuan": o.estimate.yuan, "estimate_status": o.estimate.status, "estimate_reason": o.estimate.reason,
+                   "payable": o.payable, "withheld": o.withheld, "findings": o.findings})
         })
         .collect();
+    let withheld = prep.outcomes.iter().filter(|o| !o.payable).count();
+    let no_estimate = prep.outcomes.iter().filter(|o| o.estimate.status == "unavailable").count();
     let plan = json!({
         "missing_columns": prep.plan.missing_columns.iter().map(|(f, r)| json!({"field": f.name(), "rule_id": r})).collect::<Vec<_>>(),
         "skipped_rules": prep.plan.skipped_rules,
@@ -451,6 +463,7 @@ async fn upload_batch(
         StatusCode::CREATED,
         Json(
             json!({"upload_id": done.upload_id, "file_name": name, "records": cases.len() + prep.rejected.len(), "accepted": cases.len(),
+                    "withheld": withheld, "estimate_unavailable": no_estimate,
                     "rejected": prep.rejected, "plan": plan, "cases": cases}),
         ),
     ))
@@ -578,15 +591,23 @@ struct DayQ {
 
 async fn engine_info(State(s): State<AppState>, _a: Auth, Query(q): Query<DayQ>) -> R {
     let day = q.day.unwrap_or_else(crate::upload::today);
+    if chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").is_err() {
+        return Err(ApiError::bad_request(format!("day {day:?}: a date YYYY-MM-DD")));
+    }
     let key = s.engines.key_for(&day);
     let e = s.engines.engine(key).await?;
+    let basis = s.engines.basis(key, crate::upload::pricing_year(&day)).await?;
+    let pv = s.engines.point_value_override();
     Ok(Json(json!({
         "day": day, "scheme_id": key.0, "params_id": key.1, "weights_id": key.2, "dip_library_id": key.3,
         "method": if e.dip.is_some() { "dip" } else { "drg" },
         "scheme": e.grouper.scheme().name, "params_version": e.params.version,
         "dip_library_version": e.dip.as_ref().map(|d| d.library().manifest.version.clone()),
         "dip_groups": e.dip.as_ref().map(|d| d.groups().len()),
-        "groups_with_weights": e.standards.len(), "point_value": e.point_value.to_string(),
+        "groups_with_weights": e.standards.len(),
+        "point_value": pv.map(|v| v.to_string()),
+        "point_value_source": if pv.is_some() { "override (drgdip serve --point-value)" } else { "expected (per budget line, see estimate)" },
+        "estimate": basis.describe(),
     })))
 }
 
