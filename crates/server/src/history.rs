@@ -414,3 +414,46 @@ impl YearBasis {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basis(override_value: Option<Decimal>) -> YearBasis {
+        YearBasis {
+            year: 2025,
+            history: HistoryYear { year: 2024, cases: 10, ..HistoryYear::default() },
+            conv: Ok(points::Conversion::fixed(Decimal::new(150, 0))),
+            lines: Ok(vec![ExpectedLine {
+                key: Key::new(Insurance::Employee, SubCategory::Inpatient, ""),
+                annual: Fen(1_000_000_00),
+                points: Decimal::new(8_000_0000, 4),
+                value: Some(Decimal::new(125, 0)),
+            }]),
+            settle_params: "t".into(),
+            override_value,
+            split_by_class: false,
+            credit_to_lead: true,
+        }
+    }
+
+    #[test]
+    fn estimates_use_the_expected_point_value_of_the_line_or_say_why_not() {
+        let insts = BTreeMap::new();
+        let b = basis(None);
+        let e = b.estimate(Some(Decimal::new(1005, 1)), None, Some(Insurance::Employee), "H1", &insts);
+        assert_eq!((e.status, e.fen, e.line.as_deref()), ("expected", Some(12_562_50), Some("职工/住院")));
+        assert!(e.basis.as_ref().is_some_and(|b| b["text"].as_str().is_some_and(|t| t.contains("8000"))), "{:?}", e.basis);
+        // No line of that insurance type, no insurance type, pending points: no figure, a reason.
+        let e = b.estimate(Some(Decimal::ONE), None, Some(Insurance::Resident), "H1", &insts);
+        assert_eq!((e.status, e.fen), ("unavailable", None));
+        assert!(e.reason.as_deref().is_some_and(|r| r.contains("居民/住院") && r.contains("2024")), "{:?}", e.reason);
+        assert_eq!(b.estimate(Some(Decimal::ONE), None, None, "H1", &insts).status, "unavailable");
+        let e = b.estimate(None, Some("折算率未知"), Some(Insurance::Employee), "H1", &insts);
+        assert!(e.status == "unavailable" && e.points.is_none() && e.reason.as_deref().is_some_and(|r| r.contains("点数待定")));
+        // An explicit point value is labelled as the override it is.
+        let e = basis(Some(Decimal::new(200, 0))).estimate(Some(Decimal::TEN), None, Some(Insurance::Employee), "H1", &insts);
+        assert_eq!((e.status, e.fen), ("override", Some(2_000_00)));
+        assert!(e.reason.as_deref().is_some_and(|r| r.contains("--point-value")));
+    }
+}

@@ -618,3 +618,60 @@ pub async fn document(
         .body(Body::from(body))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(inst: &str, case: &str, day: &str, total: i64) -> Claim {
+        Claim {
+            case_id: case.into(),
+            institution_id: inst.into(),
+            insurance_type: Some(claims::InsuranceType::Employee),
+            discharged_at: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(10, 0, 0)),
+            admitted_at: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(8, 0, 0)),
+            los: Some(1),
+            main_diagnosis: Some("J18.900".into()),
+            total_cost: Some(Fen(total)),
+            fund_paid: Some(Fen(total / 2)),
+            ..Claim::default()
+        }
+    }
+
+    fn input(cases: Vec<Claim>, history: Vec<Claim>) -> RunInput {
+        let engine = crate::engines::build((None, None, None, None), None, None, None, None).expect("engine");
+        let inst = |id: &str| (id.to_owned(), points::Institution { id: id.into(), level: "二级".into(), tcm: false, alliance_lead: None });
+        RunInput {
+            year: 2025,
+            params: settle::SettleParams::builtin(),
+            engine_of: vec![0; cases.len()],
+            cases: cases.into_iter().map(|claim| RunCase { claim, withheld: Vec::new() }).collect(),
+            history,
+            engines: vec![Arc::new(engine)],
+            institutions: [inst("H1")].into_iter().collect(),
+            special: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn unknown_institutions_refuse_the_run_with_their_list() {
+        // Without weights every case is ungroupable and paid by item: the derived rate has
+        // no DRG/DIP basis — refused too, but the unknown institutions are named first.
+        let i = input(
+            vec![claim("H1", "a", "2025-03-01", 100_000), claim("H404", "b", "2025-03-02", 100_000), claim("H404", "c", "2025-03-03", 1)],
+            vec![claim("H1", "x", "2024-03-01", 100_000)],
+        );
+        let e = compute(&i).err().expect("refused");
+        assert!(e.contains("H404（2 例）") && e.contains("未登记"), "{e}");
+        let i = input(vec![claim("H1", "a", "2025-03-01", 100_000)], vec![claim("H405", "x", "2024-03-01", 100_000)]);
+        let e = compute(&i).err().expect("refused");
+        assert!(e.contains("2024") && e.contains("H405（1 例）"), "{e}");
+    }
+
+    #[test]
+    fn a_derived_rate_without_group_priced_history_refuses_the_run() {
+        let i = input(vec![claim("H1", "a", "2025-03-01", 100_000)], vec![claim("H1", "x", "2024-03-01", 100_000)]);
+        let e = compute(&i).err().expect("refused");
+        assert!(e.contains("折算率未知") && e.contains("2024"), "{e}");
+    }
+}
