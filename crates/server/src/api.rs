@@ -63,7 +63,7 @@ pub fn routes() -> Api {
         .add(doc("GET", "/api/users", "User accounts", Admin), get(list_users))
         .add(with_body(doc("POST", "/api/users", "Create a user (role agency_admin, agency_reviewer or hospital_user bound to one institution)", Admin), "application/json"), post(create_user))
         .add(
-            with_body(doc("POST", "/api/cases", "Upload one settlement list (JSON object): QC, group, price and store; answers with findings, group, trace, points and estimated yuan", Authenticated), "application/json"),
+            with_body(doc("POST", "/api/cases", "Upload one settlement list (JSON object): QC, group, price and store; answers with findings, group, trace, points, payable/withheld (QC gates payment) and the estimate with its derivation; an unregistered institution is refused (422)", Authenticated), "application/json"),
             post(upload_one),
         )
         .add(
@@ -95,7 +95,7 @@ pub fn routes() -> Api {
         .add(with_query(doc("GET", "/api/special-cases", "Special-case applications (a hospital user sees its own)", Authenticated), &["institution_id", "status", "quarter"]), get(crate::review::list))
         .add(doc("GET", "/api/special-cases/{special_case_id}", "One special-case application", Authenticated), get(crate::review::get_one))
         .add(
-            with_body(doc("POST", "/api/special-cases/{special_case_id}/review", "Approve (pay_as fee_for_service or adjusted_standard) or reject with comments", Agency), "application/json"),
+            with_body(doc("POST", "/api/special-cases/{special_case_id}/review", "Approve (pay_as fee_for_service or adjusted_standard) or reject with comments; approving a case whose latest version is withheld by QC needs qc_override (the reason, audited)", Agency), "application/json"),
             post(crate::review::review),
         )
         .add(
@@ -106,7 +106,7 @@ pub fn routes() -> Api {
         .add(doc("GET", "/api/disputes/{dispute_id}", "One dispute", Authenticated), get(crate::review::dispute))
         .add(with_body(doc("POST", "/api/disputes/{dispute_id}/answer", "The agency answers (and may close)", Agency), "application/json"), post(crate::review::answer))
         .add(
-            with_body(doc("POST", "/api/settlement/runs", "Start a settlement run of a year (body: year, optional params TOML): the year's cases priced with the configuration in force and the approved special cases, budget from last year's cases; runs in the background", Admin), "application/json"),
+            with_body(doc("POST", "/api/settlement/runs", "Start a settlement run of a year (body: year, optional params TOML): the year's cases priced with the configuration in force and the approved special cases, budget and conversion rate from last year's cases, cases withheld by QC listed not paid; runs in the background", Admin), "application/json"),
             post(crate::settlement::start),
         )
         .add(doc("GET", "/api/settlement/runs", "Settlement runs, newest first, with their state", Authenticated), get(crate::settlement::list))

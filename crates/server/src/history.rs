@@ -426,8 +426,8 @@ mod tests {
             conv: Ok(points::Conversion::fixed(Decimal::new(150, 0))),
             lines: Ok(vec![ExpectedLine {
                 key: Key::new(Insurance::Employee, SubCategory::Inpatient, ""),
-                annual: Fen(1_000_000_00),
-                points: Decimal::new(8_000_0000, 4),
+                annual: Fen(100_000_000),
+                points: Decimal::new(80_000_000, 4),
                 value: Some(Decimal::new(125, 0)),
             }]),
             settle_params: "t".into(),
@@ -442,7 +442,7 @@ mod tests {
         let insts = BTreeMap::new();
         let b = basis(None);
         let e = b.estimate(Some(Decimal::new(1005, 1)), None, Some(Insurance::Employee), "H1", &insts);
-        assert_eq!((e.status, e.fen, e.line.as_deref()), ("expected", Some(12_562_50), Some("职工/住院")));
+        assert_eq!((e.status, e.fen, e.line.as_deref()), ("expected", Some(1_256_250), Some("职工/住院")));
         assert!(e.basis.as_ref().is_some_and(|b| b["text"].as_str().is_some_and(|t| t.contains("8000"))), "{:?}", e.basis);
         // No line of that insurance type, no insurance type, pending points: no figure, a reason.
         let e = b.estimate(Some(Decimal::ONE), None, Some(Insurance::Resident), "H1", &insts);
@@ -453,7 +453,7 @@ mod tests {
         assert!(e.status == "unavailable" && e.points.is_none() && e.reason.as_deref().is_some_and(|r| r.contains("点数待定")));
         // An explicit point value is labelled as the override it is.
         let e = basis(Some(Decimal::new(200, 0))).estimate(Some(Decimal::TEN), None, Some(Insurance::Employee), "H1", &insts);
-        assert_eq!((e.status, e.fen), ("override", Some(2_000_00)));
+        assert_eq!((e.status, e.fen), ("override", Some(200_000)));
         assert!(e.reason.as_deref().is_some_and(|r| r.contains("--point-value")));
     }
 }

@@ -661,17 +661,17 @@ mod tests {
             vec![claim("H1", "a", "2025-03-01", 100_000), claim("H404", "b", "2025-03-02", 100_000), claim("H404", "c", "2025-03-03", 1)],
             vec![claim("H1", "x", "2024-03-01", 100_000)],
         );
-        let e = compute(&i).err().expect("refused");
+        let Err(e) = compute(&i) else { panic!("accepted") };
         assert!(e.contains("H404（2 例）") && e.contains("未登记"), "{e}");
         let i = input(vec![claim("H1", "a", "2025-03-01", 100_000)], vec![claim("H405", "x", "2024-03-01", 100_000)]);
-        let e = compute(&i).err().expect("refused");
+        let Err(e) = compute(&i) else { panic!("accepted") };
         assert!(e.contains("2024") && e.contains("H405（1 例）"), "{e}");
     }
 
     #[test]
     fn a_derived_rate_without_group_priced_history_refuses_the_run() {
         let i = input(vec![claim("H1", "a", "2025-03-01", 100_000)], vec![claim("H1", "x", "2024-03-01", 100_000)]);
-        let e = compute(&i).err().expect("refused");
+        let Err(e) = compute(&i) else { panic!("accepted") };
         assert!(e.contains("折算率未知") && e.contains("2024"), "{e}");
     }
 }
