@@ -28,8 +28,10 @@ pub struct ServeArgs {
     /// Settlement lists of the demo region over 2024 and 2025 (with --demo).
     #[arg(long, default_value_t = 40_000)]
     pub demo_cases: u64,
-    /// Provisional point value (yuan per point) for estimated payments;
-    /// default: the parameters' fee-for-service yuan per point.
+    /// An explicit point value (yuan per point) for the estimated payments, shown as
+    /// an override wherever an estimate is; default: the expected point value of each
+    /// case's budget line (budget / last year's points). Never changes the conversion
+    /// rate of fee-for-service or per-diem points.
     #[arg(long)]
     pub point_value: Option<rust_decimal::Decimal>,
 }

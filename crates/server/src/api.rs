@@ -63,7 +63,7 @@ pub fn routes() -> Api {
         .add(doc("GET", "/api/users", "User accounts", Admin), get(list_users))
         .add(with_body(doc("POST", "/api/users", "Create a user (role agency_admin, agency_reviewer or hospital_user bound to one institution)", Admin), "application/json"), post(create_user))
         .add(
-            with_body(doc("POST", "/api/cases", "Upload one settlement list (JSON object): QC, group, price and store; answers with findings, group, trace, points and estimated yuan", Authenticated), "application/json"),
+            with_body(doc("POST", "/api/cases", "Upload one settlement list (JSON object): QC, group, price and store; answers with findings, group, trace, points, payable/withheld (QC gates payment) and the estimate with its derivation; an unregistered institution is refused (422)", Authenticated), "application/json"),
             post(upload_one),
         )
         .add(
@@ -83,7 +83,7 @@ pub fn routes() -> Api {
         )
         .add(doc("GET", "/api/configs/{config_id}", "One configuration with its content", Agency), get(get_config))
         .add(with_body(doc("POST", "/api/configs/{config_id}/activate", "Activate a configuration from an effective date (YYYY-MM-DD)", Admin), "application/json"), post(activate_config))
-        .add(with_query(doc("GET", "/api/engine", "The configuration in force on a day and the provisional point value", Authenticated), &["day"]), get(engine_info))
+        .add(with_query(doc("GET", "/api/engine", "The configuration in force on a day, the conversion rate and the expected point values of its year with their derivation (from the store's cases of the year before)", Authenticated), &["day"]), get(engine_info))
         .add(
             with_query(doc("GET", "/api/special-cases/quota", "Special-case quota of an institution in a quarter (5 % of DRG / 5 ‰ of DIP discharges) and how much is used", Authenticated), &["institution_id", "quarter"]),
             get(crate::review::get_quota),
@@ -95,7 +95,7 @@ pub fn routes() -> Api {
         .add(with_query(doc("GET", "/api/special-cases", "Special-case applications (a hospital user sees its own)", Authenticated), &["institution_id", "status", "quarter"]), get(crate::review::list))
         .add(doc("GET", "/api/special-cases/{special_case_id}", "One special-case application", Authenticated), get(crate::review::get_one))
         .add(
-            with_body(doc("POST", "/api/special-cases/{special_case_id}/review", "Approve (pay_as fee_for_service or adjusted_standard) or reject with comments", Agency), "application/json"),
+            with_body(doc("POST", "/api/special-cases/{special_case_id}/review", "Approve (pay_as fee_for_service or adjusted_standard) or reject with comments; approving a case whose latest version is withheld by QC needs qc_override (the reason, audited)", Agency), "application/json"),
             post(crate::review::review),
         )
         .add(
@@ -106,7 +106,7 @@ pub fn routes() -> Api {
         .add(doc("GET", "/api/disputes/{dispute_id}", "One dispute", Authenticated), get(crate::review::dispute))
         .add(with_body(doc("POST", "/api/disputes/{dispute_id}/answer", "The agency answers (and may close)", Agency), "application/json"), post(crate::review::answer))
         .add(
-            with_body(doc("POST", "/api/settlement/runs", "Start a settlement run of a year (body: year, optional params TOML): the year's cases priced with the configuration in force and the approved special cases, budget from last year's cases; runs in the background", Admin), "application/json"),
+            with_body(doc("POST", "/api/settlement/runs", "Start a settlement run of a year (body: year, optional params TOML): the year's cases priced with the configuration in force and the approved special cases, budget and conversion rate from last year's cases, cases withheld by QC listed not paid; runs in the background", Admin), "application/json"),
             post(crate::settlement::start),
         )
         .add(doc("GET", "/api/settlement/runs", "Settlement runs, newest first, with their state", Authenticated), get(crate::settlement::list))
@@ -333,9 +333,14 @@ async fn case_history(
     for v in versions {
         let findings = s.store.findings(Some(v.id), None).await?;
         let points: Value = serde_json::from_str(&v.result.points_json).unwrap_or(Value::Null);
+        let estimate: Value = serde_json::from_str(&v.result.estimate_json).unwrap_or(Value::Null);
+        let withholding: Vec<&store::StoredFinding> =
+            findings.iter().filter(|f| s.rules.get(&f.rule_id).is_some_and(|r| r.withhold)).collect();
         let mut j = json!(v);
+        j["withheld_findings"] = json!(withholding);
         j["findings"] = json!(findings);
         j["result"]["points_detail"] = points;
+        j["result"]["estimate"] = estimate;
         out.push(j);
     }
     Ok(Json(
@@ -445,7 +450,9 @@ async fn upload_one(
         }
         return Err(ApiError::unprocessable(msg, json!(prep.rejected)));
     }
+    let years = crate::upload::years_of(&prep.upload);
     let done = s.committer.commit(prep.upload).await?;
+    s.engines.cases_stored(years);
     let mut out = prep
         .outcomes
         .into_iter()
@@ -493,17 +500,22 @@ async fn upload_batch(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    let years = crate::upload::years_of(&prep.upload);
     let done = s.committer.commit(prep.upload).await?;
+    s.engines.cases_stored(years);
     let cases: Vec<Value> = prep
         .outcomes
         .iter()
         .zip(&done.cases)
         .map(|(o, (id, ver))| {
             json!({"line": o.line, "institution_id": o.institution_id, "case_id": o.case_id, "case_version_id": id, "version": ver,
-                   "drg": o.group.drg, "status": o.group.status, "points": o.estimate.points.to_string(), "yuan": o.estimate.yuan,
-                   "findings": o.findings})
+                   "drg": o.group.drg, "status": o.group.status, "points": o.estimate.points, "points_pending": o.points_pending,
+                   "yuan": o.estimate.yuan, "estimate_status": o.estimate.status, "estimate_reason": o.estimate.reason,
+                   "payable": o.payable, "withheld": o.withheld, "findings": o.findings})
         })
         .collect();
+    let withheld = prep.outcomes.iter().filter(|o| !o.payable).count();
+    let no_estimate = prep.outcomes.iter().filter(|o| o.estimate.status == "unavailable").count();
     let plan = json!({
         "missing_columns": prep.plan.missing_columns.iter().map(|(f, r)| json!({"field": f.name(), "rule_id": r})).collect::<Vec<_>>(),
         "skipped_rules": prep.plan.skipped_rules,
@@ -513,7 +525,8 @@ async fn upload_batch(
         StatusCode::CREATED,
         Json(
             json!({"upload_id": done.upload_id, "file_name": name, "records": cases.len() + prep.rejected.len(), "accepted": cases.len(),
-                    "line_count": prep.count, "rejected": prep.rejected, "plan": plan, "cases": cases}),
+                    "line_count": prep.count, "withheld": withheld, "estimate_unavailable": no_estimate,
+                    "rejected": prep.rejected, "plan": plan, "cases": cases}),
         ),
     ))
 }
@@ -645,15 +658,23 @@ struct DayQ {
 
 async fn engine_info(State(s): State<AppState>, _a: Auth, Query(q): Query<DayQ>) -> R {
     let day = q.day.unwrap_or_else(crate::upload::today);
+    if chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").is_err() {
+        return Err(ApiError::bad_request(format!("day {day:?}: a date YYYY-MM-DD")));
+    }
     let key = s.engines.key_for(&day);
     let e = s.engines.engine(key).await?;
+    let basis = s.engines.basis(key, crate::upload::pricing_year(&day)).await?;
+    let pv = s.engines.point_value_override();
     Ok(Json(json!({
         "day": day, "scheme_id": key.0, "params_id": key.1, "weights_id": key.2, "dip_library_id": key.3,
         "method": if e.dip.is_some() { "dip" } else { "drg" },
         "scheme": e.grouper.scheme().name, "params_version": e.params.version,
         "dip_library_version": e.dip.as_ref().map(|d| d.library().manifest.version.clone()),
         "dip_groups": e.dip.as_ref().map(|d| d.groups().len()),
-        "groups_with_weights": e.standards.len(), "point_value": e.point_value.to_string(),
+        "groups_with_weights": e.standards.len(),
+        "point_value": pv.map(|v| v.to_string()),
+        "point_value_source": if pv.is_some() { "override (drgdip serve --point-value)" } else { "expected (per budget line, see estimate)" },
+        "estimate": basis.describe(),
     })))
 }
 

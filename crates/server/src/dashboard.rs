@@ -24,6 +24,9 @@ pub struct DashQuery {
     pub institution_id: Option<String>,
 }
 
+/// Totals of a set of cases. The estimated payment (预估支付) counts payable cases
+/// with an estimate only; withheld cases (QC) and cases without an estimate or
+/// with pending points are counted apart, never as 0.
 #[derive(Default, Clone)]
 struct Agg {
     cases: i64,
@@ -33,6 +36,11 @@ struct Agg {
     drg_fen: i64,
     weight: Decimal,
     weighted: i64,
+    withheld: i64,
+    withheld_fen: i64,
+    no_estimate: i64,
+    points_pending: i64,
+    override_pv: i64,
 }
 
 impl Agg {
@@ -41,7 +49,26 @@ impl Agg {
         if c.status == "grouped" {
             self.grouped += 1;
         }
-        self.points += c.points.parse::<Decimal>().unwrap_or_default();
+        match c.points.parse::<Decimal>() {
+            Ok(p) => self.points += p,
+            Err(_) => self.points_pending += 1,
+        }
+        // "" : stored before the estimate recorded its derivation — not counted as known.
+        let estimated = matches!(c.estimate_status.as_str(), "expected" | "override");
+        if !estimated {
+            self.no_estimate += 1;
+        }
+        self.override_pv += i64::from(c.estimate_status == "override");
+        if !c.payable {
+            self.withheld += 1;
+            if estimated {
+                self.withheld_fen += c.yuan_fen;
+            }
+            return;
+        }
+        if !estimated {
+            return;
+        }
         self.fen += c.yuan_fen;
         if c.method == "drg" || c.method == "dip" {
             self.drg_fen += c.yuan_fen;
@@ -63,6 +90,11 @@ impl Agg {
             "group_rate": Agg::ratio(self.grouped, self.cases),
             "points": self.points.round_dp(4).to_string(),
             "estimated_yuan": Decimal::new(self.fen, 2).to_string(),
+            "withheld_cases": self.withheld,
+            "withheld_estimated_yuan": Decimal::new(self.withheld_fen, 2).to_string(),
+            "estimate_unavailable_cases": self.no_estimate,
+            "points_pending_cases": self.points_pending,
+            "estimate_override_cases": self.override_pv,
             "drg_payment_share": Agg::ratio(self.drg_fen, self.fen),
             "total_weight": self.weight.round_dp(4).to_string(),
             "cmi": (self.weighted > 0).then(|| (self.weight / Decimal::from(self.weighted)).round_dp(4).to_string()),
@@ -255,8 +287,13 @@ pub async fn bulletin(State(s): State<AppState>, a: Auth, Query(q): Query<Bullet
         h => return Err(ApiError::bad_request(format!("half {h}: 1 or 2"))),
     };
     let mut rows: BTreeMap<String, BTreeMap<&str, i64>> = BTreeMap::new();
+    let mut overrides: Vec<Value> = Vec::new();
     for quarter in &quarters {
         for sc in s.store.special_cases(inst.as_deref(), None, Some(quarter)).await? {
+            if let Some(reason) = &sc.qc_override {
+                overrides.push(json!({"id": sc.id, "institution_id": sc.institution_id, "case_id": sc.case_id, "quarter": sc.quarter,
+                    "qc_withheld": sc.qc_withheld, "qc_override": reason, "reviewed_by": sc.reviewed_by, "reviewed_at": sc.reviewed_at}));
+            }
             let r = rows.entry(sc.institution_id.clone()).or_default();
             *r.entry("applied").or_default() += 1;
             let st = match sc.status.as_str() {
@@ -275,6 +312,9 @@ pub async fn bulletin(State(s): State<AppState>, a: Auth, Query(q): Query<Bullet
                 _ => "critical_care",
             };
             *r.entry(reason).or_default() += 1;
+            if sc.qc_override.is_some() {
+                *r.entry("qc_override").or_default() += 1;
+            }
         }
     }
     let cols = [
@@ -289,6 +329,7 @@ pub async fn bulletin(State(s): State<AppState>, a: Auth, Query(q): Query<Bullet
         ("high_cost", "医疗费用高"),
         ("new_technology", "新药耗新技术"),
         ("critical_care", "危重/多学科"),
+        ("qc_override", "质控未通过特批"),
     ];
     let table: Vec<Vec<Value>> = rows
         .iter()
@@ -305,6 +346,7 @@ pub async fn bulletin(State(s): State<AppState>, a: Auth, Query(q): Query<Bullet
         "quarters": quarters,
         "columns": cols.iter().map(|c| json!({"name": c.0, "label": c.1})).collect::<Vec<_>>(),
         "rows": table,
+        "qc_overrides": overrides,
     })))
 }
 

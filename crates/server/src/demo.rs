@@ -292,6 +292,7 @@ pub async fn load_csv(
             crate::upload::prepare(auth, "batch", name, body, engines, &built, rules, dicts);
         stored += prepared.upload.cases.len();
         store.commit_uploads(std::slice::from_ref(&prepared.upload)).await?;
+        engines.cases_stored(crate::upload::years_of(&prepared.upload));
     }
     Ok(stored)
 }

@@ -5,14 +5,21 @@
 //! each kind, the one with the latest effective date not after that day. With
 //! none, the built-in defaults apply: the embedded demo scheme, the built-in
 //! parameters and no weights (every case is then priced as ungroupable).
+//!
+//! The conversion rate and the expected point values of a year Y come from the
+//! store's cases discharged in Y−1 ([`crate::history`]); they are cached per
+//! (engine, year) and dropped when configurations or institutions change or
+//! when cases of Y−1 are stored ([`Engines::cases_stored`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rust_decimal::Decimal;
 use store::{ConfigKind, Store};
 
 use crate::error::ApiError;
+use crate::history::YearBasis;
 use crate::pipeline::{parse_standards, Engine, SchemeUpload};
 
 /// The configuration ids of an engine: scheme, parameters, weights, DIP library.
@@ -21,13 +28,24 @@ pub type EngineKey = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 /// Active configurations and compiled engines.
 pub struct Engines {
     store: Store,
-    /// Fixed provisional point value (yuan per point); default: the parameters' `fee_for_service.yuan_per_point`.
+    /// `drgdip serve --point-value`: an explicit point value for the estimates,
+    /// replacing the expected point value (labelled as an override wherever shown).
     point_value: Option<Decimal>,
+    /// The settlement parameters the estimate's budget is built with.
+    settle_params: settle::SettleParams,
     /// Active configurations: (kind, effective_from, id), sorted by effective date then id.
     active: RwLock<Vec<(ConfigKind, String, i64)>>,
     cache: Mutex<HashMap<EngineKey, Arc<Engine>>>,
     /// Institutions as pricing needs them.
     institutions: RwLock<HashMap<String, points::Institution>>,
+    /// Rate and expected point values per (engine, year of the cases priced).
+    bases: Mutex<HashMap<(EngineKey, u16), Arc<YearBasis>>>,
+    /// Bumped when cases of a year are stored (by that year).
+    stored: Mutex<HashMap<u16, u64>>,
+    /// Bumped when configurations or institutions change.
+    config_gen: AtomicU64,
+    /// One basis is derived at a time (the others wait and reuse it).
+    building: tokio::sync::Mutex<()>,
 }
 
 impl Engines {
@@ -35,9 +53,14 @@ impl Engines {
         let e = Engines {
             store,
             point_value,
+            settle_params: settle::SettleParams::builtin(),
             active: RwLock::new(Vec::new()),
             cache: Mutex::new(HashMap::new()),
             institutions: RwLock::new(HashMap::new()),
+            bases: Mutex::new(HashMap::new()),
+            stored: Mutex::new(HashMap::new()),
+            config_gen: AtomicU64::new(0),
+            building: tokio::sync::Mutex::new(()),
         };
         e.reload().await?;
         Ok(e)
@@ -75,35 +98,86 @@ impl Engines {
                 })
                 .collect();
         }
+        // Rates and expected point values depend on the configurations and the institutions.
+        self.config_gen.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut b) = self.bases.lock() {
+            b.clear();
+        }
         Ok(())
     }
 
-    /// The institution for pricing. An unknown one has no level, hence no coefficient:
-    /// its DRG/DIP points are withheld (`points::Rule::NoCoefficient`), never priced
-    /// with a default coefficient.
-    pub fn institution(&self, id: &str) -> points::Institution {
-        self.institutions
-            .read()
-            .ok()
-            .and_then(|m| m.get(id).cloned())
-            .unwrap_or_else(|| points::Institution {
-                id: id.to_owned(),
-                level: String::new(),
-                tcm: false,
-                alliance_lead: None,
-            })
+    /// A registered institution as pricing needs it; None when it is not registered
+    /// (the caller refuses the record: there is no level, so no coefficient).
+    pub fn institution(&self, id: &str) -> Option<points::Institution> {
+        self.institutions.read().ok().and_then(|m| m.get(id).cloned())
     }
 
     /// Every known institution as pricing needs it.
-    pub fn institutions_snapshot(&self) -> std::collections::BTreeMap<String, points::Institution> {
+    pub fn institutions_snapshot(&self) -> BTreeMap<String, points::Institution> {
         self.institutions
             .read()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
     }
 
-    pub fn institution_known(&self, id: &str) -> bool {
-        self.institutions.read().is_ok_and(|m| m.contains_key(id))
+    /// The explicit point value of `drgdip serve --point-value`, if any.
+    pub fn point_value_override(&self) -> Option<Decimal> {
+        self.point_value
+    }
+
+    /// Cases discharged in these years were stored: the bases derived from them
+    /// (those of the following years) are dropped.
+    pub fn cases_stored(&self, years: impl IntoIterator<Item = u16>) {
+        let years: Vec<u16> = years.into_iter().collect();
+        if years.is_empty() {
+            return;
+        }
+        if let Ok(mut g) = self.stored.lock() {
+            for y in &years {
+                *g.entry(*y).or_default() += 1;
+            }
+        }
+        if let Ok(mut b) = self.bases.lock() {
+            b.retain(|(_, y), _| !years.contains(&y.saturating_sub(1)));
+        }
+    }
+
+    fn stored_gen(&self, year: u16) -> u64 {
+        self.stored.lock().ok().and_then(|g| g.get(&year).copied()).unwrap_or(0)
+    }
+
+    /// The conversion rate and expected point values for pricing cases of `year`
+    /// with the engine `key`: from the cache, or derived now from the store's cases
+    /// of `year − 1` (latest version of each).
+    pub async fn basis(&self, key: EngineKey, year: u16) -> Result<Arc<YearBasis>, ApiError> {
+        let cached = |e: &Engines| e.bases.lock().ok().and_then(|b| b.get(&(key, year)).cloned());
+        if let Some(b) = cached(self) {
+            return Ok(b);
+        }
+        let _building = self.building.lock().await;
+        if let Some(b) = cached(self) {
+            return Ok(b);
+        }
+        let hy = year.saturating_sub(1);
+        let (gen, cgen) = (self.stored_gen(hy), self.config_gen.load(Ordering::SeqCst));
+        let engine = self.engine(key).await?;
+        let rows = self.store.settlement_inputs(&format!("{hy:04}-01"), &format!("{hy:04}-12")).await?;
+        let institutions = self.institutions_snapshot();
+        let params = self.settle_params.clone();
+        let pv = self.point_value;
+        let basis = tokio::task::spawn_blocking(move || -> Result<YearBasis, ApiError> {
+            let claims = crate::settlement::parse_claims(rows)?;
+            Ok(crate::history::year_basis(&engine, &claims, &institutions, year, &params, pv))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("history {hy}: {e}")))??;
+        let basis = Arc::new(basis);
+        if self.stored_gen(hy) == gen && self.config_gen.load(Ordering::SeqCst) == cgen {
+            if let Ok(mut b) = self.bases.lock() {
+                b.insert((key, year), basis.clone());
+            }
+        }
+        Ok(basis)
     }
 
     /// The configuration ids in force on `day` (`YYYY-MM-DD`).
@@ -142,8 +216,7 @@ impl Engines {
             content(key.2).await?,
             content(key.3).await?,
         );
-        let pv = self.point_value;
-        let engine = tokio::task::spawn_blocking(move || build(key, scheme, params, weights, library, pv))
+        let engine = tokio::task::spawn_blocking(move || build(key, scheme, params, weights, library))
             .await
             .map_err(|e| ApiError::internal(format!("engine build: {e}")))??;
         let engine = Arc::new(engine);
@@ -161,7 +234,6 @@ pub fn build(
     params: Option<String>,
     weights: Option<String>,
     library: Option<String>,
-    point_value: Option<Decimal>,
 ) -> Result<Engine, ApiError> {
     let grouper = match scheme {
         Some(text) => {
@@ -192,19 +264,11 @@ pub fn build(
         }
         _ => None,
     };
-    // TEMPORARY (issue 13 in progress): the derived rate comes from the store's history year.
-    let conv = match params.fee_for_service.yuan_per_point {
-        points::RateSetting::Fixed(r) => points::Conversion::fixed(r),
-        points::RateSetting::Derived => points::Conversion::fixed(point_value.unwrap_or(Decimal::ONE_HUNDRED)),
-    };
-    let point_value = point_value.unwrap_or(conv.yuan_per_point);
     Ok(Engine {
         grouper,
         params,
         standards,
-        conv,
         dip,
-        point_value,
         scheme_id: key.0,
         params_id: key.1,
         weights_id: key.2,
@@ -215,7 +279,7 @@ pub fn build(
 pub fn validate(kind: ConfigKind, text: &str) -> Result<(), ApiError> {
     match kind {
         ConfigKind::Scheme => {
-            build((None, None, None, None), Some(text.to_owned()), None, None, None, None).map(|_| ())
+            build((None, None, None, None), Some(text.to_owned()), None, None, None).map(|_| ())
         }
         ConfigKind::Params => {
             // A DIP parameter set is checked without a library (it comes as its own configuration).

@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod engines;
 pub mod error;
+pub mod history;
 pub mod openapi;
 pub mod pipeline;
 pub mod reports;
@@ -51,7 +52,10 @@ pub struct AppState {
 /// Options of the service.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Fixed provisional point value (yuan per point); default: from the parameters in force.
+    /// An explicit point value (yuan per point) for the estimated payments, replacing
+    /// the expected point value (budget line / last year's points); shown as an
+    /// override wherever an estimate is. Default None: the expected point value.
+    /// It never changes the conversion rate of fee-for-service or per-diem points.
     pub point_value: Option<rust_decimal::Decimal>,
     /// Code dictionaries for QC (e.g. the demo dictionaries); None: dictionary rules are skipped.
     pub dicts: Option<Arc<codes::Dictionaries>>,
@@ -192,6 +196,13 @@ impl Default for Api {
 /// Build the application on an open store.
 pub async fn app(store: Store, opts: Options) -> Result<Router, ApiError> {
     let engines = Arc::new(engines::Engines::new(store.clone(), opts.point_value).await?);
+    let rules = Arc::new(qc::RuleSet::builtin());
+    // Versions stored before payment was gated by QC: their payable flag from their findings.
+    let r2 = rules.clone();
+    let filled = store.backfill_withheld(&move |id: &str| r2.get(id).is_some_and(|r| r.withhold)).await?;
+    if filled > 0 {
+        eprintln!("note: the payable flag of {filled} case versions stored before QC gated payment was filled from their QC findings");
+    }
     let interrupted = store.interrupt_running_settlements().await?;
     if interrupted > 0 {
         eprintln!("note: {interrupted} settlement run(s) interrupted by the last stop are marked failed");
@@ -202,7 +213,7 @@ pub async fn app(store: Store, opts: Options) -> Result<Router, ApiError> {
         committer: Committer::start(store.clone()),
         store,
         engines,
-        rules: Arc::new(qc::RuleSet::builtin()),
+        rules,
         dicts: opts.dicts,
         sessions: Arc::new(auth::SessionCache::default()),
         docs,

@@ -17,10 +17,6 @@ pub struct Engine {
     pub grouper: drg::Grouper,
     pub params: Params,
     pub standards: HashMap<String, GroupStandard>,
-    /// The conversion rate of money into points (fee-for-service, per-diem, add-ons).
-    pub conv: points::Conversion,
-    /// Provisional point value (yuan per point) for the estimated payment.
-    pub point_value: Decimal,
     /// The DIP grouper, when the parameters' method is `dip` (the region pays by
     /// DIP scores): cases are then grouped by the library, not the DRG scheme.
     pub dip: Option<dip::Grouper>,
@@ -43,7 +39,7 @@ pub struct Problem {
 }
 
 /// The grouping and pricing of one case.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct Priced {
     pub mdc: String,
     pub adrg: String,
@@ -53,9 +49,36 @@ pub struct Priced {
     pub status: String,
     pub trace: String,
     pub points: points::Points,
-    pub point_value: Decimal,
-    /// Points × point value, rounded to the fen.
-    pub estimated: Fen,
+    /// Why the points are not known (the conversion rate is unavailable and the
+    /// case's points convert money: fee-for-service, per-diem, drug add-ons); then
+    /// the rate-dependent figures of `points` are meaningless and shown as null.
+    pub pending: Option<String>,
+}
+
+impl Priced {
+    /// The total points, None while pending.
+    pub fn total(&self) -> Option<Decimal> {
+        self.pending.is_none().then_some(self.points.total)
+    }
+
+    /// The points derivation as JSON: the rate-dependent figures are null while pending.
+    pub fn points_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.points).unwrap_or(serde_json::Value::Null);
+        if let Some(why) = &self.pending {
+            let converted_case = !matches!(self.points.method, points::PayMethod::Drg | points::PayMethod::Dip);
+            for k in ["total", "yuan_per_point"] {
+                v[k] = serde_json::Value::Null;
+            }
+            if converted_case {
+                v["case_points"] = serde_json::Value::Null;
+            }
+            if !converted_case || self.points.addon_points != Decimal::ZERO {
+                v["addon_points"] = serde_json::Value::Null;
+            }
+            v["points_pending"] = serde_json::Value::String(why.clone());
+        }
+        v
+    }
 }
 
 /// Normalised diagnosis and procedure codes of a claim (owned, for [`drg_case`]).
@@ -217,8 +240,17 @@ impl Engine {
         (grouped, t)
     }
 
-    /// The points of a grouped claim.
-    pub fn points(&self, c: &Claim, inst: &points::Institution, g: &Grouped, special_case: bool) -> points::Points {
+    /// The points of a grouped claim at the conversion rate `conv`, with the
+    /// withholding QC rules the list breaks.
+    pub fn points(
+        &self,
+        c: &Claim,
+        inst: &points::Institution,
+        g: &Grouped,
+        special_case: bool,
+        conv: &points::Conversion,
+        withheld: &[String],
+    ) -> points::Points {
         let input = CaseInput {
             case_id: &c.case_id,
             group: g.standard.as_ref(),
@@ -227,17 +259,31 @@ impl Engine {
             los: c.los.unwrap_or(0),
             main_dx: c.main_diagnosis.as_deref().unwrap_or(""),
             special_case,
-            withheld: &[],
+            withheld,
         };
-        points::price(&self.params, &self.conv, inst, &input)
+        points::price(&self.params, conv, inst, &input)
     }
 
-    /// Group, explain and price one record.
-    pub fn price(&self, rec: &Record, inst: &points::Institution) -> Priced {
+    /// Group, explain and price one record at the rate of its year (`conv`; Err:
+    /// why the rate is unknown, and the points that need it are pending).
+    pub fn price(
+        &self,
+        rec: &Record,
+        inst: &points::Institution,
+        conv: &Result<points::Conversion, String>,
+        withheld: &[String],
+    ) -> Priced {
         let c = &rec.claim;
         let (g, trace) = self.group(c, inst, true);
-        let p = self.points(c, inst, &g, false);
-        let estimated = yuan_to_fen(p.total * self.point_value);
+        let (p, pending) = match conv {
+            Ok(conv) => (self.points(c, inst, &g, false, conv, withheld), None),
+            Err(why) => {
+                // Priced at a unit rate only to learn whether anything converts.
+                let p = self.points(c, inst, &g, false, &points::Conversion::fixed(Decimal::ONE), withheld);
+                let pending = p.yuan_per_point.is_some().then(|| why.clone());
+                (p, pending)
+            }
+        };
         Priced {
             mdc: g.mdc,
             adrg: g.adrg,
@@ -246,8 +292,7 @@ impl Engine {
             status: g.status,
             trace,
             points: p,
-            point_value: self.point_value,
-            estimated,
+            pending,
         }
     }
 }

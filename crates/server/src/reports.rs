@@ -34,6 +34,8 @@ struct Inputs {
     institutions: Vec<store::Institution>,
     special: HashSet<(String, String)>,
     qc: Vec<(String, String, String)>,
+    /// Withheld cases of the month (monthly feedback): case, version, rules, what to fix.
+    withheld: Vec<(String, i64, String, String)>,
 }
 
 /// Build the monitor's dataset and the report (pure).
@@ -85,7 +87,30 @@ fn build(kind: PeriodKind, period: Period, inst: Option<&str>, inp: Inputs) -> R
                     extras.qc.entry(ix).or_default().push(format!("{rule} {msg}"));
                 }
             }
-            Ok(report::monthly_feedback(&data, &ind, &det, &extras, i, period))
+            let mut r = report::monthly_feedback(&data, &ind, &det, &extras, i, period);
+            let rows: Vec<Vec<report::Cell>> = inp
+                .withheld
+                .iter()
+                .map(|(case, v, rules, fix)| {
+                    vec![
+                        report::Cell::Text(case.clone()),
+                        report::Cell::Int(*v),
+                        report::Cell::Text(rules.replace(',', "、")),
+                        report::Cell::Text(fix.clone()),
+                    ]
+                })
+                .collect();
+            r.lines.push(format!(
+                "暂缓支付病例 {} 例：结算清单未通过质控（seed 000：结算清单合规是结算的必要条件），更正后以同一病例号重新上传，新版本在下次结算中支付。",
+                rows.len()
+            ));
+            r.tables.push(report::Table {
+                title: "暂缓支付病例（质控未通过）".into(),
+                headers: vec!["病例号".into(), "版本".into(), "未通过的质控规则".into(), "需更正的内容".into()],
+                rows,
+                note: "按病例最新版本；更正并重新上传后即从本表移出。".into(),
+            });
+            Ok(r)
         }
         PeriodKind::Quarter => Ok(report::quarterly_bulletin(&data, &ind, &det, period)),
         PeriodKind::Year => Ok(report::annual_disclosure(&data, &ind, period.year)),
@@ -127,7 +152,23 @@ pub async fn report(
         }
         _ => Vec::new(),
     };
-    let inp = Inputs { cases, institutions, special, qc };
+    let withheld = match (&inst, kind) {
+        (Some(i), PeriodKind::Month) => {
+            let m = format!("{}-{:02}", period.year, period.n);
+            let mut out = Vec::new();
+            for (case, version, _, rules) in s.store.withheld_cases(&m, &m, i).await? {
+                let fix: Vec<String> = qc
+                    .iter()
+                    .filter(|(c, r, _)| *c == case && s.rules.get(r).is_some_and(|x| x.withhold))
+                    .map(|(_, r, m)| format!("{r} {m}"))
+                    .collect();
+                out.push((case, version, rules, fix.join("；")));
+            }
+            out
+        }
+        _ => Vec::new(),
+    };
+    let inp = Inputs { cases, institutions, special, qc, withheld };
     let inst2 = inst.clone();
     let r = tokio::task::spawn_blocking(move || build(kind, period, inst2.as_deref(), inp))
         .await

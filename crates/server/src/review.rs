@@ -86,12 +86,28 @@ pub async fn apply(
         .ok_or_else(|| ApiError::not_found(format!("case {} of institution {own}", b.case_id)))?;
     let quarter = store::quarter_of(&latest.period)
         .ok_or_else(|| ApiError::bad_request(format!("case {}: no discharge date", b.case_id)))?;
+    let warning = qc_warning(latest);
     let (_, quota, _, _) = quota_of(&s, &own, &quarter).await?;
     let sc = s
         .store
         .apply_special_case(&a.actor(), &own, &b.case_id, &b.reason, &b.note, quota)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(sc))))
+    let mut j = json!(sc);
+    j["qc_warning"] = json!(warning);
+    Ok((StatusCode::CREATED, Json(j)))
+}
+
+/// The QC warning of a case version that is withheld (None: payable): what the
+/// applicant and the reviewer must see.
+pub fn qc_warning(v: &store::CaseVersion) -> Option<String> {
+    (!v.result.payable).then(|| {
+        format!(
+            "该病例最新版本（第 {} 版）未通过质控规则 {}，暂缓支付：请先更正结算清单并重新上传（同一病例号）；\
+             在此之前审核专家不能批准特例单议，除非说明理由特批（记入审计日志并在通报中列示）",
+            v.version,
+            v.result.withheld.replace(',', "、")
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -138,6 +154,10 @@ struct Review {
     adjusted_points: Option<Value>,
     #[serde(default)]
     comment: String,
+    /// Approve although the case's latest version is withheld by QC: the reason
+    /// (required then, audited, shown in the queue and the bulletin).
+    #[serde(default)]
+    qc_override: Option<String>,
 }
 
 pub async fn review(
@@ -177,6 +197,7 @@ pub async fn review(
             b.pay_as.as_deref(),
             adjusted.as_deref(),
             &b.comment,
+            b.qc_override.as_deref(),
         )
         .await?;
     Ok(Json(json!(sc)))

@@ -21,12 +21,13 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use settle::statement::{self, Table};
-use settle::{HistoryRow, HospitalInputs, Insurance, Key, Ledger, Method, Pts, SubCategory};
+use settle::{HistoryRow, HospitalInputs, Ledger, Method, Pts};
 use store::{Actor, FinishedRun, SettlementDocument, SettlementInput};
 
 use crate::auth::Auth;
 use crate::engines::{EngineKey, Engines};
 use crate::error::ApiError;
+use crate::history::Roster;
 use crate::pipeline::Engine;
 use crate::AppState;
 
@@ -37,25 +38,25 @@ pub enum SpecialPay {
     Adjusted(Decimal),
 }
 
+/// A case of the run: the latest version's settlement list and its QC verdict.
+#[derive(Clone, Debug)]
+pub struct RunCase {
+    pub claim: Claim,
+    /// The withholding QC rule ids of the version (empty: payable).
+    pub withheld: Vec<String>,
+}
+
 /// Everything a run computes from, read from the store.
 pub struct RunInput {
     pub year: u16,
     pub params: settle::SettleParams,
-    pub cases: Vec<Claim>,
+    pub cases: Vec<RunCase>,
     pub history: Vec<Claim>,
     /// The engine of each case (index into `engines`).
     pub engine_of: Vec<usize>,
     pub engines: Vec<Arc<Engine>>,
     pub institutions: BTreeMap<String, points::Institution>,
     pub special: HashMap<(String, String), SpecialPay>,
-}
-
-fn insurance_of(c: &Claim) -> Option<Insurance> {
-    match c.insurance_type {
-        Some(claims::InsuranceType::Employee) => Some(Insurance::Employee),
-        Some(claims::InsuranceType::Resident) => Some(Insurance::Resident),
-        _ => None,
-    }
 }
 
 fn method_of(m: points::PayMethod) -> Method {
@@ -68,15 +69,18 @@ fn method_of(m: points::PayMethod) -> Method {
     }
 }
 
-/// Points of one case as settlement credits them (special cases applied).
+/// Points of one case as settlement credits them (special cases applied) at the
+/// conversion rate of the year, with its withholding QC rules.
 pub fn case_points(
     engine: &Engine,
     inst: &points::Institution,
     c: &Claim,
     special: Option<&SpecialPay>,
+    conv: &points::Conversion,
+    withheld: &[String],
 ) -> points::Points {
     let (g, _) = engine.group(c, inst, false);
-    let mut p = engine.points(c, inst, &g, special.is_some());
+    let mut p = engine.points(c, inst, &g, special.is_some(), conv, withheld);
     if let Some(SpecialPay::Adjusted(pts)) = special {
         // The reviewer's adjusted standard replaces the fee-for-service points.
         p.case_points = *pts;
@@ -106,154 +110,199 @@ fn doc_text(name: &str, inst: Option<&str>, media: &str, content: String) -> Set
 const CSV: &str = "text/csv; charset=utf-8";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// Compute a run (pure: no IO).
+/// Compute a run (pure: no IO). Refused, with the list, when cases or history
+/// name unregistered institutions, when the conversion rate cannot be derived, and
+/// when cases fall on a line without budget (settle's `NoBudgetLine`).
 pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
     let year = i32::from(input.year);
     let params = &input.params;
-    let unknown = |id: &str| points::Institution {
-        id: id.to_owned(),
-        level: String::new(),
-        tcm: false,
-        alliance_lead: None,
-    };
     let credit_to_lead = input
         .engines
         .first()
         .is_some_and(|e| e.params.alliance.credit_to_lead);
-    let settled_with = |id: &str| -> String {
-        match input.institutions.get(id).and_then(|i| i.alliance_lead.clone()) {
-            Some(lead) if credit_to_lead => lead,
-            _ => id.to_owned(),
-        }
-    };
-    let class = |id: &str| -> String {
-        if params.budget.split_by_class {
-            input.institutions.get(id).map(|i| i.level.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        }
+    let roster = Roster {
+        institutions: &input.institutions,
+        credit_to_lead,
+        split_by_class: params.budget.split_by_class,
     };
 
-    // History: last year's inpatient totals per settled institution and insurance type.
-    let mut hist: BTreeMap<(String, Insurance), (Fen, Fen)> = BTreeMap::new();
-    for c in &input.history {
-        if let Some(ins) = insurance_of(c) {
-            let e = hist.entry((settled_with(&c.institution_id), ins)).or_default();
-            e.0 = e.0 + c.total_cost.unwrap_or_default();
-            e.1 = e.1 + c.fund_paid.unwrap_or_default();
+    // Every institution the cases name must be registered (no default level).
+    let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in &input.cases {
+        if !input.institutions.contains_key(&c.claim.institution_id) {
+            *unknown.entry(c.claim.institution_id.as_str()).or_default() += 1;
         }
     }
-    if hist.is_empty() {
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().take(20).map(|(i, n)| format!("{i}（{n} 例）")).collect();
         return Err(format!(
-            "no cases discharged in {} in the store: the {} budget is built from last year's totals (seed 002 §9)",
+            "{year} 年的病例中有 {} 个机构未登记，其级别与系数未知，结算被拒绝：{}；请先登记这些机构",
+            unknown.len(),
+            list.join("、")
+        ));
+    }
+
+    // History: last year's cases priced with each engine of this year (rate, expected points).
+    let mut hist_of = Vec::with_capacity(input.engines.len());
+    let mut conv_of = Vec::with_capacity(input.engines.len());
+    for e in &input.engines {
+        let h = crate::history::pass(e, &input.history, &roster, year - 1)?;
+        conv_of.push(crate::history::conversion(&e.params, &h).map_err(|m| format!("结算被拒绝：{m}"))?);
+        hist_of.push(h);
+    }
+    let hist = hist_of.first().cloned().unwrap_or_default();
+    if hist.totals.is_empty() {
+        return Err(format!(
+            "no cases discharged in {} in the store: the {} budget is built from last year's totals (seed 002 §9)（库中没有 {} 年出院的职工/居民病例，无法编制 {} 年预算）",
+            year - 1,
+            year,
             year - 1,
             year
         ));
     }
-    let history: Vec<HistoryRow> = hist
-        .into_iter()
-        .map(|((inst, ins), (total, fund))| HistoryRow {
-            class: input.institutions.get(&inst).map(|i| i.level.clone()).unwrap_or_default(),
-            institution_id: inst,
-            insurance: ins,
-            category: SubCategory::Inpatient,
-            total_cost: total,
-            fund_paid: fund,
-        })
-        .collect();
-
-    // Every case's institution must be known: its level gives its coefficient (there
-    // is no default), its alliance lead the institution settled.
-    let mut missing: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
-    for c in &input.cases {
-        if !input.institutions.contains_key(&c.institution_id) {
-            missing.entry(c.institution_id.as_str()).or_insert((0, c.case_id.as_str())).0 += 1;
-        }
-    }
-    if !missing.is_empty() {
-        let list: Vec<String> =
-            missing.iter().take(10).map(|(id, (n, case))| format!("{id} ({n} cases, e.g. case {case})")).collect();
-        return Err(format!(
-            "cases of {} institutions that are not registered: {}; register them (POST /api/institutions) before settling",
-            missing.len(),
-            list.join(", ")
-        ));
-    }
+    let history: Vec<HistoryRow> = hist.rows(&roster);
 
     // Points of every case.
     let mut ledger = Ledger::new();
+    ledger.offsite.included = params.offsite.cases == settle::OffsiteRule::Include;
     let mut settled = 0i64;
     let mut special_used = 0i64;
-    let mut skipped = 0u64;
+    let (mut other_year, mut other_ins) = (0u64, 0u64);
     let mut special_rows = Vec::new();
-    for (c, &e) in input.cases.iter().zip(&input.engine_of) {
+    for (rc, &e) in input.cases.iter().zip(&input.engine_of) {
         use chrono::Datelike;
+        let c = &rc.claim;
         let Some(month) = c.discharged_at.filter(|d| d.year() == year).map(|d| d.month() as u8) else {
-            skipped += 1;
+            other_year += 1;
             continue;
         };
-        let Some(ins) = insurance_of(c) else {
-            skipped += 1;
+        let Some(ins) = crate::history::insurance_of(c) else {
+            other_ins += 1;
             continue;
         };
-        let fallback;
-        let inst = match input.institutions.get(&c.institution_id) {
-            Some(i) => i,
-            None => {
-                fallback = unknown(&c.institution_id);
-                &fallback
-            }
-        };
+        let inst = &input.institutions[&c.institution_id];
         let sp = input.special.get(&(c.institution_id.clone(), c.case_id.clone()));
-        let p = case_points(&input.engines[e], inst, c, sp);
-        if sp.is_some() {
-            special_used += 1;
+        let p = case_points(&input.engines[e], inst, c, sp, &conv_of[e], &rc.withheld);
+        let pts = Pts::from_decimal(p.total).ok_or("points out of range")?;
+        let credited = p.credited_to.clone();
+        let key = roster.key(&credited, ins);
+        if c.offsite == Some(true) {
+            let t = &mut ledger.offsite;
+            t.cases += 1;
+            t.points += pts;
+            t.total_cost = t.total_cost + c.total_cost.unwrap_or_default();
+            t.fund_paid = t.fund_paid + c.fund_paid.unwrap_or_default();
+            if !t.included {
+                continue;
+            }
+        }
+        if let Some(sp) = sp {
+            special_used += i64::from(rc.withheld.is_empty());
             special_rows.push(vec![
                 c.institution_id.clone(),
                 c.case_id.clone(),
                 p.group.clone().unwrap_or_default(),
                 match sp {
-                    Some(SpecialPay::Adjusted(_)) => "调整支付标准".to_owned(),
+                    SpecialPay::Adjusted(_) => "调整支付标准".to_owned(),
                     _ => "按项目付费".to_owned(),
                 },
                 p.total.to_string(),
+                if rc.withheld.is_empty() {
+                    "支付".to_owned()
+                } else {
+                    format!("暂缓支付（质控未通过：{}）", rc.withheld.join("、"))
+                },
             ]);
         }
-        let credited = p.credited_to.clone();
+        if !rc.withheld.is_empty() {
+            ledger.add_withheld(settle::WithheldCase {
+                institution_id: credited.clone(),
+                key,
+                month,
+                case_id: c.case_id.clone(),
+                group: p.group.clone().unwrap_or_default(),
+                method: method_of(p.method),
+                points: pts,
+                total_cost: c.total_cost.unwrap_or_default(),
+                fund_paid: c.fund_paid.unwrap_or_default(),
+                rules: rc.withheld.join("; "),
+            });
+            continue;
+        }
         ledger.add_case(&settle::CaseRow {
             institution_id: &credited,
-            key: Key::new(ins, SubCategory::Inpatient, &class(&credited)),
+            key,
             month,
             group: p.group.as_deref().unwrap_or(""),
             method: method_of(p.method),
-            points: Pts::from_decimal(p.total).ok_or("points out of range")?,
+            points: pts,
             total_cost: c.total_cost.unwrap_or_default(),
             fund_paid: c.fund_paid.unwrap_or_default(),
         });
         settled += 1;
     }
-    let budget = settle::build_budget(&params.budget, input.year, &history).map_err(|e| e.to_string())?;
-    let s = settle::settle(params, &budget, &ledger, &HospitalInputs::default()).map_err(|e| e.to_string())?;
+    ledger.sort_withheld();
+    let budget = settle::build_budget(&params.budget, input.year, &history).map_err(|e| format!("预算无法编制：{e}"))?;
+    let s = settle::settle(params, &budget, &ledger, &HospitalInputs::default()).map_err(|e| format!("结算被拒绝：{e}"))?;
+
+    // Conversion and expected point values (what an estimate uses before the year ends).
+    let mut derivation = budget.derivation.clone();
+    let mut conversions = Vec::new();
+    let mut expected_json = Vec::new();
+    for (i, (e, conv)) in input.engines.iter().zip(&conv_of).enumerate() {
+        let label = format!("参数 {}（params {:?}, weights {:?}）", e.params.version, e.params_id, e.weights_id);
+        derivation.push_str(&format!(
+            "\n  8. conversion rate (seed 002 §24–§25: fee-for-service, per-diem, capitation and add-on \
+             points on the DRG/DIP scale), {label}: {}\n",
+            conv.describe()
+        ));
+        derivation.push_str("  9. expected point value = line budget / the history year's points under this year's parameters:\n");
+        let lines = crate::history::expected_lines(&budget, &hist_of[i], conv, &roster);
+        for l in &lines {
+            derivation.push_str(&format!(
+                "     {}: {} / {} = {}\n",
+                l.key,
+                l.annual,
+                l.points,
+                l.value.map(|v| v.to_string()).unwrap_or_else(|| "- (no history points)".into())
+            ));
+            expected_json.push(json!({"engine": label, "line": l.key.to_string(), "budget": l.annual.to_string(),
+                "history_points": l.points.to_string(), "expected_point_value": l.value.map(|v| v.to_string()),
+                "point_value": s.annual_point_value(&l.key).map(|v| v.to_string())}));
+        }
+        conversions.push(json!({"engine": label, "yuan_per_point": conv.yuan_per_point.to_string(), "text": conv.describe(),
+            "status": if conv.basis.is_some() { "derived" } else { "fixed" }}));
+    }
 
     let rate = params.deposit.rate;
     let pv = statement::point_values_table(&s);
     let summary = statement::summary_table(&budget, &s);
     let hosp = statement::hospitals_table(&s, None);
     let quarters = statement::quarters_table(&s, None);
+    let identity = statement::identity_table(&s);
+    let withheld = statement::withheld_table(&s, None);
     let b64 = |b: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
     let mut docs = vec![
         doc_text("summary.csv", None, CSV, summary.to_csv()),
+        doc_text("identity.csv", None, CSV, identity.to_csv()),
+        doc_text("withheld.csv", None, CSV, withheld.to_csv()),
         doc_text("point-values.csv", None, CSV, pv.to_csv()),
         doc_text("hospitals.csv", None, CSV, hosp.to_csv()),
         doc_text("quarterly.csv", None, CSV, quarters.to_csv()),
         doc_text("monthly.csv", None, CSV, statement::months_table(&s, rate, None).to_csv()),
         doc_text("annual.csv", None, CSV, statement::annual_table(&s, None).to_csv()),
         doc_text("budget.csv", None, CSV, settle::budget::budget_csv(&budget)),
-        doc_text("budget-derivation.txt", None, "text/plain; charset=utf-8", budget.derivation.clone()),
+        doc_text("budget-derivation.txt", None, "text/plain; charset=utf-8", derivation),
     ];
     let xlsx = statement::to_xlsx(
         s.year,
-        &[("统筹区汇总", &summary), ("点值", &pv), ("机构年度汇总", &hosp)],
+        &[
+            ("统筹区汇总", &summary),
+            ("预算核对", &identity),
+            ("点值", &pv),
+            ("机构年度汇总", &hosp),
+            ("暂缓支付病例", &withheld),
+        ],
     )
     .map_err(|e| format!("summary.xlsx: {e}"))?;
     docs.push(doc_text("summary.xlsx", None, XLSX, b64(xlsx)));
@@ -269,18 +318,65 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
         .map(|l| json!({"line": l.key.to_string(), "annual": l.annual.to_string()}))
         .collect();
     let mut notes = s.notes.clone();
-    if skipped > 0 {
-        notes.push(format!("{skipped} cases skipped (discharged outside {year} or of another insurance type)"));
+    if other_year + other_ins > 0 {
+        notes.push(format!(
+            "{} 例出院日期不在 {year} 年、{} 例险种不是职工/居民，未参与本次结算 ({} discharged outside {year}, {} of other insurance types: not settled)",
+            other_year, other_ins, other_year, other_ins
+        ));
     }
+    if !s.withheld.is_empty() {
+        let amount: Fen = s.withheld.iter().filter_map(|w| statement::withheld_value(&s, w)).sum();
+        notes.push(format!(
+            "{} 例因质控未通过暂缓支付（按年度点值约 {amount} 元，见 withheld.csv），更正后重新上传的版本在下次结算中支付",
+            s.withheld.len()
+        ));
+    }
+    notes.push(format!(
+        "异地就医病例 {} 例（offsite.cases = {}：{}）",
+        s.offsite.cases,
+        params.offsite.cases.as_str(),
+        if s.offsite.included { "在本统筹区结算" } else { "不在本统筹区结算" }
+    ));
+    for a in &s.accounts {
+        notes.push(format!(
+            "{} 预算核对：{} = 支付 {} + 收回结余 {} + 扣除保证金 {} + 预留结余 {} + 结转 {}（{}）",
+            a.insurance.zh(),
+            a.budget,
+            a.paid,
+            a.retained_surplus,
+            a.retained_deposits,
+            a.reserves_kept,
+            a.carried_over,
+            if a.holds() { "OK" } else { "MISMATCH" }
+        ));
+    }
+    let accounts: Vec<Value> = s
+        .accounts
+        .iter()
+        .map(|a| {
+            json!({"insurance": a.insurance.zh(), "budget": a.budget.to_string(), "paid": a.paid.to_string(),
+                "retained_surplus": a.retained_surplus.to_string(), "retained_deposits": a.retained_deposits.to_string(),
+                "reserves_kept": a.reserves_kept.to_string(), "carried_over": a.carried_over.to_string(), "holds": a.holds()})
+        })
+        .collect();
     let summary_json = json!({
         "year": s.year,
+        "params_version": params.version,
         "budget": budget_lines,
         "point_values": table_json(&pv),
         "summary": table_json(&summary),
+        "identity": table_json(&identity),
+        "accounts": accounts,
+        "withheld": table_json(&withheld),
+        "withheld_cases": s.withheld.len(),
+        "offsite": {"cases": s.offsite.cases, "included": s.offsite.included, "rule": params.offsite.cases.as_str()},
+        "conversion": conversions,
+        "expected_point_values": expected_json,
+        "skipped": {"other_year": other_year, "other_insurance": other_ins},
         "hospitals": table_json(&hosp),
         "quarters": table_json(&quarters),
         "special_cases": {
-            "columns": ["institution_id", "case_id", "group", "pay_as", "points"],
+            "columns": ["institution_id", "case_id", "group", "pay_as", "points", "payment"],
             "rows": special_rows,
         },
         "notes": notes,
@@ -294,19 +390,36 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
     })
 }
 
-fn parse_claims(rows: Vec<SettlementInput>) -> (Vec<Claim>, u64) {
-    let mut bad = 0;
-    let out = rows
-        .into_iter()
-        .filter_map(|r| match serde_json::from_str::<Claim>(&r.claim_json) {
-            Ok(c) => Some(c),
-            Err(_) => {
-                bad += 1;
-                None
+/// Read stored settlement lists back (a list that cannot be read is an error, never skipped).
+pub fn parse_claims(rows: Vec<SettlementInput>) -> Result<Vec<Claim>, ApiError> {
+    Ok(parse_cases(rows)?.into_iter().map(|c| c.claim).collect())
+}
+
+fn parse_cases(rows: Vec<SettlementInput>) -> Result<Vec<RunCase>, ApiError> {
+    let mut bad = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        match serde_json::from_str::<Claim>(&r.claim_json) {
+            Ok(claim) => out.push(RunCase {
+                claim,
+                withheld: if r.payable {
+                    Vec::new()
+                } else {
+                    let w: Vec<String> = r.withheld.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                    if w.is_empty() { vec!["QC".to_owned()] } else { w }
+                },
+            }),
+            Err(e) => {
+                if bad.len() < 10 {
+                    bad.push(format!("{} {} v{}: {e}", r.institution_id, r.case_id, r.version));
+                }
             }
-        })
-        .collect();
-    (out, bad)
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::internal(format!("stored settlement lists could not be read back: {}", bad.join("; "))));
+    }
+    Ok(out)
 }
 
 /// Gather the inputs of a run from the store and compute it.
@@ -320,16 +433,14 @@ pub async fn execute(
     let prev = store
         .settlement_inputs(&format!("{}-01", year - 1), &format!("{}-12", year - 1))
         .await?;
-    let ((cases, bad1), (history, bad2)) = tokio::task::spawn_blocking(move || (parse_claims(cur), parse_claims(prev)))
+    let (cases, history) = tokio::task::spawn_blocking(move || (parse_cases(cur), parse_claims(prev)))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    if bad1 + bad2 > 0 {
-        return Err(ApiError::internal(format!("{} stored settlement lists could not be read back", bad1 + bad2)));
-    }
+    let (cases, history) = (cases?, history?);
     let mut keys: Vec<EngineKey> = Vec::new();
     let mut engine_of = Vec::with_capacity(cases.len());
     let mut key_ix: HashMap<EngineKey, usize> = HashMap::new();
-    for c in &cases {
+    for c in cases.iter().map(|c| &c.claim) {
         let day = c
             .discharged_at
             .map(|t| t.format("%Y-%m-%d").to_string())
@@ -435,7 +546,7 @@ pub async fn list(State(s): State<AppState>, _a: Auth) -> Result<Json<Value>, Ap
 
 /// Keep, of a run's summary, what a hospital user may read: its own rows.
 pub(crate) fn own_summary(summary: &mut Value, inst: &str) {
-    for key in ["hospitals", "quarters"] {
+    for key in ["hospitals", "quarters", "withheld"] {
         if let Some(rows) = summary.get_mut(key).and_then(|t| t.get_mut("rows")).and_then(Value::as_array_mut) {
             rows.retain(|r| r.get(0).and_then(Value::as_str) == Some(inst));
         }
@@ -507,4 +618,61 @@ pub async fn document(
         .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
         .body(Body::from(body))
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(inst: &str, case: &str, day: &str, total: i64) -> Claim {
+        Claim {
+            case_id: case.into(),
+            institution_id: inst.into(),
+            insurance_type: Some(claims::InsuranceType::Employee),
+            discharged_at: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(10, 0, 0)),
+            admitted_at: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(8, 0, 0)),
+            los: Some(1),
+            main_diagnosis: Some("J18.900".into()),
+            total_cost: Some(Fen(total)),
+            fund_paid: Some(Fen(total / 2)),
+            ..Claim::default()
+        }
+    }
+
+    fn input(cases: Vec<Claim>, history: Vec<Claim>) -> RunInput {
+        let engine = crate::engines::build((None, None, None, None), None, None, None, None).expect("engine");
+        let inst = |id: &str| (id.to_owned(), points::Institution { id: id.into(), level: "二级".into(), tcm: false, alliance_lead: None });
+        RunInput {
+            year: 2025,
+            params: settle::SettleParams::builtin(),
+            engine_of: vec![0; cases.len()],
+            cases: cases.into_iter().map(|claim| RunCase { claim, withheld: Vec::new() }).collect(),
+            history,
+            engines: vec![Arc::new(engine)],
+            institutions: [inst("H1")].into_iter().collect(),
+            special: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn unknown_institutions_refuse_the_run_with_their_list() {
+        // Without weights every case is ungroupable and paid by item: the derived rate has
+        // no DRG/DIP basis — refused too, but the unknown institutions are named first.
+        let i = input(
+            vec![claim("H1", "a", "2025-03-01", 100_000), claim("H404", "b", "2025-03-02", 100_000), claim("H404", "c", "2025-03-03", 1)],
+            vec![claim("H1", "x", "2024-03-01", 100_000)],
+        );
+        let Err(e) = compute(&i) else { panic!("accepted") };
+        assert!(e.contains("H404（2 例）") && e.contains("未登记"), "{e}");
+        let i = input(vec![claim("H1", "a", "2025-03-01", 100_000)], vec![claim("H405", "x", "2024-03-01", 100_000)]);
+        let Err(e) = compute(&i) else { panic!("accepted") };
+        assert!(e.contains("2024") && e.contains("H405（1 例）"), "{e}");
+    }
+
+    #[test]
+    fn a_derived_rate_without_group_priced_history_refuses_the_run() {
+        let i = input(vec![claim("H1", "a", "2025-03-01", 100_000)], vec![claim("H1", "x", "2024-03-01", 100_000)]);
+        let Err(e) = compute(&i) else { panic!("accepted") };
+        assert!(e.contains("折算率未知") && e.contains("2024"), "{e}");
+    }
 }

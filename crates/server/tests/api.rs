@@ -614,7 +614,11 @@ async fn uploads_group_price_version_and_locate_errors() {
         assert!(one["group"]["drg"].as_str().is_some_and(|d| d.len() == 4));
         assert!(one["trace"].as_str().is_some_and(|t| !t.is_empty()));
         assert!(one["points"]["total"].is_string() || one["points"]["total"].is_number());
-        assert!(one["estimate"]["yuan"].as_str().is_some());
+        // A 2024 case and no 2023 cases in the store: no budget, no expected point
+        // value — the estimate says so instead of using a made-up rate.
+        assert_eq!(one["estimate"]["status"], "unavailable", "{}", one["estimate"]);
+        assert!(one["estimate"]["yuan"].is_null());
+        assert!(one["estimate"]["reason"].as_str().is_some_and(|r| r.contains("2023")), "{}", one["estimate"]);
         assert!(one["findings"].is_array());
         // Re-submitted: version 2, history keeps version 1.
         let again = upload_one(&f, "hosp_a", A, 3).await;

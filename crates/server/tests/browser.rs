@@ -112,10 +112,49 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
     });
     let hospital = demo.accounts.iter().find(|a| a.username == "hospital1").expect("hospital1");
     let inst = hospital.institution_id.clone().expect("institution");
-    let sample = dir.path().join("upload-sample.csv");
-    std::fs::write(&sample, &demo.sample_csv).expect("sample");
     let n_sample = demo.sample_csv.lines().count() - 1;
     assert!(n_sample > 0, "the demo holds back cases to upload");
+    // The sample with its first list broken (M001: the cost categories do not sum to
+    // the 999,999.99 claimed), and that list corrected (the original) on its own.
+    let (broken_csv, fixed_csv, broken_id) = {
+        let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(demo.sample_csv.as_bytes());
+        let header = r.headers().expect("header").clone();
+        let col = |n: &str| header.iter().position(|h| h == n).unwrap_or_else(|| panic!("column {n}"));
+        let (tc, cid) = (col("total_cost"), col("case_id"));
+        let recs: Vec<csv::StringRecord> = r.records().map(|x| x.expect("record")).collect();
+        // The first list that passes the withholding QC rules (with the demo dictionaries, as the service checks).
+        let rules = qc::RuleSet::builtin();
+        let dicts = synth::demo::dictionaries().expect("dicts");
+        let mut reader = claims::import::Reader::open("sample.csv", demo.sample_csv.as_bytes(), None).expect("reader");
+        let items: Vec<claims::import::Item> = reader.by_ref().collect();
+        let mut checker = qc::Checker::new(&rules, Some(&dicts));
+        checker.begin_file(0, reader.header.present);
+        let clean = items
+            .iter()
+            .position(|it| {
+                let rec = it.as_ref().expect("readable");
+                let mut f = Vec::new();
+                checker.check(rec, &mut f);
+                rules.withheld_by(&f).is_empty()
+            })
+            .expect("a sample list that passes QC");
+        assert_eq!(items.len(), recs.len());
+        let write = |rows: &[csv::StringRecord]| {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(&header).expect("header");
+            for x in rows {
+                w.write_record(x).expect("row");
+            }
+            String::from_utf8(w.into_inner().expect("csv")).expect("utf-8")
+        };
+        let mut broken = recs.clone();
+        broken[clean] = broken[clean].iter().enumerate().map(|(i, v)| if i == tc { "999999.99" } else { v }).collect();
+        (write(&broken), write(&recs[clean..=clean]), recs[clean][cid].to_owned())
+    };
+    let sample = dir.path().join("upload-sample.csv");
+    std::fs::write(&sample, &broken_csv).expect("sample");
+    let corrected = dir.path().join("upload-corrected.csv");
+    std::fs::write(&corrected, &fixed_csv).expect("corrected");
 
     let profile = tempfile::tempdir().expect("profile");
     let args: Vec<&OsStr> = [
@@ -163,11 +202,27 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
     assert_eq!(drgs.len(), n_sample);
     let grouped = drgs.iter().filter(|d| d.len() == 4 && !d.starts_with("0000")).count();
     assert!(grouped * 10 >= n_sample * 8, "most uploaded cases are grouped: {drgs:?}");
+    // The broken list: grouped, but 暂缓支付 with the rule and what to fix.
+    let held = wait_js(
+        &tab,
+        &format!("[...document.querySelectorAll('#upload-withheld tbody tr')].filter(r => r.innerText.includes('{broken_id}')).map(r => r.innerText)[0]"),
+        "the withheld list in the upload answer",
+    );
+    let held = held.as_str().unwrap_or("").to_owned();
+    assert!(held.contains("M001"), "{held}");
+    let status = wait_js(
+        &tab,
+        &format!("[...document.querySelectorAll('#upload-cases tbody tr')].filter(r => r.innerText.includes('{broken_id}')).map(r => r.innerText)[0]"),
+        "the broken case's row",
+    );
+    assert!(status.as_str().unwrap_or("").contains("暂缓支付"), "{status}");
+    let summary_text = wait_js(&tab, "document.querySelector('#upload-summary').innerText", "summary");
+    assert!(summary_text.as_str().unwrap_or("").contains("暂缓支付"), "{summary_text}");
 
     // 2. Open the first grouped case, see its trace and points, apply for a special case.
     let case_id: String = serde_json::from_value(wait_js(
         &tab,
-        "[...document.querySelectorAll('#upload-cases tbody tr')].find(r => r.children[2].innerText.length === 4 && !r.children[2].innerText.startsWith('0000')).querySelector('a').innerText",
+        "[...document.querySelectorAll('#upload-cases tbody tr')].find(r => r.children[2].innerText.length === 4 && !r.children[2].innerText.startsWith('0000') && !r.innerText.includes('暂缓支付')).querySelector('a').innerText",
         "a grouped case",
     ))
     .expect("case id");
@@ -177,6 +232,14 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
     type_into(&tab, "#sc-note", "ECMO 支持，多学科会诊");
     click(&tab, "#sc-apply");
     wait_js(&tab, "document.querySelector('#case-special') && document.querySelector('#case-special').innerText.includes('待审核')", "pending application");
+    // Its case page says why and what to fix.
+    tab.navigate_to(&format!("{base}/ui/#/case/{inst}/{broken_id}")).expect("case page");
+    let why: String = serde_json::from_value(wait_js(&tab, "document.querySelector('#case-withheld').innerText", "why it is withheld")).expect("text");
+    assert!(why.contains("暂缓支付") && why.contains("M001") && why.contains("更正"), "{why}");
+    let fix = wait_js(&tab, "document.querySelectorAll('#case-withheld-fix li').length", "what to fix");
+    assert!(fix.as_u64() >= Some(1), "{fix}");
+    let est: String = serde_json::from_value(wait_js(&tab, "document.querySelector('#case-estimate').innerText", "estimate derivation")).expect("text");
+    assert!(est.contains("预估点值") && est.contains("折算率"), "the case page shows the estimate's derivation: {est}");
     // The hospital's monthly feedback (月度反馈) from the monitor.
     tab.navigate_to(&format!("{base}/ui/#/reports")).expect("reports");
     wait_js(&tab, "document.querySelector('#report-show')", "report form");
@@ -214,6 +277,62 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
     );
     let special_text: String = serde_json::from_value(wait_js(&tab, "document.querySelector('#run-special').innerText", "special rows")).expect("text");
     assert!(special_text.contains("按项目付费"), "{special_text}");
+    // The broken list is not paid: listed among the withheld cases with its rule.
+    let wrow = wait_js(
+        &tab,
+        &format!("[...document.querySelectorAll('#run-withheld tbody tr')].filter(r => r.innerText.includes('{broken_id}')).map(r => r.innerText)[0]"),
+        "the broken case among the withheld cases of the run",
+    );
+    assert!(wrow.as_str().unwrap_or("").contains("M001"), "{wrow}");
+    wait_js(&tab, "document.querySelector('#run-identity') && document.querySelector('#run-identity').innerText.includes('OK')", "the budget identity");
+    let first_run = wait_js(&tab, "document.querySelector('#runs tbody tr a').innerText", "the run id");
+    let cases_first: u64 = wait_js(&tab, "document.querySelector('#runs tbody tr').children[3].innerText", "cases settled")
+        .as_str()
+        .and_then(|t| t.replace(',', "").parse().ok())
+        .expect("cases");
+    logout(&tab);
+
+    // 4b. The hospital uploads the corrected list (same case id): payable, version 2.
+    login(&tab, &base, "hospital1", &hospital.password);
+    tab.navigate_to(&format!("{base}/ui/#/upload")).expect("upload page");
+    let input = tab.wait_for_element("#upload-file").expect("file input");
+    input.set_input_files(&[corrected.to_str().expect("utf-8 path")]).expect("choose file");
+    click(&tab, "#upload-btn");
+    let row = wait_js(
+        &tab,
+        &format!("[...document.querySelectorAll('#upload-cases tbody tr')].filter(r => r.innerText.includes('{broken_id}')).map(r => r.innerText)[0]"),
+        "the corrected case",
+    );
+    let row = row.as_str().unwrap_or("").to_owned();
+    assert!(row.contains("可支付") && !row.contains("暂缓支付"), "{row}");
+    tab.navigate_to(&format!("{base}/ui/#/case/{inst}/{broken_id}")).expect("case page");
+    wait_js(&tab, "document.querySelector('#case-group') && document.querySelector('#case-group').innerText.includes('可支付')", "payable on the case page");
+    assert!(wait_js(&tab, "!document.querySelector('#case-withheld')", "no withheld banner").as_bool() == Some(true));
+    logout(&tab);
+
+    // 4c. The next run pays it: no longer withheld, one more case settled.
+    login(&tab, &base, "admin", &admin.password);
+    tab.navigate_to(&format!("{base}/ui/#/settlement")).expect("settlement page");
+    tab.wait_for_element("#settle-year").expect("year");
+    tab.evaluate("document.querySelector('#settle-year').value = '2025'", false).expect("year");
+    click(&tab, "#settle-start");
+    wait_js(
+        &tab,
+        &format!("document.querySelector('#run-detail') && !document.querySelector('#run-detail h2').innerText.includes('第 {} 次')", first_run.as_str().unwrap_or("")),
+        "the new run",
+    );
+    wait_js(&tab, "document.querySelector('#run-identity')", "the new run's identity");
+    let still = wait_js(
+        &tab,
+        &format!("[...document.querySelectorAll('#run-withheld tbody tr')].some(r => r.innerText.includes('{broken_id}')) ? 'yes' : 'no'"),
+        "withheld list of the new run",
+    );
+    assert_eq!(still.as_str(), Some("no"), "the corrected case is paid");
+    let cases_second: u64 = wait_js(&tab, "document.querySelector('#runs tbody tr').children[3].innerText", "cases settled")
+        .as_str()
+        .and_then(|t| t.replace(',', "").parse().ok())
+        .expect("cases");
+    assert_eq!(cases_second, cases_first + 1, "exactly the corrected case joins the paid cases");
 
     // 5. The dashboard: numbers, both charts, the institutions table.
     tab.navigate_to(&format!("{base}/ui/#/dashboard")).expect("dashboard");

@@ -175,10 +175,13 @@ function kpis(t, settlement) {
     card('病例组合指数 CMI', t.cmi || '—', 'kpi-cmi'),
     card('总权重', num(t.total_weight)),
     card('总点数', num(t.points), 'kpi-points'),
-    card('预估支付（元）', yuan(t.estimated_yuan), 'kpi-yuan'),
+    card('预估支付（元，可支付病例）', yuan(t.estimated_yuan), 'kpi-yuan'),
+    card('暂缓支付（质控未通过）', `${num(t.withheld_cases)} 例 / ${yuan(t.withheld_estimated_yuan)} 元`, 'kpi-withheld'),
     card('DRG/DIP 付费占比（按金额）', pct(t.drg_payment_share)),
     card('质控错误 / 提示', `${t.qc_errors} / ${t.qc_warnings}`),
   ];
+  if (t.estimate_unavailable_cases) cards.push(card('无法预估（点值或折算率未知）', `${num(t.estimate_unavailable_cases)} 例` + (t.points_pending_cases ? `，其中点数待定 ${num(t.points_pending_cases)} 例` : ''), 'kpi-no-estimate'));
+  if (t.estimate_override_cases) cards.push(card('按人工指定点值预估', `${num(t.estimate_override_cases)} 例（--point-value）`));
   if (t.institutions > 1) cards.splice(1, 0, card('机构覆盖（有病例/定点）', `${t.institutions_with_cases} / ${t.institutions}`));
   if (settlement && settlement.summary) {
     const budget = (settlement.summary.budget || []).reduce((a, l) => a + Number(l.annual), 0);
@@ -230,8 +233,9 @@ async function institutionPage(id, year, offset) {
     { key: r => r.result.drg, label: '病组（DRG/DIP）' }, { key: r => r.result.drg_name, label: '病组名称' },
     { key: r => STATUS[r.result.status] || r.result.status, label: '分组状态' },
     { key: r => METHOD[r.result.method] || r.result.method, label: '支付方式' },
-    { key: r => r.result.points, label: '点数', num: true, fmt: num },
-    { key: r => (r.result.yuan_fen / 100).toFixed(2), label: '预估（元）', num: true, fmt: yuan },
+    { key: r => r.result.points, label: '点数', num: true, fmt: v => v === '' ? '待定' : num(v) },
+    { key: r => estimateText(r.result), label: '预估（元）', num: true },
+    { key: r => r.result.payable ? '可支付' : '暂缓支付（' + r.result.withheld + '）', label: '支付状态' },
   ], cases, { id: 'cases', tools: [
     offset > 0 ? h('button', { class: 'secondary', onclick: () => institutionPage(id, d.year, Math.max(0, offset - 100)) }, '上一页') : null,
     cases.length === 100 ? h('button', { class: 'secondary', onclick: () => institutionPage(id, d.year, offset + 100) }, '下一页') : null] });
@@ -258,13 +262,25 @@ async function statementsPanel(settlement, inst) {
     docs.map(d => h('button', { class: 'secondary', onclick: () => download(`/api/settlement/runs/${settlement.run_id}/documents/${encodeURIComponent(d.name)}`, d.name) }, '下载 ' + d.name)));
 }
 
+// The estimate of a stored result: yuan, or why there is none (never a made-up 0).
+function estimateOf(r) { try { return r.estimate_json ? JSON.parse(r.estimate_json) : null; } catch (e) { return null; } }
+function estimateText(r) {
+  const e = estimateOf(r);
+  if (!e) return '未记录';
+  if (e.status === 'unavailable') return '无法预估';
+  return yuan(e.yuan) + (e.status === 'override' ? '（人工点值）' : '');
+}
+const pend = v => (v === null || v === undefined) ? '待定（折算率未知）' : String(v);
+
 function pointsRows(p) {
   const rows = [
     ['支付方式', METHOD[p.method] || p.method], ['适用规则', p.rule], ['病组', p.group || '—'], ['权重 RW', p.weight ?? '—'],
     ['病组均费（元）', p.mean_cost ?? '—'], ['费用倍率', p.ratio ?? '—'], ['高/低倍率界值', p.threshold ?? '—'],
-    ['系数', `${p.coefficient}（${p.coefficient_source}）`], ['基准点数', p.base_points], ['病例点数', p.case_points],
-    ['附加点数（新药耗）', p.addon_points], ['总点数', p.total], ['点数计入机构', p.credited_to],
+    ['系数', `${p.coefficient}（${p.coefficient_source}）`], ['基准点数', p.base_points], ['病例点数', pend(p.case_points)],
+    ['附加点数（新药耗）', pend(p.addon_points)], ['总点数', pend(p.total)], ['点数计入机构', p.credited_to],
+    ['折算率（元/点）', p.yuan_per_point === null || p.yuan_per_point === undefined ? (p.points_pending ? '未知' : '未使用') : p.yuan_per_point],
   ];
+  if (p.points_pending) rows.push(['点数待定原因', p.points_pending]);
   if (p.per_diem_category) rows.push(['床日类别', p.per_diem_category]);
   return h('dl', { class: 'kv', id: 'points-breakdown' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
 }
@@ -280,11 +296,13 @@ async function casePage(inst, caseId) {
   if (!isAgency()) {
     const reason = h('select', { id: 'sc-reason' }, Object.entries(REASONS).map(([k, l]) => h('option', { value: k }, l)));
     const note = h('textarea', { id: 'sc-note', placeholder: '申请理由（病情、诊疗经过、费用构成）' });
-    actions.push(h('div', { class: 'panel' }, h('strong', {}, '申请特例单议'), h('div', { class: 'toolbar' }, '原因 ', reason),
+    actions.push(h('div', { class: 'panel' }, h('strong', {}, '申请特例单议'),
+      r.payable ? null : h('p', { class: 'err', id: 'sc-qc-warning' }, `注意：该病例最新版本未通过质控规则 ${r.withheld.split(',').join('、')}，暂缓支付；请先更正并重新上传，否则审核专家不能批准（除非说明理由特批）。`),
+      h('div', { class: 'toolbar' }, '原因 ', reason),
       note, h('button', { id: 'sc-apply', onclick: async () => {
         try {
           const sc = await api('POST', '/api/special-cases', { case_id: caseId, reason: reason.value, note: note.value });
-          toast(`已提交特例单议申请（编号 ${sc.id}，${sc.quarter}）`);
+          toast(`已提交特例单议申请（编号 ${sc.id}，${sc.quarter}）` + (sc.qc_warning ? '。' + sc.qc_warning : ''), !!sc.qc_warning);
           casePage(inst, caseId);
         } catch (e) { toast('申请失败：' + e.message, true); }
       } }, '提交申请')));
@@ -304,12 +322,39 @@ async function casePage(inst, caseId) {
        ['主要诊断', c.main_diagnosis || '—'], ['其他诊断', (c.other_diagnoses || []).join('，') || '—'],
        ['手术操作', (c.procedures || []).map(x => x.code).join('，') || '—'], ['住院天数', c.los ?? '—'], ['总费用（元）', c.total_cost ?? '—'],
        ['MDC', r.mdc], ['ADRG', r.adrg], ['病组（DRG/DIP）', `${r.drg} ${r.drg_name}`], ['分组状态', STATUS[r.status] || r.status],
-       ['预估支付（元）', `${yuan(r.yuan_fen / 100)}（点值 ${r.point_value} 元/点）`]].map(([k, x]) => [h('dt', {}, k), h('dd', {}, String(x))]))),
+       ['支付状态', r.payable ? '可支付' : '暂缓支付'],
+       ['预估支付（元）', estimateText(r)]].map(([k, x]) => [h('dt', {}, k), h('dd', {}, String(x))]))),
+    withheldPanel(v),
+    estimatePanel(estimateOf(r)),
     h('h2', {}, '点数计算'), h('div', { class: 'panel' }, pointsRows(p)),
     h('h2', {}, '分组过程'), h('pre', { class: 'trace', id: 'trace' }, r.trace),
     table('质控结果', [{ key: 'rule_id', label: '规则' }, { key: 'severity', label: '级别', fmt: s => s === 'error' ? '错误' : '提示' }, { key: 'field', label: '字段' }, { key: 'value', label: '值' }, { key: 'message', label: '说明' }], v.findings || [], { id: 'findings', empty: '无质控问题' }),
     mine.length ? table('本病例特例单议', [{ key: 'id', label: '编号' }, { key: 'reason', label: '原因', fmt: x => REASONS[x] || x }, { key: 'status', label: '状态', cell: s => tag(s.status) }, { key: 'comment', label: '审核意见' }], mine, { id: 'case-special' }) : null,
     actions);
+}
+
+// Why a case version is withheld and what to fix.
+function withheldPanel(v) {
+  if (v.result.payable) return null;
+  const rows = v.withheld_findings || [];
+  return h('div', { class: 'panel warn', id: 'case-withheld' },
+    h('strong', {}, `暂缓支付：本版本（第 ${v.version} 版）未通过质控规则 ${v.result.withheld.split(',').join('、')}`),
+    h('p', {}, '结算清单合规是结算的必要条件：病例已分组计点，但点数不计入结算，直至更正后的版本（同一病例号重新上传）通过质控。需更正的内容：'),
+    h('ul', { id: 'case-withheld-fix' }, rows.map(f => h('li', {}, `${f.rule_id}${f.field ? '（字段 ' + f.field + (f.value ? ' = ' + f.value : '') + '）' : ''}：${f.message}`))));
+}
+
+// The estimate's derivation: rate, expected point value, the numbers behind them.
+function estimatePanel(e) {
+  if (!e) return h('div', { class: 'panel muted', id: 'case-estimate' }, '预估支付：本版本上传时未记录预估依据。');
+  const lines = [];
+  if (e.status === 'unavailable') lines.push(h('p', { class: 'err' }, '无法预估：' + (e.reason || '')));
+  else {
+    lines.push(h('p', {}, `预估支付 ${yuan(e.yuan)} 元 = ${e.points} 点 × ${e.point_value} 元/点` + (e.line ? `（预算线 ${e.line}）` : '')));
+    if (e.status === 'override') lines.push(h('p', { class: 'err' }, e.reason));
+    if (e.basis && e.basis.text) lines.push(h('p', { class: 'muted' }, e.basis.text));
+    if (e.basis && e.basis.rate) lines.push(h('p', { class: 'muted' }, '折算率：' + e.basis.rate));
+  }
+  return h('div', { class: 'panel', id: 'case-estimate' }, h('strong', {}, '预估支付依据'), lines);
 }
 
 function uploadPage() {
@@ -321,17 +366,27 @@ function uploadPage() {
     btn.disabled = true; out.replaceChildren(h('p', { class: 'muted' }, '正在质控、分组与计算点数…'));
     try {
       const r = await api('POST', '/api/uploads?name=' + encodeURIComponent(f.name), undefined, await f.arrayBuffer());
+      const held = r.cases.filter(c => !c.payable);
       out.replaceChildren(
-        h('p', { class: r.rejected.length ? 'err' : 'ok', id: 'upload-summary' }, `上传批次 ${r.upload_id}：读取 ${r.records} 条，接收 ${r.accepted} 条，拒收 ${r.rejected.length} 条。`),
+        h('p', { class: r.rejected.length || held.length ? 'err' : 'ok', id: 'upload-summary' }, `上传批次 ${r.upload_id}：读取 ${r.records} 条，接收 ${r.accepted} 条，拒收 ${r.rejected.length} 条；其中暂缓支付 ${held.length} 条（质控未通过）` + (r.estimate_unavailable ? `，无法预估 ${r.estimate_unavailable} 条` : '') + '。'),
         h('p', { class: r.line_count.rejected ? 'err' : 'muted', id: 'upload-lines' },
           `文件共 ${r.line_count.lines} 行 = 表头 ${r.line_count.header} + 读入 ${r.line_count.read} + 无法读取 ${r.line_count.rejected} + 空行 ${r.line_count.blank}` +
           (r.line_count.rejected ? '；无法读取的行见下方拒收记录（行号与原因），其余记录照常处理。' : '。')),
         table('分组结果', [
           { key: 'case_id', label: '病例号', cell: c => h('a', { href: `#/case/${encodeURIComponent(c.institution_id)}/${encodeURIComponent(c.case_id)}`, class: 'case-link' }, c.case_id) },
           { key: 'version', label: '版本', num: true }, { key: 'drg', label: '病组（DRG/DIP）' }, { key: 'status', label: '分组状态', fmt: s => STATUS[s] || s },
-          { key: 'points', label: '点数', num: true, fmt: num }, { key: 'yuan', label: '预估（元）', num: true, fmt: yuan },
+          { key: 'points', label: '点数', num: true, fmt: (v, c) => c.points_pending ? '待定' : num(v) },
+          { key: 'yuan', label: '预估（元）', num: true, fmt: (v, c) => c.estimate_status === 'unavailable' ? '无法预估' : yuan(v) + (c.estimate_status === 'override' ? '（人工点值）' : '') },
+          { key: c => c.payable ? '可支付' : '暂缓支付', label: '支付状态', cell: c => h('span', { class: c.payable ? 'tag approved' : 'tag rejected' }, c.payable ? '可支付' : '暂缓支付') },
+          { key: c => c.withheld.map(w => w.rule_id).join('、'), label: '未通过规则' },
           { key: c => c.findings.length, label: '质控问题', num: true },
         ], r.cases, { id: 'upload-cases' }),
+        held.length ? table('暂缓支付病例：请更正后以同一病例号重新上传', [
+          { key: 'line', label: '行' }, { key: 'case_id', label: '病例号' },
+          { key: c => c.withheld.map(w => w.rule_id).join('、'), label: '规则' },
+          { key: c => c.withheld.map(w => w.message).join('；'), label: '需更正的内容' },
+        ], held, { id: 'upload-withheld' }) : null,
+        r.cases.some(c => c.estimate_status === 'unavailable') ? h('p', { class: 'muted', id: 'upload-no-estimate' }, '无法预估：' + [...new Set(r.cases.filter(c => c.estimate_reason && c.estimate_status === 'unavailable').map(c => c.estimate_reason))].join('；')) : null,
         r.rejected.length ? table('拒收记录', [{ key: 'line', label: '行' }, { key: 'case_id', label: '病例号' }, { key: 'rule_id', label: '规则' }, { key: 'field', label: '字段' }, { key: 'message', label: '原因' }], r.rejected) : null);
     } catch (e) { out.replaceChildren(h('p', { class: 'err' }, '上传失败：' + e.message)); }
     btn.disabled = false;
@@ -352,6 +407,8 @@ async function specialPage(status) {
     { key: 'reason', label: '原因', fmt: v => REASONS[v] || v }, { key: 'note', label: '申请说明' }, { key: 'quarter', label: '季度' },
     { key: 'status', label: '状态', cell: r => tag(r.status) }, { key: 'pay_as', label: '支付方式', fmt: (v, r) => (PAY_AS[v] || '') + (r.adjusted_points ? `（${r.adjusted_points} 点）` : '') },
     { key: 'comment', label: '审核意见' },
+    { key: 'latest_withheld', label: '质控', cell: r => r.latest_withheld ? h('span', { class: 'tag rejected', 'data-withheld': r.id }, '暂缓支付：' + r.latest_withheld.split(',').join('、')) : h('span', { class: 'muted' }, '通过') },
+    { key: 'qc_override', label: '质控特批理由', fmt: (v, r) => v ? `${v}（规则 ${r.qc_withheld || ''}）` : '' },
   ];
   if (isAgency()) cols.push({ key: 'id', label: '审核', cell: r => r.status !== 'pending' ? h('span', { class: 'muted' }, when(r.reviewed_at)) : reviewCell(r) });
   page(h('h1', {}, isAgency() ? '特例单议审核' : '特例单议'),
@@ -362,14 +419,16 @@ async function specialPage(status) {
 function reviewCell(r) {
   const comment = h('input', { placeholder: '审核意见', class: 'sc-comment', 'data-id': r.id, size: 14 });
   const pts = h('input', { placeholder: '调整点数', size: 7, 'data-id': r.id });
+  const qc = r.latest_withheld ? h('input', { placeholder: '质控未通过，特批理由（必填方可批准）', class: 'sc-override', 'data-id': r.id, size: 22 }) : null;
   const act = async (decision, pay_as) => {
     const body = { decision, comment: comment.value };
+    if (qc && qc.value.trim() && decision === 'approve') body.qc_override = qc.value;
     if (pay_as) body.pay_as = pay_as;
     if (pay_as === 'adjusted_standard') body.adjusted_points = pts.value;
     try { await api('POST', `/api/special-cases/${r.id}/review`, body); toast(`特例单议 ${r.id} 已审核`); specialPage('pending'); }
     catch (e) { toast('审核失败：' + e.message, true); }
   };
-  return h('span', {}, comment, ' ',
+  return h('span', {}, comment, ' ', qc, qc ? ' ' : null,
     h('button', { 'data-approve': r.id, onclick: () => act('approve', 'fee_for_service') }, '通过·按项目'), ' ',
     pts, h('button', { 'data-approve-adjusted': r.id, onclick: () => act('approve', 'adjusted_standard') }, '通过·调整标准'), ' ',
     h('button', { class: 'danger', 'data-reject': r.id, onclick: () => act('reject') }, '不通过'));
@@ -429,10 +488,14 @@ async function settlementPage(selected) {
   if (id) {
     const d = await api('GET', '/api/settlement/runs/' + id);
     const sum = d.run.summary || {};
-    const sc = sum.special_cases ? { title: '按特例单议支付的病例', columns: ['机构', '病例号', '病组', '支付方式', '点数'].map(l => ({ label: l })), rows: sum.special_cases.rows } : null;
+    const sc = sum.special_cases ? { title: '按特例单议支付的病例', columns: ['机构', '病例号', '病组', '支付方式', '点数', '支付状态'].map(l => ({ label: l })), rows: sum.special_cases.rows } : null;
     detail = h('div', { id: 'run-detail' }, h('h2', {}, `第 ${id} 次结算（${d.run.year}年，${STATUS[d.run.status] || d.run.status}）`),
       h('div', { class: 'panel toolbar' }, h('strong', {}, '下载'), d.documents.map(doc => h('button', { class: 'secondary', onclick: () => download(`/api/settlement/runs/${id}/documents/${encodeURIComponent(doc.name)}`, doc.name) }, doc.name))),
-      serviceTable(sum.summary), serviceTable(sum.point_values), serviceTable(sum.hospitals), sc ? serviceTable(sc, { id: 'run-special' }) : null);
+      d.run.status === 'failed' ? h('p', { class: 'err', id: 'run-error' }, '结算失败：' + d.run.message) : null,
+      (sum.notes || []).length ? h('div', { class: 'panel', id: 'run-notes' }, h('strong', {}, '说明'), h('ul', {}, sum.notes.map(n => h('li', {}, n)))) : null,
+      serviceTable(sum.summary), serviceTable(sum.identity, { id: 'run-identity' }),
+      sum.withheld ? serviceTable(sum.withheld, { id: 'run-withheld', empty: '无暂缓支付病例' }) : null,
+      serviceTable(sum.point_values), serviceTable(sum.hospitals), sc ? serviceTable(sc, { id: 'run-special' }) : null);
   }
   page(h('h1', {}, isAgency() ? '结算' : '结算单'), tools, list, detail);
 }
@@ -450,7 +513,10 @@ async function bulletinPage(year, half) {
   const b = await api('GET', `/api/special-cases/bulletin?year=${year}&half=${half}`);
   const halfSel = h('select', { onchange: () => bulletinPage(year, Number(halfSel.value)) }, [[1, '上半年'], [2, '下半年']].map(([v, l]) => h('option', { value: v, selected: v === half }, l)));
   page(h('h1', {}, b.title), h('div', { class: 'toolbar' }, yearPicker(year, y => bulletinPage(y, half)), halfSel),
-    serviceTable({ title: b.title, columns: b.columns, rows: b.rows }, { id: 'bulletin' }));
+    serviceTable({ title: b.title, columns: b.columns, rows: b.rows }, { id: 'bulletin' }),
+    table('质控未通过而特批的特例单议', [{ key: 'id', label: '编号' }, { key: 'institution_id', label: '机构' }, { key: 'case_id', label: '病例号' },
+      { key: 'quarter', label: '季度' }, { key: 'qc_withheld', label: '未通过的质控规则' }, { key: 'qc_override', label: '特批理由' }, { key: 'reviewed_at', label: '审核时间', fmt: when }],
+      b.qc_overrides || [], { id: 'bulletin-overrides', empty: '本期无质控特批' }));
 }
 
 async function reportsPage() {

@@ -485,8 +485,8 @@ impl Store {
                 .try_get(0)?;
                 let r = &c.result;
                 sqlx::query(
-                    "INSERT INTO case_results (case_version_id, mdc, adrg, drg, drg_name, status, method, rule, points, yuan_fen, point_value, trace, points_json) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    "INSERT INTO case_results (case_version_id, mdc, adrg, drg, drg_name, status, method, rule, points, yuan_fen, point_value, trace, points_json, payable, withheld, estimate_json) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(id)
                 .bind(&r.mdc)
@@ -501,6 +501,9 @@ impl Store {
                 .bind(&r.point_value)
                 .bind(&r.trace)
                 .bind(&r.points_json)
+                .bind(i64::from(r.payable))
+                .bind(&r.withheld)
+                .bind(&r.estimate_json)
                 .execute(&mut *tx)
                 .await?;
                 for f in &c.findings {
@@ -524,6 +527,53 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Fill the payable flag of case versions stored before migration 3 from their
+    /// stored QC findings: a version is withheld when a finding's rule withholds
+    /// (`withholds(rule_id)`, the service's rule set). Returns the versions filled;
+    /// one audit entry records how many.
+    pub async fn backfill_withheld(&self, withholds: &(dyn Fn(&str) -> bool + Sync)) -> Result<u64> {
+        let ids: Vec<i64> = sqlx::query("SELECT case_version_id FROM case_results WHERE payable IS NULL ORDER BY case_version_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<std::result::Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let (_g, mut tx) = self.begin_write().await?;
+        let (mut withheld_n, mut n) = (0u64, 0u64);
+        for id in &ids {
+            let rules: Vec<String> = sqlx::query("SELECT rule_id FROM qc_findings WHERE case_version_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<std::result::Result<_, _>>()?;
+            let mut w: Vec<String> = rules.into_iter().filter(|r| withholds(r)).collect();
+            w.sort();
+            w.dedup();
+            withheld_n += u64::from(!w.is_empty());
+            sqlx::query("UPDATE case_results SET payable = $2, withheld = $3 WHERE case_version_id = $1 AND payable IS NULL")
+                .bind(id)
+                .bind(i64::from(w.is_empty()))
+                .bind(w.join(","))
+                .execute(&mut *tx)
+                .await?;
+            n += 1;
+        }
+        Store::finish(
+            tx,
+            &Actor::system(),
+            "case_results.backfill_withheld",
+            "case_results",
+            serde_json::json!({"versions": n, "withheld": withheld_n}),
+        )
+        .await?;
+        Ok(n)
     }
 
     pub async fn upload(&self, id: i64) -> Result<Option<Upload>> {

@@ -10,7 +10,21 @@ use sqlx::Row;
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", V1),
     (2, "settlement runs", V2),
+    (3, "QC gates payment; the estimate's derivation; QC override of special cases", V3),
 ];
+
+/// Issue 13: whether a case version is payable (QC gates payment, seed 000) and the
+/// withholding rule ids; the estimate with its derivation (JSON); the reviewer's
+/// reason when a special case is approved although its latest version is withheld.
+/// `payable` is NULL for versions stored before this migration until the service
+/// fills it from their stored findings at start (`Store::backfill_withheld`).
+const V3: &str = r#"
+ALTER TABLE case_results ADD COLUMN payable BIGINT;
+ALTER TABLE case_results ADD COLUMN withheld TEXT;
+ALTER TABLE case_results ADD COLUMN estimate_json TEXT;
+ALTER TABLE special_cases ADD COLUMN qc_override TEXT;
+ALTER TABLE special_cases ADD COLUMN qc_withheld TEXT
+"#;
 
 /// Settlement runs and their documents (statements as CSV text, XLSX as base64);
 /// the points an `adjusted_standard` special case is paid.

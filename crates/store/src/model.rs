@@ -176,6 +176,14 @@ pub struct CaseResult {
     pub trace: String,
     /// The full pricing derivation (`points::Points`) as JSON.
     pub points_json: String,
+    /// False while the settlement list breaks a QC rule that withholds payment
+    /// (seed 000): grouped and priced, but paid only once a corrected version arrives.
+    pub payable: bool,
+    /// The withholding QC rule ids, comma-separated ("" when payable).
+    pub withheld: String,
+    /// The estimated payment with its derivation (status, point value, basis) as
+    /// JSON; "" for versions stored before the estimate recorded it.
+    pub estimate_json: String,
 }
 
 /// One case of an upload.
@@ -266,7 +274,7 @@ impl Upload {
 
 pub(crate) const CASE_SELECT: &str = "SELECT v.id, v.institution_id, v.case_id, v.version, v.upload_id, v.line, v.period, v.discharge_date, \
      v.claim_json, v.created_at, r.mdc, r.adrg, r.drg, r.drg_name, r.status, r.method, r.rule, r.points, r.yuan_fen, r.point_value, r.trace, \
-     r.points_json FROM case_versions v JOIN case_results r ON r.case_version_id = v.id";
+     r.points_json, r.payable, r.withheld, r.estimate_json FROM case_versions v JOIN case_results r ON r.case_version_id = v.id";
 
 /// A stored version of a settlement list with its result.
 #[derive(Clone, Debug, Serialize)]
@@ -311,8 +319,24 @@ impl CaseVersion {
                 point_value: get(r, "point_value")?,
                 trace: get(r, "trace")?,
                 points_json: get(r, "points_json")?,
+                payable: payable_of(r, "payable")?,
+                withheld: get::<Option<String>>(r, "withheld")?.unwrap_or_default(),
+                estimate_json: get::<Option<String>>(r, "estimate_json")?.unwrap_or_default(),
             },
         })
+    }
+}
+
+/// The `payable` column: never guessed. NULL means the version was stored before
+/// migration 3 and the service has not yet filled it from its findings.
+pub(crate) fn payable_of(r: &AnyRow, col: &str) -> Result<bool> {
+    match get::<Option<i64>>(r, col)? {
+        Some(v) => Ok(v != 0),
+        None => Err(StoreError::Invalid(
+            "a case version stored before migration 3 has no payable flag yet: start the service once \
+             (it fills the flag from the stored QC findings) before reading it"
+                .into(),
+        )),
     }
 }
 

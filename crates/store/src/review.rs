@@ -32,9 +32,18 @@ pub struct SpecialCase {
     pub reviewed_by: Option<i64>,
     pub reviewed_at: Option<i64>,
     pub comment: Option<String>,
+    /// The reviewer's reason for approving although the latest version was withheld
+    /// by QC (an explicit, audited override); None when no override was needed.
+    pub qc_override: Option<String>,
+    /// The withholding QC rule ids the override was given for.
+    pub qc_withheld: Option<String>,
+    /// The withholding QC rule ids of the case's latest version now ("" when it is payable).
+    pub latest_withheld: String,
 }
 
-const SC_COLS: &str = "id, institution_id, case_id, case_version_id, reason, note, quarter, status, pay_as, adjusted_points, applied_by, applied_at, reviewed_by, reviewed_at, comment";
+const SC_COLS: &str = "id, institution_id, case_id, case_version_id, reason, note, quarter, status, pay_as, adjusted_points, applied_by, applied_at, reviewed_by, reviewed_at, comment, qc_override, qc_withheld, \
+     (SELECT CASE WHEN r.payable = 0 THEN COALESCE(r.withheld, '') ELSE '' END FROM case_versions v JOIN case_results r ON r.case_version_id = v.id \
+      WHERE v.institution_id = special_cases.institution_id AND v.case_id = special_cases.case_id ORDER BY v.version DESC LIMIT 1) AS latest_withheld";
 
 impl SpecialCase {
     fn from_row(r: &AnyRow) -> Result<SpecialCase> {
@@ -54,6 +63,9 @@ impl SpecialCase {
             reviewed_by: get(r, "reviewed_by")?,
             reviewed_at: get(r, "reviewed_at")?,
             comment: get(r, "comment")?,
+            qc_override: get(r, "qc_override")?,
+            qc_withheld: get(r, "qc_withheld")?,
+            latest_withheld: get::<Option<String>>(r, "latest_withheld")?.unwrap_or_default(),
         })
     }
 }
@@ -260,6 +272,11 @@ impl Store {
     }
 
     /// Approve (paid as `pay_as`) or reject a pending application, with comments.
+    /// Approving a case whose latest version is withheld by QC (seed 000: a compliant
+    /// list is a condition of payment) is refused unless `qc_override` gives the
+    /// reviewer's reason; the override is recorded with the rule ids and audited.
+    /// The check reads the latest version in the write transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn review_special_case(
         &self,
         actor: &Actor,
@@ -268,6 +285,7 @@ impl Store {
         pay_as: Option<&str>,
         adjusted_points: Option<&str>,
         comment: &str,
+        qc_override: Option<&str>,
     ) -> Result<SpecialCase> {
         if approve && !matches!(pay_as, Some("fee_for_service") | Some("adjusted_standard")) {
             return Err(StoreError::Invalid(
@@ -288,8 +306,48 @@ impl Store {
             }
             _ => None,
         };
+        let qc_override = qc_override.map(str::trim).filter(|r| !r.is_empty());
         let (_g, mut tx) = self.begin_write().await?;
-        let n = sqlx::query("UPDATE special_cases SET status = $2, pay_as = $3, reviewed_by = $4, reviewed_at = $5, comment = $6, adjusted_points = $7 WHERE id = $1 AND status = 'pending'")
+        let sc = sqlx::query("SELECT institution_id, case_id FROM special_cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("special case {id}")))?;
+        let (inst, case_id): (String, String) = (get(&sc, "institution_id")?, get(&sc, "case_id")?);
+        let latest = sqlx::query(
+            "SELECT v.version, r.payable, r.withheld FROM case_versions v JOIN case_results r ON r.case_version_id = v.id \
+             WHERE v.institution_id = $1 AND v.case_id = $2 ORDER BY v.version DESC LIMIT 1",
+        )
+        .bind(&inst)
+        .bind(&case_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("case {case_id} of institution {inst}")))?;
+        let version: i64 = get(&latest, "version")?;
+        let withheld: Option<String> = if crate::model::payable_of(&latest, "payable")? {
+            None
+        } else {
+            Some(get::<Option<String>>(&latest, "withheld")?.unwrap_or_default())
+        };
+        let (override_reason, override_rules) = match (approve, &withheld, qc_override) {
+            (true, Some(rules), None) => {
+                return Err(StoreError::Conflict(format!(
+                    "病例 {case_id}（{inst}）的最新版本（第 {version} 版）未通过质控规则 {rules}，暂缓支付：不能批准特例单议。\
+                     请医院更正结算清单后重新上传；确需特批时，在审核请求中给出 qc_override（特批理由），该特批将记入审计日志并在通报中列示"
+                )))
+            }
+            (true, Some(rules), Some(r)) => (Some(r), Some(rules.clone())),
+            (_, None, Some(_)) => {
+                return Err(StoreError::Invalid(format!(
+                    "qc_override：病例 {case_id} 的最新版本（第 {version} 版）已通过质控，无需特批"
+                )))
+            }
+            (false, Some(_), Some(_)) => {
+                return Err(StoreError::Invalid("qc_override：仅在批准时使用（不通过无需特批）".into()))
+            }
+            _ => (None, None),
+        };
+        let n = sqlx::query("UPDATE special_cases SET status = $2, pay_as = $3, reviewed_by = $4, reviewed_at = $5, comment = $6, adjusted_points = $7, qc_override = $8, qc_withheld = $9 WHERE id = $1 AND status = 'pending'")
             .bind(id)
             .bind(if approve { "approved" } else { "rejected" })
             .bind(if approve { pay_as } else { None })
@@ -297,6 +355,8 @@ impl Store {
             .bind(now_ms())
             .bind(comment)
             .bind(adjusted.as_deref())
+            .bind(override_reason)
+            .bind(override_rules.as_deref())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -305,7 +365,8 @@ impl Store {
                 "special case {id} is not pending (or does not exist)"
             )));
         }
-        let detail = serde_json::json!({"decision": if approve { "approved" } else { "rejected" }, "pay_as": pay_as, "adjusted_points": adjusted, "comment": comment});
+        let detail = serde_json::json!({"decision": if approve { "approved" } else { "rejected" }, "pay_as": pay_as, "adjusted_points": adjusted, "comment": comment,
+            "case_version": version, "qc_override": override_reason, "qc_withheld": override_rules});
         Store::finish(
             tx,
             actor,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::model::payable_of;
 use crate::{get, now_ms, Actor, Result, Store, StoreError};
 
 /// A settlement run.
@@ -76,7 +77,12 @@ pub struct FinishedRun {
 pub struct SettlementInput {
     pub institution_id: String,
     pub case_id: String,
+    pub version: i64,
     pub claim_json: String,
+    /// False: the version breaks a withholding QC rule (not paid until corrected).
+    pub payable: bool,
+    /// The withholding rule ids, comma-separated.
+    pub withheld: String,
 }
 
 /// One case as the monitor reads it: the latest version's settlement list, its
@@ -104,6 +110,9 @@ pub struct CaseSummary {
     pub yuan_fen: i64,
     /// The group's relative weight (RW) when the case was grouped and priced by a standard.
     pub weight: Option<String>,
+    pub payable: bool,
+    /// The estimate's status (`expected`, `override`, `unavailable`; "" when not recorded).
+    pub estimate_status: String,
 }
 
 const LATEST: &str = "v.version = (SELECT MAX(v2.version) FROM case_versions v2 WHERE v2.institution_id = v.institution_id AND v2.case_id = v.case_id)";
@@ -282,7 +291,8 @@ impl Store {
     /// The latest version of every case discharged in `[from, to]` (months `YYYY-MM`).
     pub async fn settlement_inputs(&self, from: &str, to: &str) -> Result<Vec<SettlementInput>> {
         let rows = sqlx::query(&format!(
-            "SELECT v.institution_id, v.case_id, v.claim_json FROM case_versions v WHERE {LATEST} AND v.period >= $1 AND v.period <= $2 ORDER BY v.institution_id, v.case_id"
+            "SELECT v.institution_id, v.case_id, v.version, v.claim_json, r.payable, r.withheld FROM case_versions v JOIN case_results r ON r.case_version_id = v.id \
+             WHERE {LATEST} AND v.period >= $1 AND v.period <= $2 ORDER BY v.institution_id, v.case_id"
         ))
         .bind(from)
         .bind(to)
@@ -293,7 +303,10 @@ impl Store {
                 Ok(SettlementInput {
                     institution_id: get(r, "institution_id")?,
                     case_id: get(r, "case_id")?,
+                    version: get(r, "version")?,
                     claim_json: get(r, "claim_json")?,
+                    payable: payable_of(r, "payable")?,
+                    withheld: get::<Option<String>>(r, "withheld")?.unwrap_or_default(),
                 })
             })
             .collect()
@@ -303,7 +316,7 @@ impl Store {
     /// optionally of one institution.
     pub async fn case_summaries(&self, from: &str, to: &str, institution: Option<&str>) -> Result<Vec<CaseSummary>> {
         let mut sql = format!(
-            "SELECT v.institution_id, v.period, r.drg, r.status, r.method, r.points, r.yuan_fen, r.points_json FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE {LATEST} AND v.period >= $1 AND v.period <= $2"
+            "SELECT v.institution_id, v.period, r.drg, r.status, r.method, r.points, r.yuan_fen, r.points_json, r.payable, r.estimate_json FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE {LATEST} AND v.period >= $1 AND v.period <= $2"
         );
         if institution.is_some() {
             sql += " AND v.institution_id = $3";
@@ -330,6 +343,13 @@ impl Store {
                             serde_json::Value::Number(n) => Some(n.to_string()),
                             _ => None,
                         })
+                    },
+                    payable: payable_of(r, "payable")?,
+                    estimate_status: {
+                        let e: Option<String> = get(r, "estimate_json")?;
+                        e.and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+                            .and_then(|v| v["status"].as_str().map(str::to_owned))
+                            .unwrap_or_default()
                     },
                 })
             })
@@ -377,6 +397,30 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| Ok((get(r, "case_id")?, get(r, "rule_id")?, get(r, "message")?)))
+            .collect()
+    }
+
+    /// The withheld latest versions of an institution discharged in `[from, to]`:
+    /// (case id, version, period, withholding rule ids), by case id.
+    pub async fn withheld_cases(&self, from: &str, to: &str, institution: &str) -> Result<Vec<(String, i64, String, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT v.case_id, v.version, v.period, r.withheld FROM case_versions v JOIN case_results r ON r.case_version_id = v.id \
+             WHERE {LATEST} AND v.period >= $1 AND v.period <= $2 AND v.institution_id = $3 AND r.payable = 0 ORDER BY v.case_id"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(institution)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get(r, "case_id")?,
+                    get(r, "version")?,
+                    get(r, "period")?,
+                    get::<Option<String>>(r, "withheld")?.unwrap_or_default(),
+                ))
+            })
             .collect()
     }
 

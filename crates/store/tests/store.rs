@@ -70,6 +70,9 @@ fn result(drg: &str) -> CaseResult {
         point_value: "100".into(),
         trace: "trace".into(),
         points_json: "{}".into(),
+        payable: true,
+        withheld: String::new(),
+        estimate_json: r#"{"status":"expected"}"#.into(),
     }
 }
 
@@ -398,6 +401,60 @@ async fn store_round_trip_on_both_databases() {
             );
             again.close().await;
         }
+        s.close().await;
+        drop_schema(&schema).await;
+    }
+}
+
+/// QC gates payment: the payable flag and the rules are stored per version; versions
+/// stored before migration 3 are filled from their findings (never read as payable);
+/// approving a special case whose latest version is withheld needs an override.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withheld_versions_backfill_and_the_special_case_override() {
+    for (name, s, _dir, schema) in stores().await {
+        println!("-- {name}");
+        let sys = Actor::system();
+        s.upsert_institution(&sys, &inst("H1")).await.expect("insert");
+        let mut bad = case("H1", "W1", "2025-02", "BR21");
+        bad.result.payable = false;
+        bad.result.withheld = "M001,M002".into();
+        bad.findings[0].rule_id = "M001".into();
+        bad.findings[0].severity = "error".into();
+        let legacy = case("H1", "W2", "2025-02", "BR21");
+        s.commit_uploads(&[upload(&sys, Some("H1"), vec![bad, legacy])]).await.expect("commit");
+        let w1 = s.case_history("H1", "W1").await.expect("history");
+        assert_eq!((w1[0].result.payable, w1[0].result.withheld.as_str()), (false, "M001,M002"));
+        let inputs = s.settlement_inputs("2025-01", "2025-12").await.expect("inputs");
+        assert!(inputs.iter().any(|i| i.case_id == "W1" && !i.payable && i.withheld == "M001,M002"));
+        assert_eq!(s.withheld_cases("2025-02", "2025-02", "H1").await.expect("withheld").len(), 1);
+        // A version as stored before migration 3: no flag; reading it is refused until filled.
+        sqlx::query("UPDATE case_results SET payable = NULL, withheld = NULL WHERE case_version_id = $1")
+            .bind(w1[0].id)
+            .execute(s.pool())
+            .await
+            .expect("legacy");
+        assert!(matches!(s.case_history("H1", "W1").await, Err(StoreError::Invalid(_))));
+        let n = s.backfill_withheld(&|r: &str| r == "M001").await.expect("backfill");
+        assert_eq!(n, 1);
+        let w1 = s.case_history("H1", "W1").await.expect("history");
+        assert_eq!((w1[0].result.payable, w1[0].result.withheld.as_str()), (false, "M001"));
+        assert_eq!(s.backfill_withheld(&|_| true).await.expect("again"), 0, "filled once");
+        // Special case: approval refused while withheld, unless overridden with a reason.
+        let sc = s.apply_special_case(&sys, "H1", "W1", "high_cost", "n", 5).await.expect("apply");
+        assert_eq!(sc.latest_withheld, "M001");
+        let e = s.review_special_case(&sys, sc.id, true, Some("fee_for_service"), None, "ok", None).await;
+        assert!(matches!(&e, Err(StoreError::Conflict(m)) if m.contains("M001") && m.contains("qc_override")), "{e:?}");
+        let ok = s
+            .review_special_case(&sys, sc.id, true, Some("fee_for_service"), None, "ok", Some("抢救"))
+            .await
+            .expect("override");
+        assert_eq!((ok.qc_override.as_deref(), ok.qc_withheld.as_deref()), (Some("抢救"), Some("M001")));
+        let audit = s.audit_log(5).await.expect("audit");
+        assert!(audit.iter().any(|a| a.action == "special_case.review" && a.detail["qc_override"] == "抢救"));
+        // An override for a payable case is refused (nothing to override).
+        let sc2 = s.apply_special_case(&sys, "H1", "W2", "high_cost", "n", 5).await.expect("apply");
+        let e = s.review_special_case(&sys, sc2.id, true, Some("fee_for_service"), None, "ok", Some("x")).await;
+        assert!(matches!(e, Err(StoreError::Invalid(_))), "{e:?}");
         s.close().await;
         drop_schema(&schema).await;
     }
