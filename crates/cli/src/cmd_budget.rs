@@ -173,19 +173,9 @@ pub fn history_from_cases(files: &[PathBuf], roster: &Roster) -> anyhow::Result<
     Ok(history_rows(&crate::pricing::history_pass(files, roster, None)?, roster))
 }
 
-/// The 住院 history rows of a history year.
+/// The 住院 history rows of a history year, with each institution's class.
 pub fn history_rows(h: &crate::pricing::HistoryYear, roster: &Roster) -> Vec<HistoryRow> {
-    h.totals
-        .iter()
-        .map(|((inst, ins), (total, fund))| HistoryRow {
-            class: roster.class(inst).to_owned(),
-            institution_id: inst.clone(),
-            insurance: *ins,
-            category: SubCategory::Inpatient,
-            total_cost: *total,
-            fund_paid: *fund,
-        })
-        .collect()
+    h.rows(|inst| roster.class(inst).to_owned())
 }
 
 pub fn load_roster(institutions: Option<&Path>, credit_to_lead: bool) -> anyhow::Result<Roster> {

@@ -308,39 +308,7 @@ pub fn check_special_quota(
     )
 }
 
-/// Last year's cases as the budget and the conversion rate need them.
-#[derive(Default)]
-pub struct HistoryYear {
-    /// (settled institution, insurance type) → (total cost, fund paid).
-    pub totals: BTreeMap<(String, settle::Insurance), (claims::Fen, claims::Fen)>,
-    /// The conversion-rate basis: the history's DRG/DIP cases priced with this
-    /// year's weights, coefficients and outlier rules.
-    pub basis: points::RateBasis,
-    /// (settled institution, insurance type) → (points of DRG/DIP cases, yuan that
-    /// converts to points at the rate: fee-for-service, per-diem, add-ons), in
-    /// ten-thousandths, for the expected point value.
-    pub points: BTreeMap<(String, settle::Insurance), (i64, i64)>,
-    pub cases: u64,
-    /// Cases of other insurance types (not in the 职工/居民 budgets).
-    pub other_insurance: u64,
-    pub replaced: u64,
-}
-
-impl HistoryYear {
-    /// Expected points of the history cases of some (institution, insurance) pairs
-    /// at the conversion rate.
-    pub fn expected_points(&self, conv: &points::Conversion, pick: impl Fn(&str, settle::Insurance) -> bool) -> rust_decimal::Decimal {
-        use rust_decimal::Decimal;
-        let (mut group, mut yuan) = (0i64, 0i64);
-        for ((inst, ins), (g, y)) in &self.points {
-            if pick(inst, *ins) {
-                group += g;
-                yuan += y;
-            }
-        }
-        Decimal::new(group, 4) + Decimal::new(yuan, 4) / conv.yuan_per_point
-    }
-}
+pub use settle::HistoryYear;
 
 /// Read last year's settlement lists: totals per settled institution (alliance
 /// members credited to their lead, seed 002 §26) and insurance type, and — when
@@ -349,23 +317,20 @@ impl HistoryYear {
 /// Money that converts to points is counted in yuan here (the rate is what this
 /// pass derives), so `pricing.conv` is ignored.
 pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing<'_>>) -> anyhow::Result<HistoryYear> {
-    use rust_decimal::prelude::ToPrimitive;
     struct Row {
         ins: Option<settle::Insurance>,
         inst: String,
         case: String,
         total: claims::Fen,
         fund: claims::Fen,
-        /// (group points, yuan-denominated points at rate 1), ten-thousandths.
-        pts: (i64, i64),
-        basis: points::RateBasis,
+        /// Its points at a rate of 1 yuan per point, with its length of stay.
+        priced: Option<(points::Points, u32)>,
         loc: Loc,
     }
     let unit = points::Conversion::fixed(rust_decimal::Decimal::ONE);
     let priced = pricing.map(|p| Pricing { conv: &unit, ..*p });
     let mut rows: Vec<Row> = Vec::new();
     let mut unknown: BTreeMap<String, (Loc, u64)> = BTreeMap::new();
-    let tt = |d: rust_decimal::Decimal| (d * rust_decimal::Decimal::from(10_000)).to_i64().unwrap_or(0);
     let mut batches = Batches::new(files);
     let mut rejected = 0u64;
     while let Some(ev) = batches.next_event() {
@@ -389,22 +354,11 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
                             case: c.case_id.clone(),
                             total: c.total_cost.unwrap_or_default(),
                             fund: c.fund_paid.unwrap_or_default(),
-                            pts: (0, 0),
-                            basis: points::RateBasis::default(),
+                            priced: None,
                             loc: (file, rec.line),
                         };
                         if let (Some(p), true) = (&priced, known) {
-                            let pt = price(p, c, &[]);
-                            row.basis.add(&pt, c.los.unwrap_or(0));
-                            row.pts = match pt.method {
-                                points::PayMethod::Drg | points::PayMethod::Dip => (tt(pt.case_points), tt(pt.addon_points)),
-                                // A derived per-diem standard is the history's own cost per
-                                // day: these stays are worth their cost at the rate.
-                                points::PayMethod::PerDiem if pt.no_standard => {
-                                    (0, tt(rust_decimal::Decimal::new(pt.priced_cost.0, 2) + pt.addon_points))
-                                }
-                                _ => (0, tt(pt.total)),
-                            };
+                            row.priced = Some((price(p, c, &[]), c.los.unwrap_or(0)));
                         }
                         Some(row)
                     })
@@ -439,15 +393,7 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
             h.other_insurance += 1;
             continue;
         };
-        h.cases += 1;
-        let inst = roster.settled_with(&r.inst).to_owned();
-        let e = h.totals.entry((inst.clone(), ins)).or_default();
-        e.0 = e.0 + r.total;
-        e.1 = e.1 + r.fund;
-        let e = h.points.entry((inst, ins)).or_default();
-        e.0 += r.pts.0;
-        e.1 += r.pts.1;
-        h.basis.merge(&r.basis);
+        h.add(roster.settled_with(&r.inst), ins, r.total, r.fund, r.priced.as_ref().map(|(p, los)| (p, *los)));
     }
     if !unknown.is_empty() {
         let names = batches.names();

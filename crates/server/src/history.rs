@@ -23,10 +23,9 @@
 use std::collections::BTreeMap;
 
 use claims::{Claim, Fen};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use settle::{Budget, HistoryRow, Insurance, Key, SubCategory};
+use settle::{Budget, Insurance, Key, SubCategory};
 
 use crate::pipeline::{yuan_to_fen, Engine};
 
@@ -67,27 +66,7 @@ impl Roster<'_> {
     }
 }
 
-/// The history year's cases as the budget and the conversion rate need them.
-#[derive(Clone, Debug, Default)]
-pub struct HistoryYear {
-    /// The history year (Y−1).
-    pub year: i32,
-    /// Cases of the 职工/居民 insurance types.
-    pub cases: u64,
-    /// Cases of other insurance types (not in the budgets).
-    pub other_insurance: u64,
-    /// (settled institution, insurance) → (total cost, fund paid).
-    pub totals: BTreeMap<(String, Insurance), (Fen, Fen)>,
-    /// (settled institution, insurance) → (DRG/DIP points, yuan that converts to
-    /// points at the rate), in ten-thousandths.
-    pub points: BTreeMap<(String, Insurance), (i64, i64)>,
-    /// The conversion-rate basis: the DRG/DIP cases' priced cost and points.
-    pub basis: points::RateBasis,
-}
-
-fn tt(d: Decimal) -> i64 {
-    (d * Decimal::from(10_000)).to_i64().unwrap_or(0)
-}
+pub use settle::HistoryYear;
 
 /// Price the history year's cases with `engine` at a unit rate. Institutions the
 /// store does not hold are refused with their list.
@@ -104,24 +83,10 @@ pub fn pass(engine: &Engine, cases: &[Claim], roster: &Roster<'_>, year: i32) ->
             h.other_insurance += 1;
             continue;
         };
-        h.cases += 1;
         let (g, _) = engine.group(c, inst, false);
         let p = engine.points(c, inst, &g, false, &unit, &[]);
-        h.basis.add(&p, c.los.unwrap_or(0));
-        let pts = match p.method {
-            points::PayMethod::Drg | points::PayMethod::Dip => (tt(p.case_points), tt(p.addon_points)),
-            // A derived per-diem standard is the history's own cost per day: these
-            // stays are worth their cost at the rate (as `drgdip settle` counts them).
-            points::PayMethod::PerDiem if p.no_standard => (0, tt(Decimal::new(p.priced_cost.0, 2) + p.addon_points)),
-            _ => (0, tt(p.total)),
-        };
-        let settled = roster.settled_with(&c.institution_id).to_owned();
-        let e = h.totals.entry((settled.clone(), ins)).or_default();
-        e.0 = e.0 + c.total_cost.unwrap_or_default();
-        e.1 = e.1 + c.fund_paid.unwrap_or_default();
-        let e = h.points.entry((settled, ins)).or_default();
-        e.0 += pts.0;
-        e.1 += pts.1;
+        let (total, fund) = (c.total_cost.unwrap_or_default(), c.fund_paid.unwrap_or_default());
+        h.add(roster.settled_with(&c.institution_id), ins, total, fund, Some((&p, c.los.unwrap_or(0))));
     }
     if !unknown.is_empty() {
         let list: Vec<String> = unknown.iter().take(20).map(|(i, n)| format!("{i}（{n} 例）")).collect();
@@ -134,34 +99,6 @@ pub fn pass(engine: &Engine, cases: &[Claim], roster: &Roster<'_>, year: i32) ->
     Ok(h)
 }
 
-impl HistoryYear {
-    /// The 住院 history rows of the budget.
-    pub fn rows(&self, roster: &Roster<'_>) -> Vec<HistoryRow> {
-        self.totals
-            .iter()
-            .map(|((inst, ins), (total, fund))| HistoryRow {
-                class: roster.class(inst).to_owned(),
-                institution_id: inst.clone(),
-                insurance: *ins,
-                category: SubCategory::Inpatient,
-                total_cost: *total,
-                fund_paid: *fund,
-            })
-            .collect()
-    }
-
-    /// Expected points of the history cases of some (institution, insurance) pairs at the rate.
-    pub fn expected_points(&self, conv: &points::Conversion, pick: impl Fn(&str, Insurance) -> bool) -> Decimal {
-        let (mut group, mut yuan) = (0i64, 0i64);
-        for ((inst, ins), (g, y)) in &self.points {
-            if pick(inst, *ins) {
-                group += g;
-                yuan += y;
-            }
-        }
-        Decimal::new(group, 4) + Decimal::new(yuan, 4) / conv.yuan_per_point
-    }
-}
 
 /// The conversion rate the parameters ask for, or why there is none (in Chinese).
 pub fn conversion(params: &points::Params, h: &HistoryYear) -> Result<points::Conversion, String> {
@@ -251,7 +188,7 @@ pub fn year_basis(
                 match &conv {
                     Err(e) => Err(format!("预估点值不可得：{e}")),
                     Ok(c) => {
-                        match settle::build_budget(&settle_params.budget, year, &h.rows(&roster)) {
+                        match settle::build_budget(&settle_params.budget, year, &h.rows(|i| roster.class(i).to_owned())) {
                             Ok(budget) => Ok(expected_lines(&budget, &h, c, &roster)),
                             Err(e) => Err(format!("预估点值不可得：预算无法编制：{e}")),
                         }

@@ -160,7 +160,7 @@ pub fn compute(input: &RunInput) -> Result<FinishedRun, String> {
             year
         ));
     }
-    let history: Vec<HistoryRow> = hist.rows(&roster);
+    let history: Vec<HistoryRow> = hist.rows(|i| roster.class(i).to_owned());
 
     // Points of every case.
     let mut ledger = Ledger::new();

@@ -15,6 +15,7 @@
 pub mod alloc;
 pub mod budget;
 pub mod cycle;
+pub mod history;
 pub mod ledger;
 pub mod model;
 pub mod params;
@@ -22,6 +23,7 @@ pub mod simulate;
 pub mod statement;
 
 pub use budget::{build as build_budget, Budget, BudgetError, BudgetLine, HistoryRow};
+pub use history::HistoryYear;
 pub use cycle::{settle, Account, HospitalInputs, SettleError, Settlement};
 pub use ledger::{CaseRow, Cell, Ledger, OffsiteTally, WithheldCase};
 pub use model::{Insurance, Key, Method, Pts, SubCategory};
