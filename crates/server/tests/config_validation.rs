@@ -238,8 +238,9 @@ async fn runs_that_cannot_be_settled_fail_naming_the_line_or_the_institution() {
         let text = run.to_string();
         assert!(text.contains("budget.adjustments[0]") && text.contains("there is no budget line 职工/日间医疗"), "{text}");
 
-        // A case of an institution that is not registered has no coefficient: the run
-        // is refused with the institution named (it was priced with coefficient 1).
+        // A case of an institution that is not registered has no coefficient: the
+        // upload refuses that record with the institution named (it was priced with
+        // coefficient 1), and nothing of it reaches a run.
         let col = f.header.split(',').position(|h| h == "institution_id").expect("column");
         let row = f.rows[A].last().expect("a 2025 case");
         let mut cells: Vec<&str> = row.split(',').collect();
@@ -250,11 +251,11 @@ async fn runs_that_cannot_be_settled_fail_naming_the_line_or_the_institution() {
             .send()
             .await
             .expect("upload");
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-        let run = f.run_settlement(2025).await;
-        assert_eq!(run["run"]["status"], "failed", "{run}");
-        let text = run.to_string();
-        assert!(text.contains("H0999 (1 cases") && text.contains("not registered"), "{text}");
+        assert_eq!(r.status(), 201);
+        let answer: Value = r.json().await.expect("json");
+        assert_eq!(answer["accepted"], 0, "{answer}");
+        let refused = answer["rejected"].to_string();
+        assert!(refused.contains("H0999") && refused.contains("INSTITUTION"), "{answer}");
         db.cleanup().await;
     }
 }

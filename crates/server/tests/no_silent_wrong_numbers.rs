@@ -383,7 +383,7 @@ const ROWS: &[Row] = &[
                     let r = c.f.req("POST", "/api/settlement/runs", Some("admin")).json(&json!({"year": 2025, "params": toml})).send().await.expect("send");
                     let s = r.status().as_u16();
                     let e: Value = r.json().await.unwrap_or_default();
-                    ensure(s == 400, || format!("{key}: status {s} {e}"))?;
+                    ensure(s == 422, || format!("{key}: status {s} {e}"))?;
                     ensure(e["error"]["message"].as_str().is_some_and(|m| m.contains(key)), || format!("{key} not named: {e}"))?;
                 }
                 let after = get_json(&c.f, "admin", "/api/settlement/runs").await.1.as_array().map_or(0, Vec::len);

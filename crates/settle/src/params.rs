@@ -583,14 +583,14 @@ mod tests {
         let ok = "insurance = \"居民\"\ncategory = \"住院\"\namount = \"1000000.00\"\nfrom_quarter = 3\nreason = \"疫情\"";
         assert!(SettleParams::from_toml(&adjustment(ok)).is_ok());
         for (from, to, want) in [
-            ("from_quarter = 3", "from_quarter = 5", "budget.adjustments[0].from_quarter = 5 (line 102): must lie in 1–4"),
-            ("\"1000000.00\"", "\"1000000.001\"", "budget.adjustments[0].amount = 1000000.001 (line 101): at most 2 decimal places"),
-            ("\"1000000.00\"", "\"0\"", "budget.adjustments[0].amount = 0 (line 101): an adjustment of 0 changes nothing"),
-            ("reason = \"疫情\"", "reason = \" \"", "budget.adjustments[0].reason = \" \" (line 103): a reason must be recorded"),
-            ("reason = \"疫情\"", "reason = \"疫情\"\nclass = \"三级\"", "budget.adjustments[0].class = \"三级\" (line 104): budgets are not split by class"),
-            ("insurance = \"居民\"", "insurance = \"农民\"", "budget.adjustments[0].insurance (line 99): unknown variant"),
-            ("category = \"住院\"", "category = \"门诊\"", "budget.adjustments[0].category (line 100): unknown variant"),
-            ("reason = \"疫情\"", "reason = \"疫情\"\nnote = \"x\"", "budget.adjustments[0].note (line 104): unknown key"),
+            ("from_quarter = 3", "from_quarter = 5", "budget.adjustments[0].from_quarter = 5 (line 120): must lie in 1–4"),
+            ("\"1000000.00\"", "\"1000000.001\"", "budget.adjustments[0].amount = 1000000.001 (line 119): at most 2 decimal places"),
+            ("\"1000000.00\"", "\"0\"", "budget.adjustments[0].amount = 0 (line 119): an adjustment of 0 changes nothing"),
+            ("reason = \"疫情\"", "reason = \" \"", "budget.adjustments[0].reason = \" \" (line 121): a reason must be recorded"),
+            ("reason = \"疫情\"", "reason = \"疫情\"\nclass = \"三级\"", "budget.adjustments[0].class = \"三级\" (line 122): budgets are not split by class"),
+            ("insurance = \"居民\"", "insurance = \"农民\"", "budget.adjustments[0].insurance (line 117): unknown variant"),
+            ("category = \"住院\"", "category = \"门诊\"", "budget.adjustments[0].category (line 118): unknown variant"),
+            ("reason = \"疫情\"", "reason = \"疫情\"\nnote = \"x\"", "budget.adjustments[0].note (line 122): unknown key"),
         ] {
             let src = adjustment(&ok.replacen(from, to, 1));
             match SettleParams::from_toml(&src) {
@@ -600,7 +600,7 @@ mod tests {
         }
         let split = adjustment(ok).replacen("split_by_class = false", "split_by_class = true", 1);
         let e = SettleParams::from_toml(&split).unwrap_err().to_string();
-        assert!(e.contains("budget.adjustments[0].class (line 98): missing: budgets are split by class"), "{e}");
+        assert!(e.contains("budget.adjustments[0].class (line 116): missing: budgets are split by class"), "{e}");
     }
 
     #[test]
