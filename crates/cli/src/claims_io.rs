@@ -156,33 +156,34 @@ impl Batches {
         let mut locs: Vec<(u32, u64)> = Vec::new();
         let mut skip = Superseded::default();
         let mut shown = Vec::new();
-        let mut first = Batches::new(&self.files).only(&[Field::InstitutionId, Field::CaseId]);
-        first.quiet = true;
-        while let Some(ev) = first.next_event() {
-            match ev {
-                Event::FileError { message, .. } => anyhow::bail!(message),
-                Event::Records { file, items } => {
-                    for rec in items.iter().filter_map(|i| i.as_ref().ok()) {
-                        locs.push((file, rec.line));
-                        if let Some(j) = versions.push(&rec.claim.institution_id, &rec.claim.case_id) {
+        // One file at a time through the block pipeline (both cores), so that each
+        // record's file is known; quiet: the pass that follows reports the lines.
+        for (i, path) in self.files.iter().enumerate() {
+            let file = i as u32;
+            let mut first = Batches::new(std::slice::from_ref(path)).only(&[Field::InstitutionId, Field::CaseId]);
+            first.quiet = true;
+            par_fold_batches(
+                first,
+                Vec::new,
+                |acc: &mut Vec<(u64, String, String)>, rec| {
+                    acc.push((rec.line, rec.claim.institution_id.clone(), rec.claim.case_id.clone()))
+                },
+                |acc| {
+                    for (line, inst, case) in acc {
+                        locs.push((file, line));
+                        if let Some(j) = versions.push(&inst, &case) {
                             let earlier = locs[j as usize];
                             skip.at.insert(earlier);
                             if shown.len() < 10 {
                                 shown.push(format!(
-                                    "({}, {}): {} line {} and {} line {}",
-                                    rec.claim.institution_id,
-                                    rec.claim.case_id,
-                                    self.names[earlier.0 as usize],
-                                    earlier.1,
-                                    self.names[file as usize],
-                                    rec.line
+                                    "({inst}, {case}): {} line {} and {} line {line}",
+                                    self.names[earlier.0 as usize], earlier.1, self.names[i]
                                 ));
                             }
                         }
                     }
-                }
-                Event::FileStart { .. } | Event::FileEnd { .. } => {}
-            }
+                },
+            )?;
         }
         let n = versions.replaced();
         if n > 0 {
@@ -297,10 +298,20 @@ pub fn par_map_records<T: Send>(
 }
 
 /// [`par_map_records`] over prepared [`Batches`] (e.g. restricted to some fields).
+#[cfg(test)]
 pub fn par_map_batches<T: Send>(
-    mut batches: Batches,
+    batches: Batches,
     map: impl Fn(&Record) -> T + Sync,
     mut sink: impl FnMut(&Record, T),
+) -> anyhow::Result<ReadStats> {
+    par_map_batches_located(batches, map, |_, r, t| sink(r, t))
+}
+
+/// [`par_map_batches`] whose sink also gets the record's file (its index in `batches`).
+pub fn par_map_batches_located<T: Send>(
+    mut batches: Batches,
+    map: impl Fn(&Record) -> T + Sync,
+    mut sink: impl FnMut(u32, &Record, T),
 ) -> anyhow::Result<ReadStats> {
     let mut stats = ReadStats::default();
     while let Some(ev) = batches.next_event() {
@@ -312,13 +323,13 @@ pub fn par_map_batches<T: Send>(
                 stats.lines += lines.count;
             }
             Event::FileError { message, .. } => anyhow::bail!(message),
-            Event::Records { items, .. } => {
+            Event::Records { items, file } => {
                 let mapped: Vec<Option<T>> = items.par_iter().map(|i| i.as_ref().ok().map(&map)).collect();
                 for (item, m) in items.iter().zip(mapped) {
                     match (item, m) {
                         (Ok(rec), Some(t)) => {
                             stats.records += 1;
-                            sink(rec, t);
+                            sink(file, rec, t);
                         }
                         _ => stats.rejected += 1,
                     }
@@ -408,6 +419,7 @@ pub fn par_fold_batches<A: Send>(
     let only = batches.only;
     let block_bytes = batches.block_bytes;
     let skip = batches.skip.clone();
+    let quiet = batches.quiet;
     let (files, file_names) = (batches.files, batches.names);
 
     std::thread::scope(|s| {
@@ -423,7 +435,7 @@ pub fn par_fold_batches<A: Send>(
                 ok
             };
             for (i, path) in files.iter().enumerate() {
-                if !read_file(path, &file_names[i], i as u32, only, block_bytes, &mut send) {
+                if !read_file(path, &file_names[i], i as u32, only, block_bytes, quiet, &mut send) {
                     return;
                 }
             }
@@ -474,7 +486,9 @@ pub fn par_fold_batches<A: Send>(
                         Done::FileEnd(count) => {
                             if let Some((f, mut lines)) = current.take() {
                                 lines.count += count;
-                                report_lines(&names[f], &lines, &qc_hint(&names[f]));
+                                if !quiet {
+                                    report_lines(&names[f], &lines, &qc_hint(&names[f]));
+                                }
                                 stats.lines += lines.count;
                             }
                         }
@@ -544,6 +558,7 @@ fn read_file(
     file: u32,
     only: Option<claims::FieldSet>,
     block_bytes: usize,
+    quiet: bool,
     send: &mut impl FnMut(Unit) -> bool,
 ) -> bool {
     use std::io::{Seek, SeekFrom};
@@ -557,7 +572,7 @@ fn read_file(
         Ok(x) => x,
         Err(e) => return send(Unit::FileError(format!("{e:#}"))),
     };
-    let bar = crate::progress::bytes_bar(len, name);
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { crate::progress::bytes_bar(len, name) };
     let mut reader = match Reader::open(name, bar.wrap_read(f), None) {
         Ok(r) => r,
         Err(e) => {

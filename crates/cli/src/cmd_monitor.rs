@@ -168,8 +168,24 @@ pub fn monitor_fields() -> Vec<claims::Field> {
     f
 }
 
-/// Read (only the fields the monitor uses), group and intern every case.
+/// Read (only the fields the monitor uses), group and intern every case. Each
+/// (institution, case id) counts once, the later version winning: when the cases
+/// read hold a repeated one, they are read again leaving out the replaced records
+/// (`Batches::latest_versions`, which reports them with both places).
 pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
+    let data = load_once(inputs, false)?;
+    let mut versions = claims::Versions::new();
+    for (i, c) in data.cases.iter().enumerate() {
+        versions.push(&data.institutions[c.inst as usize].id, &data.case_ids[i]);
+    }
+    if versions.replaced() == 0 {
+        return Ok(data);
+    }
+    drop(data);
+    load_once(inputs, true)
+}
+
+fn load_once(inputs: &Inputs, latest: bool) -> anyhow::Result<Dataset> {
     let scheme = crate::cmd_drg::load_scheme(&inputs.scheme)?;
     let grouper = drg::Grouper::new(scheme).context("compiling the scheme")?;
     let insts = match &inputs.institutions {
@@ -177,7 +193,10 @@ pub fn load(inputs: &Inputs) -> anyhow::Result<Dataset> {
         None => Vec::new(),
     };
     let mut b = DatasetBuilder::new(insts);
-    let batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields()).latest_versions()?;
+    let mut batches = crate::claims_io::Batches::new(&inputs.cases).only(&monitor_fields());
+    if latest {
+        batches = batches.latest_versions()?;
+    }
     // Parsing, grouping and the per-claim part of the case table on worker
     // threads; interning in file order here, overlapped with the next blocks.
     // Each file's account of lines and its rejected lines are reported there.

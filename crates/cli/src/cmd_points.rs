@@ -329,10 +329,10 @@ pub fn run(a: PointsArgs) -> anyhow::Result<()> {
 }
 
 /// Columns of `drgdip points --out`.
-pub const POINTS_COLUMNS: [&str; 23] = [
+pub const POINTS_COLUMNS: [&str; 22] = [
     "case_id", "institution_id", "credited_to", "method", "rule", "group", "weight", "mean_cost", "total_cost",
     "ratio", "threshold", "coefficient", "coefficient_source", "base_points", "case_points", "addon_points",
-    "total_points", "per_diem_category", "yuan_per_point", "payable", "withheld_reason", "cite", "explain_zh",
+    "total_points", "per_diem_category", "yuan_per_point", "payable", "withheld_reason", "cite",
 ];
 
 fn points_row(p: &points::Points, c: &claims::Claim) -> Vec<String> {
@@ -360,7 +360,6 @@ fn points_row(p: &points::Points, c: &claims::Claim) -> Vec<String> {
         if p.payable { "1" } else { "0" }.to_owned(),
         p.withheld_reason.join(";"),
         p.rule.cite().to_owned(),
-        p.explain(true),
     ]
 }
 

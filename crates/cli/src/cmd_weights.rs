@@ -1,5 +1,6 @@
 //! `drgdip weights calibrate`: relative weights (RW) of every DRG from history.
 
+use std::collections::HashMap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -81,24 +82,65 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
     let mut per_case: Vec<(String, u32)> = Vec::new(); // (institution, group index) for CMI
     let (mut ungroupable, mut no_cost) = (0u64, 0u64);
     let mut fields = crate::claims_io::GROUPING_FIELDS.to_vec();
-    fields.extend([claims::Field::TotalCost, claims::Field::InstitutionId]);
-    let stats = crate::claims_io::par_map_batches(
-        crate::claims_io::Batches::new(&a.cases).only(&fields).latest_versions()?,
+    fields.extend([claims::Field::TotalCost, claims::Field::InstitutionId, claims::Field::CaseId]);
+    // Each (institution, case) counts once, the later version winning: every record
+    // is kept as (group, cost, institution) until all are read.
+    let mut versions = claims::Versions::new();
+    let mut seen: Vec<(Option<usize>, Option<claims::Fen>, u32)> = Vec::new();
+    let mut inst_ids: HashMap<String, u32> = HashMap::new();
+    let mut inst_names: Vec<String> = Vec::new();
+    let mut shown: Vec<String> = Vec::new();
+    let mut first_line: Vec<(u32, u64)> = Vec::new();
+    let file_names: Vec<String> = a.cases.iter().map(|p| p.display().to_string()).collect();
+    let stats = crate::claims_io::par_map_batches_located(
+        crate::claims_io::Batches::new(&a.cases).only(&fields),
         |rec| {
             let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
             index.get(grouper.codes_of(&g).drg).copied()
         },
-        |rec, group| match (group, rec.claim.total_cost) {
+        |file, rec, group| {
+            let c = &rec.claim;
+            if let Some(j) = versions.push(&c.institution_id, &c.case_id) {
+                if shown.len() < 10 {
+                    let (f, l) = first_line[j as usize];
+                    shown.push(format!(
+                        "({}, {}): {} line {l} and {} line {}",
+                        c.institution_id, c.case_id, file_names[f as usize], file_names[file as usize], rec.line
+                    ));
+                }
+            }
+            first_line.push((file, rec.line));
+            let next = inst_names.len() as u32;
+            let inst = *inst_ids.entry(c.institution_id.clone()).or_insert_with(|| {
+                inst_names.push(c.institution_id.clone());
+                next
+            });
+            seen.push((group, c.total_cost, inst));
+        },
+    )?;
+    if versions.replaced() > 0 {
+        eprintln!(
+            "warning: {} cases were given more than once (same institution and case id); the later version is used and the earlier dropped: {}{}",
+            versions.replaced(),
+            shown.join("; "),
+            if versions.replaced() > shown.len() as u64 { "; …" } else { "" }
+        );
+    }
+    for (n, (group, cost, inst)) in seen.into_iter().enumerate() {
+        if versions.is_superseded(n as u32) {
+            continue;
+        }
+        match (group, cost) {
             (Some(i), Some(cost)) if cost.0 > 0 => {
                 costs[i].push(cost.0);
                 if a.cmi_out.is_some() {
-                    per_case.push((rec.claim.institution_id.clone(), i as u32));
+                    per_case.push((inst_names[inst as usize].clone(), i as u32));
                 }
             }
             (Some(_), _) => no_cost += 1,
             (None, _) => ungroupable += 1,
-        },
-    )?;
+        }
+    }
     let opts = Options { trim: a.trim, min_cases: a.min_cases, rw_places: 4 };
     let mut cal = calibrate(&keys, costs, &opts);
     if let Some(p) = &a.adjust {

@@ -317,22 +317,34 @@ pub use settle::HistoryYear;
 /// Money that converts to points is counted in yuan here (the rate is what this
 /// pass derives), so `pricing.conv` is ignored.
 pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing<'_>>) -> anyhow::Result<HistoryYear> {
+    /// A history case as read and priced on a worker.
     struct Row {
         ins: Option<settle::Insurance>,
         inst: String,
         case: String,
         total: claims::Fen,
         fund: claims::Fen,
-        /// Its points at a rate of 1 yuan per point, with its length of stay.
-        priced: Option<(points::Points, u32)>,
+        /// (group points, yuan that converts) and its share of the rate basis.
+        priced: Option<((i64, i64), points::RateBasis)>,
+        loc: Loc,
+    }
+    /// The same, kept until every version is known (names interned).
+    struct Kept {
+        ins: Option<settle::Insurance>,
+        inst: u32,
+        total: claims::Fen,
+        fund: claims::Fen,
+        priced: Option<((i64, i64), points::RateBasis)>,
         loc: Loc,
     }
     let unit = points::Conversion::fixed(rust_decimal::Decimal::ONE);
     let priced = pricing.map(|p| Pricing { conv: &unit, ..*p });
-    let mut rows: Vec<Row> = Vec::new();
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut versions = claims::Versions::new();
+    let mut inst_index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut inst_names: Vec<String> = Vec::new();
     let mut unknown: BTreeMap<String, (Loc, u64)> = BTreeMap::new();
     let mut batches = Batches::new(files);
-    let mut rejected = 0u64;
     while let Some(ev) = batches.next_event() {
         match ev {
             Event::FileStart { .. } => {}
@@ -358,42 +370,41 @@ pub fn history_pass(files: &[PathBuf], roster: &Roster, pricing: Option<&Pricing
                             loc: (file, rec.line),
                         };
                         if let (Some(p), true) = (&priced, known) {
-                            row.priced = Some((price(p, c, &[]), c.los.unwrap_or(0)));
+                            let pt = price(p, c, &[]);
+                            let mut basis = points::RateBasis::default();
+                            basis.add(&pt, c.los.unwrap_or(0));
+                            row.priced = Some((settle::history::history_points(&pt), basis));
                         }
                         Some(row)
                     })
                     .collect();
-                for (item, row) in items.iter().zip(done) {
-                    match row {
-                        Some(r) => rows.push(r),
-                        None => {
-                            let _ = item;
-                            rejected += 1;
-                        }
-                    }
+                for r in done.into_iter().flatten() {
+                    versions.push(&r.inst, &r.case);
+                    let next = inst_names.len() as u32;
+                    let inst = *inst_index.entry(r.inst.clone()).or_insert_with(|| {
+                        inst_names.push(r.inst.clone());
+                        next
+                    });
+                    kept.push(Kept { ins: r.ins, inst, total: r.total, fund: r.fund, priced: r.priced, loc: r.loc });
                 }
             }
         }
     }
-    let _ = rejected;
-    let mut versions = claims::Versions::new();
-    for r in &rows {
-        versions.push(&r.inst, &r.case);
-    }
     let mut h = HistoryYear { replaced: versions.replaced(), ..HistoryYear::default() };
-    for (i, r) in rows.iter().enumerate() {
+    for (i, r) in kept.iter().enumerate() {
         if versions.is_superseded(i as u32) {
             continue;
         }
-        if !roster.institutions.is_empty() && !roster.institutions.contains_key(&r.inst) {
-            unknown.entry(r.inst.clone()).or_insert((r.loc, 0)).1 += 1;
+        let inst = &inst_names[r.inst as usize];
+        if !roster.institutions.is_empty() && !roster.institutions.contains_key(inst) {
+            unknown.entry(inst.clone()).or_insert((r.loc, 0)).1 += 1;
             continue;
         }
         let Some(ins) = r.ins else {
             h.other_insurance += 1;
             continue;
         };
-        h.add(roster.settled_with(&r.inst), ins, r.total, r.fund, r.priced.as_ref().map(|(p, los)| (p, *los)));
+        h.add_priced(roster.settled_with(inst), ins, r.total, r.fund, r.priced.as_ref().map(|(p, b)| (*p, b)));
     }
     if !unknown.is_empty() {
         let names = batches.names();

@@ -473,7 +473,14 @@ const ROWS: &[Row] = &[
         expect: Expect::Warned(&["given more than once", "later version is used", "claims-2024.csv line 2 and"]),
         check: Some(|f, d, _| {
             let (a, b) = (f.text(&f.weights()), std::fs::read_to_string(d.join("w.csv")).unwrap());
-            (a == b).then_some(()).ok_or("the weights differ from one copy's".into())
+            if a != b {
+                return Err("the weights differ from one copy's".into());
+            }
+            // And every case of the file counts (once): Σ cases of the groups = the records.
+            let (h, rows) = table(&b);
+            let n: u64 = rows.iter().map(|r| r[col(&h, "cases")].parse::<u64>().unwrap_or(0)).sum();
+            let records = table(&f.text(&f.claims(2024))).1.len() as u64;
+            (n == records).then_some(()).ok_or(format!("{n} cases in the weights for {records} records"))
         }),
     },
     Row {

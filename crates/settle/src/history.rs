@@ -54,13 +54,25 @@ impl HistoryYear {
     /// its money, and — when priced (`points` at a rate of 1, with its length of
     /// stay) — its points and its share of the conversion-rate basis.
     pub fn add(&mut self, settled: &str, ins: Insurance, total: Fen, fund: Fen, priced: Option<(&points::Points, u32)>) {
+        match priced {
+            Some((p, los)) => {
+                let mut b = points::RateBasis::default();
+                b.add(p, los);
+                self.add_priced(settled, ins, total, fund, Some((history_points(p), &b)));
+            }
+            None => self.add_priced(settled, ins, total, fund, None),
+        }
+    }
+
+    /// [`HistoryYear::add`] of a case whose points ([`history_points`]) and share of
+    /// the rate basis were taken already (e.g. on another thread).
+    pub fn add_priced(&mut self, settled: &str, ins: Insurance, total: Fen, fund: Fen, priced: Option<((i64, i64), &points::RateBasis)>) {
         self.cases += 1;
         let e = self.totals.entry((settled.to_owned(), ins)).or_default();
         e.0 = e.0 + total;
         e.1 = e.1 + fund;
-        if let Some((p, los)) = priced {
-            self.basis.add(p, los);
-            let (g, y) = history_points(p);
+        if let Some(((g, y), b)) = priced {
+            self.basis.merge(b);
             let e = self.points.entry((settled.to_owned(), ins)).or_default();
             e.0 += g;
             e.1 += y;
