@@ -217,6 +217,11 @@ impl Batches {
         &self.names
     }
 
+    /// The records [`Batches::latest_versions`] found replaced, for readers of their own.
+    pub fn superseded(&self) -> Option<std::sync::Arc<Superseded>> {
+        self.skip.clone()
+    }
+
     /// The header of the current file.
     pub fn header(&self) -> Option<&Header> {
         self.cur.as_ref().map(|c| &c.1.header)

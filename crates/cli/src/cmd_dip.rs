@@ -343,13 +343,16 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     // Files are parsed on their own threads (parsing dominates); one builder on this
     // thread takes batches of records in the order they arrive. The library does not
     // depend on that order.
+    // Each (institution, case) counts once, the later version winning (reported).
+    let skip = crate::claims_io::Batches::new(&a.cases).latest_versions()?.superseded();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<claims::Claim>>(16);
     let unreadable = std::sync::atomic::AtomicU64::new(0);
     let parsed: anyhow::Result<()> = std::thread::scope(|s| {
         let mut handles = Vec::new();
-        for path in &a.cases {
+        for (file, path) in a.cases.iter().enumerate() {
             let tx = tx.clone();
             let unreadable = &unreadable;
+            let skip = skip.clone();
             handles.push(s.spawn(move || -> anyhow::Result<()> {
                 let mut rdr = open_cases(path)?;
                 let mut lines = crate::claims_io::FileLines::new(rdr.format);
@@ -364,6 +367,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
                 for item in rdr.by_ref() {
                     lines.take(&item);
                     match item {
+                        Ok(rec) if skip.as_ref().is_some_and(|sk| sk.contains(file as u32, rec.line)) => {}
                         Ok(rec) => {
                             batch.push(rec.claim);
                             if batch.len() == 4096

@@ -465,6 +465,20 @@ const ROWS: &[Row] = &[
 
     // ------------------------------------------------------------ payment
     Row {
+        name: "a DIP library built from the same file twice: each case once",
+        run: |f, d| {
+            let p = f.claims(2024);
+            args(&[&"dip", &"build", &"--cases", &p, &p, &"--min-cases", &"5", &"--out", &d.join("lib")])
+        },
+        expect: Expect::Warned(&["given more than once", "later version is used"]),
+        check: Some(|f, d, _| {
+            let r = std::fs::read_to_string(d.join("lib/build_report.json")).map_err(|e| e.to_string())?;
+            let v: serde_json::Value = serde_json::from_str(&r).map_err(|e| e.to_string())?;
+            let records = table(&f.text(&f.claims(2024))).1.len() as u64;
+            (v["cases_read"].as_u64() == Some(records)).then_some(()).ok_or(format!("cases_read {} for {records} records", v["cases_read"]))
+        }),
+    },
+    Row {
         name: "weights calibrated from the same file given twice: each case once, the same weights as from one file",
         run: |f, d| {
             let p = f.claims(2024);
