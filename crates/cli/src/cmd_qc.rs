@@ -94,6 +94,8 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
     }
     let mut present = claims::FieldSet::default();
     let see_all = format!("every one is listed in {}", findings_path.display());
+    // Files that could not be read at all: the others are checked, then the command fails.
+    let mut unreadable: Vec<String> = Vec::new();
     let mut state = RunState { rules: &rules, report: &mut report, totals: &mut totals, failed: &mut failed, record_index: &mut record_index };
     match forced {
         Some(enc) => {
@@ -105,6 +107,7 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
                     Err(e) => {
                         eprintln!("{}: {e}", names[fi as usize]);
                         sink.file_error(&names[fi as usize], &e.to_string())?;
+                        unreadable.push(format!("{}: {e}", names[fi as usize]));
                         continue;
                     }
                 };
@@ -143,6 +146,7 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
                     crate::claims_io::Event::FileError { file, message } => {
                         eprintln!("{message}");
                         sink.file_error(&names[file as usize], &message)?;
+                        unreadable.push(message);
                     }
                     crate::claims_io::Event::Records { file, items } => {
                         let ck = &checker;
@@ -184,6 +188,15 @@ pub fn run(args: QcArgs) -> anyhow::Result<()> {
     let inst_path = args.out.join("qc-institutions.csv");
     write_institutions(&inst_path, &report, &rules)?;
     print_summary(&totals, &report, &rules, &findings_path, &inst_path);
+    if !unreadable.is_empty() {
+        anyhow::bail!(
+            "{} of {} files could not be read at all (the others were checked; each is a FILE finding in {}): {}",
+            unreadable.len(),
+            args.files.len(),
+            findings_path.display(),
+            unreadable.join("; ")
+        );
+    }
     Ok(())
 }
 

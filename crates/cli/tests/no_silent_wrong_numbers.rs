@@ -463,6 +463,12 @@ const ROWS: &[Row] = &[
         check: None,
     },
 
+    Row {
+        name: "qc of a file that does not exist (with a good one): the good one is checked, the command fails",
+        run: |f, d| args(&[&"qc", &f.claims(2025), &d.join("missing.csv"), &"--out", &d.join("out")]),
+        expect: Expect::Refused(&["1 of 2 files could not be read at all", "missing.csv"]),
+        check: None,
+    },
     // ------------------------------------------------------------ payment
     Row {
         name: "a DIP library built from the same file twice: each case once",

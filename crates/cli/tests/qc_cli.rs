@@ -46,13 +46,13 @@ fn malformed_files_give_located_errors() {
     let (gbk, _, _) = encoding_rs::GBK.encode("病案号,性别,主要诊断编码\nA1,男,K35.800\n");
     // (name, bytes, must succeed, text expected in findings or output)
     let table: Vec<(&str, Vec<u8>, bool, Vec<&str>)> = vec![
-        ("empty.csv", vec![], true, vec!["empty file"]),
+        ("empty.csv", vec![], false, vec!["empty file"]),
         ("truncated.csv", format!("{HEADER}A1,H1,1,40,K35.800,100.00\nA2,H1,1").into_bytes(), true, vec!["x.csv,3,,,IMPORT", "3 cells where the header has 6"]),
         ("garbage.csv", [HEADER.as_bytes(), b"A1,H1,1,40,K35.8\xff\xfe\x00,1.00\nA2,H1,1,40,K35.800,1.00\n"].concat(), true, vec!["x.csv,2,,,IMPORT"]),
         ("bigfield.csv", big, true, vec!["x.csv,2,,,IMPORT", "longer than the limit"]),
         ("gbk.csv", gbk.into_owned(), true, vec!["records read (读入清单)        1"]),
-        ("binary.xlsx", b"PK\x03\x04\x00\x00garbage".to_vec(), true, vec!["not a readable XLSX workbook"]),
-        ("nocols.csv", b"\x00\x01\x02\xff\n\x03".to_vec(), true, vec!["FILE"]),
+        ("binary.xlsx", b"PK\x03\x04\x00\x00garbage".to_vec(), false, vec!["not a readable XLSX workbook"]),
+        ("nocols.csv", b"\x00\x01\x02\xff\n\x03".to_vec(), false, vec!["FILE"]),
     ];
     for (name, bytes, ok, want) in table {
         let sub = dir.join(name.replace('.', "_"));
