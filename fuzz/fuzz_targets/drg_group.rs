@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
             weight_g: c.birth_weight_g,
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         };
         let fast = grouper.group(&case);
         let trace = drg::explain(grouper.scheme(), &case);

@@ -33,6 +33,7 @@ pub enum Field {
     Procedures,
     ProcedureDates,
     VentHours,
+    IcuHours,
     ComaMinutes,
     TotalCost,
     BedFee,
@@ -102,6 +103,7 @@ fields! {
     Procedures, "procedures", "手术及操作编码", ["procs", "手术操作编码"];
     ProcedureDates, "procedure_dates", "手术及操作日期", ["手术操作日期"];
     VentHours, "vent_hours", "呼吸机使用时间(小时)", ["呼吸机使用时间"];
+    IcuHours, "icu_hours", "重症监护合计时长(小时)", ["重症监护时长", "ICU时长"];
     ComaMinutes, "coma_minutes", "颅脑损伤患者昏迷时间(分钟)", ["昏迷时间"];
     TotalCost, "total_cost", "医疗费用总额", ["住院总费用", "总费用", "medfee_sumamt"];
     BedFee, "bed_fee", "床位费", [];

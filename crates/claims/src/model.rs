@@ -90,6 +90,8 @@ pub struct Claim {
     /// Procedures, in the order given; the first is the main procedure.
     pub procedures: Vec<Procedure>,
     pub vent_hours: Option<u32>,
+    /// Hours in intensive care (重症监护合计时长), whole hours.
+    pub icu_hours: Option<u32>,
     pub coma_minutes: Option<u32>,
     pub total_cost: Option<Fen>,
     /// The 14 national cost categories in the order of [`COST_CATEGORIES`].
@@ -147,6 +149,7 @@ impl Claim {
             Procedures => !self.procedures.is_empty(),
             ProcedureDates => self.procedures.iter().any(|p| p.date.is_some()),
             VentHours => self.vent_hours.is_some(),
+            IcuHours => self.icu_hours.is_some(),
             ComaMinutes => self.coma_minutes.is_some(),
             TotalCost => self.total_cost.is_some(),
             FundPaid => self.fund_paid.is_some(),
@@ -281,6 +284,7 @@ impl ClaimBuilder {
             AdmissionWeightG => self.claim.admission_weight_g = self.int(f, v),
             Los => self.claim.los = self.int(f, v),
             VentHours => self.claim.vent_hours = self.int(f, v),
+            IcuHours => self.claim.icu_hours = self.int(f, v),
             ComaMinutes => self.claim.coma_minutes = self.int(f, v),
             AdmissionRoute => match v {
                 "1" => c.admission_route = Some(self::AdmissionRoute::Emergency),

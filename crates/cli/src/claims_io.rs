@@ -346,7 +346,7 @@ pub fn par_map_batches_located<T: Send>(
 }
 
 /// The fields DRG grouping reads from a claim.
-pub const GROUPING_FIELDS: [claims::Field; 8] = [
+pub const GROUPING_FIELDS: [claims::Field; 14] = [
     claims::Field::Sex,
     claims::Field::Age,
     claims::Field::AgeDays,
@@ -355,6 +355,14 @@ pub const GROUPING_FIELDS: [claims::Field; 8] = [
     claims::Field::OtherDiagnoses,
     claims::Field::Diagnoses,
     claims::Field::Procedures,
+    // Regional schemes also condition on these (DRG-level `when`, issue 14).
+    claims::Field::Los,
+    claims::Field::DischargeWay,
+    claims::Field::Department,
+    claims::Field::IcuHours,
+    // The length of stay from the dates when `los` is not given.
+    claims::Field::AdmittedAt,
+    claims::Field::DischargedAt,
 ];
 
 /// Group a claim with a DRG grouper. Codes are normalised first; a code that is

@@ -385,7 +385,7 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
         if maps.is_some() {
             let dx_codes = split_codes(rec.get(cols.diagnoses).unwrap_or_default());
             let proc_codes = split_codes(rec.get(cols.procedures).unwrap_or_default());
-            let case = drg::Case { sex, age, age_days, weight_g, dx: &dx_codes, procs: &proc_codes };
+            let case = drg::Case { sex, age, age_days, weight_g, dx: &dx_codes, procs: &proc_codes, ..Default::default() };
             let g = grouper.group_mapped(&case, &mapping, &mut scratch);
             unmapped_text.clear();
             let lists = [(&dx_codes, scratch.unmapped_dx()), (&proc_codes, scratch.unmapped_procs())];
@@ -429,6 +429,7 @@ fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) 
             weight_g,
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         });
         let c = grouper.codes_of(&g);
         let reason = g.status.reason().map_or("", |r| r.code());
@@ -499,6 +500,7 @@ fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> any
             weight_g,
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         };
         let trace = drg::explain_with(grouper.scheme(), &case, grouper.limits());
         let lang = match lang {
@@ -573,6 +575,7 @@ fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::R
             weight_g,
             dx,
             procs,
+            ..Default::default()
         };
         let x = ga.codes_of(&ga.group_ids(&case(&da, &pa))).drg;
         let y = gb.codes_of(&gb.group_ids(&case(&db, &pb))).drg;

@@ -98,6 +98,7 @@ fn bench(c: &mut Criterion) {
                     weight_g: o.weight_g,
                     dx,
                     procs,
+                    ..Default::default()
                 };
                 n += u32::from(grouper.group_with(&case, &mut scratch).drg.unwrap_or(0));
             }
@@ -126,6 +127,7 @@ fn bench(c: &mut Criterion) {
                     weight_g: o.weight_g,
                     dx,
                     procs,
+                    ..Default::default()
                 };
                 n += u32::from(grouper.group_ids(&case).drg.unwrap_or(0));
             }

@@ -21,6 +21,14 @@ pub struct Case<'a> {
     pub dx: &'a [&'a str],
     /// Procedures, main first.
     pub procs: &'a [&'a str],
+    /// Length of stay in days (实际住院天数).
+    pub los: Option<u32>,
+    /// Discharge way (离院方式) code as text: `1`–`5`, `9`.
+    pub discharge_way: Option<&'a str>,
+    /// Discharge department (出院科别) code as text.
+    pub dept: Option<&'a str>,
+    /// Hours in intensive care (重症监护合计时长).
+    pub icu_hours: Option<f64>,
 }
 
 /// A case whose codes are already interned with [`crate::Grouper::code_id`]
@@ -39,11 +47,22 @@ pub struct CaseIds<'a> {
     pub dx: &'a [CodeId],
     /// Procedure ids, main first.
     pub procs: &'a [CodeId],
+    /// Length of stay in days.
+    pub los: Option<u32>,
+    /// Discharge way code as text.
+    pub discharge_way: Option<&'a str>,
+    /// Discharge department code as text.
+    pub dept: Option<&'a str>,
+    /// Hours in intensive care.
+    pub icu_hours: Option<f64>,
 }
 
 impl<'a> Case<'a> {
     /// The same case with interned codes.
-    pub fn with_ids<'b>(&self, dx: &'b [CodeId], procs: &'b [CodeId]) -> CaseIds<'b> {
+    pub fn with_ids<'b>(&self, dx: &'b [CodeId], procs: &'b [CodeId]) -> CaseIds<'b>
+    where
+        'a: 'b,
+    {
         CaseIds {
             sex: self.sex,
             age: self.age,
@@ -51,6 +70,10 @@ impl<'a> Case<'a> {
             weight_g: self.weight_g,
             dx,
             procs,
+            los: self.los,
+            discharge_way: self.discharge_way,
+            dept: self.dept,
+            icu_hours: self.icu_hours,
         }
     }
 }

@@ -23,6 +23,7 @@ fn rows() -> Vec<Row> {
         weight_g: None,
         dx: &["I63.900"],
         procs: &[],
+        ..Default::default()
     };
     let long: &'static str = String::leak("Ｘ".repeat(10_000));
     vec![
@@ -265,6 +266,7 @@ fn explain_agrees_on_perturbed_cases() {
             weight_g: pick(&mut rng, base.weight_g, w),
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         };
         let g = grouper.group(&case);
         assert_eq!(g, grouper.group_with(&case, &mut scratch), "case {i}");

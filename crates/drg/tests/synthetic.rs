@@ -115,6 +115,7 @@ fn semantics_table() {
             weight_g: r.weight_g,
             dx: r.dx,
             procs: r.procs,
+            ..Default::default()
         };
         let got = g.group(&case);
         assert_eq!(got, g.group_with(&case, &mut scratch), "{}", r.name);

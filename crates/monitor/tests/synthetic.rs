@@ -51,6 +51,7 @@ fn region(cfg: synth::Config) -> (Dataset, Vec<eval::Label>) {
                     weight_g: c.birth_weight_g,
                     dx: &dxr,
                     procs: &pr,
+                    ..Default::default()
                 };
                 let g = grouper.group(&case);
                 let codes = grouper.codes_of(&g);

@@ -103,8 +103,9 @@ impl CaseCodes {
     }
 }
 
-/// The DRG view of a claim (codes normalised).
-pub fn drg_case<'a>(c: &Claim, dx: &'a [&'a str], procs: &'a [&'a str]) -> drg::Case<'a> {
+/// The DRG view of a claim (codes normalised): sex, age, birth weight, codes, length
+/// of stay, discharge way, discharge department and ICU hours from the settlement list.
+pub fn drg_case<'a>(c: &'a Claim, dx: &'a [&'a str], procs: &'a [&'a str]) -> drg::Case<'a> {
     drg::Case {
         sex: c.sex.map(|s| match s {
             Sex::Male => 1,
@@ -115,6 +116,31 @@ pub fn drg_case<'a>(c: &Claim, dx: &'a [&'a str], procs: &'a [&'a str]) -> drg::
         weight_g: c.birth_weight_g,
         dx,
         procs,
+        los: c.los.or_else(|| los_from_dates(c)),
+        discharge_way: c.discharge_way.map(discharge_way_code),
+        dept: Some(c.department.trim()).filter(|d| !d.is_empty()),
+        icu_hours: c.icu_hours.map(f64::from),
+    }
+}
+
+/// Length of stay from the admission and discharge dates (days between the dates; a
+/// same-day stay counts 1), when the list gives no 实际住院天数.
+pub fn los_from_dates(c: &Claim) -> Option<u32> {
+    let (a, d) = (c.admitted_at?, c.discharged_at?);
+    let days = (d.date() - a.date()).num_days();
+    (days >= 0).then(|| days.max(1) as u32)
+}
+
+/// The national code of a discharge way (离院方式) as grouping schemes write it.
+pub fn discharge_way_code(w: claims::DischargeWay) -> &'static str {
+    use claims::DischargeWay::*;
+    match w {
+        Ordered => "1",
+        Transfer => "2",
+        TransferCommunity => "3",
+        AgainstAdvice => "4",
+        Death => "5",
+        Other => "9",
     }
 }
 

@@ -663,6 +663,7 @@ fn verify(grouper: &Grouper, t: Template) -> Option<(Template, String)> {
                 weight_g,
                 dx: &dx,
                 procs: &procs,
+                ..Case::default()
             });
             if g.status != Status::Grouped {
                 return None;

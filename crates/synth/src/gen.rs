@@ -1279,6 +1279,8 @@ impl Generator {
                     }
                 }
                 Field::VentHours => write::int(out, rec.vent),
+                // No ICU stays are generated: the column is left empty.
+                Field::IcuHours => {}
                 Field::ComaMinutes => {
                     if let Some(c) = rec.coma {
                         write::int(out, c)

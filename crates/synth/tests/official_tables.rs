@@ -49,6 +49,7 @@ fn imported_official_scheme_groups_cases_from_its_own_tables() {
             weight_g,
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         };
         let g = grouper.group(&case);
         assert_eq!(grouper.codes_of(&g).adrg, catalog.adrgs[t.adrg].code, "{dx:?} {procs:?}");

@@ -191,6 +191,7 @@ fn group_all<'g>(grouper: &'g Grouper, files: &[Vec<Record>]) -> Vec<&'g str> {
             weight_g: c.birth_weight_g,
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         });
         out.push(if g.status == Status::Grouped {
             grouper.codes_of(&g).drg

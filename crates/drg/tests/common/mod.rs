@@ -67,6 +67,7 @@ impl RefCase {
             weight_g: self.weight_g,
             dx: &dx,
             procs: &procs,
+            ..Default::default()
         })
     }
 }
