@@ -96,7 +96,7 @@ fields! {
     Los, "los", "实际住院天数", ["住院天数"];
     AdmissionRoute, "admission_route", "入院途径", [];
     DischargeWay, "discharge_way", "离院方式", [];
-    Department, "department", "出院科别", ["科室", "出院科室"];
+    Department, "department", "出院科别", ["科室", "出院科室", "dept", "dscg_caty"];
     MainDiagnosis, "main_diagnosis", "主要诊断编码", ["主诊断编码", "main_dx"];
     OtherDiagnoses, "other_diagnoses", "其他诊断编码", ["other_dx"];
     Diagnoses, "diagnoses", "诊断编码", ["dx"];

@@ -1,16 +1,15 @@
-//! `drgdip drg ...` subcommands: group a case file, explain one case.
+//! `drgdip drg ...` subcommands: group settlement lists under one or more schemes,
+//! explain one case, compare schemes, import the official table layout.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use std::io::BufReader;
-use std::ops::ControlFlow;
 
 use anyhow::{bail, Context};
-use claims::import::{Cells, LineReader, LineSplitter, PhysicalLine, RecordError, RecordErrorKind, SplitError};
 use drg::scheme::file_names;
-use drg::{CaseIds, CodeId, Grouper, Lang, Scheme, SchemeFiles, UNKNOWN_CODE};
+use drg::{Grouper, Lang, Scheme, SchemeFiles};
 
 /// Output language of `explain`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -23,18 +22,22 @@ pub enum LangArg {
 
 #[derive(clap::Subcommand)]
 pub enum DrgCommand {
-    /// Group every case of a CSV file (columns looked up by header name:
-    /// case_id, sex, age, age_days, weight_g, diagnoses, procedures; lists joined by `|`).
+    /// Group every case of settlement-list files (CSV UTF-8/GBK, JSON Lines or XLSX,
+    /// English or Chinese headers; also the grouping-case layout case_id, sex, age,
+    /// age_days, weight_g, los, discharge_way, dept, icu_hours, diagnoses, procedures)
+    /// under one or more schemes.
     Group {
         /// Scheme directory (scheme.json, cc.tsv, mcc.tsv, main_dx_exclusion.tsv,
-        /// surgical_procedures.tsv, drg_names.tsv).
-        #[arg(long)]
-        scheme: PathBuf,
-        /// Input cases CSV.
-        #[arg(long)]
-        cases: PathBuf,
-        /// Output CSV: case_id,mdc,adrg,drg,status,drg_name,reason (and `unmapped`
-        /// with --map-codes).
+        /// surgical_procedures.tsv, drg_names.tsv); repeat to group under several
+        /// schemes in one pass (one column set per scheme, named by its directory).
+        #[arg(long, required = true, num_args = 1..)]
+        scheme: Vec<PathBuf>,
+        /// Input files.
+        #[arg(long, required = true, num_args = 1..)]
+        cases: Vec<PathBuf>,
+        /// Output CSV: case_id[,institution_id],mdc,adrg,drg,status,drg_name,reason (and
+        /// `unmapped` with --map-codes); with several schemes each column is prefixed
+        /// by the scheme's name (`chs-drg-1.1.drg`).
         #[arg(long)]
         out: PathBuf,
         /// Map national clinical-edition codes (国家临床版) to insurance-edition codes
@@ -44,23 +47,27 @@ pub enum DrgCommand {
         #[arg(long)]
         map_codes: Option<PathBuf>,
     },
-    /// Explain step by step how one case is grouped.
+    /// Explain step by step how one case is grouped (under each scheme given).
     Explain {
-        /// Scheme directory.
-        #[arg(long)]
-        scheme: PathBuf,
+        /// Scheme directory; repeat to explain under several schemes.
+        #[arg(long, required = true, num_args = 1..)]
+        scheme: Vec<PathBuf>,
         /// The case to explain.
         #[arg(long)]
         case_id: String,
-        /// Cases CSV holding the case.
+        /// The institution of the case, when case ids repeat across institutions.
         #[arg(long)]
-        cases: PathBuf,
+        institution: Option<String>,
+        /// Files holding the case (any settlement-list format).
+        #[arg(long, required = true, num_args = 1..)]
+        cases: Vec<PathBuf>,
         /// Language of the explanation.
         #[arg(long, value_enum, default_value = "zh")]
         lang: LangArg,
     },
     /// Compare two schemes: groups added/removed/renamed, codes moved between ADRGs,
-    /// CC/MCC changes; with --cases, how many cases change group.
+    /// CC/MCC changes; with --cases, the cases that move, groups split and merged, and
+    /// with --weights-from/--weights-to the weight (RW) impact.
     Diff {
         /// Old scheme directory.
         #[arg(long)]
@@ -68,9 +75,15 @@ pub enum DrgCommand {
         /// New scheme directory.
         #[arg(long)]
         to: PathBuf,
-        /// Cases CSV to regroup under both schemes.
-        #[arg(long)]
-        cases: Option<PathBuf>,
+        /// Files of cases to regroup under both schemes.
+        #[arg(long, num_args = 1..)]
+        cases: Vec<PathBuf>,
+        /// Weights table of the old scheme (`drgdip weights calibrate`).
+        #[arg(long, requires = "cases")]
+        weights_from: Option<PathBuf>,
+        /// Weights table of the new scheme.
+        #[arg(long, requires = "cases")]
+        weights_to: Option<PathBuf>,
         /// Items listed per section.
         #[arg(long, default_value_t = 20)]
         limit: usize,
@@ -93,18 +106,12 @@ pub enum DrgCommand {
 pub fn run(cmd: DrgCommand) -> anyhow::Result<()> {
     match cmd {
         DrgCommand::Group { scheme, cases, out, map_codes } => group(&scheme, &cases, &out, map_codes.as_deref()),
-        DrgCommand::Explain {
-            scheme,
-            case_id,
-            cases,
-            lang,
-        } => explain(&scheme, &case_id, &cases, lang),
-        DrgCommand::Diff {
-            from,
-            to,
-            cases,
-            limit,
-        } => diff(&from, &to, cases.as_deref(), limit),
+        DrgCommand::Explain { scheme, case_id, institution, cases, lang } => {
+            explain(&scheme, &case_id, institution.as_deref(), &cases, lang)
+        }
+        DrgCommand::Diff { from, to, cases, weights_from, weights_to, limit } => {
+            diff(&from, &to, &cases, weights_from.as_deref(), weights_to.as_deref(), limit)
+        }
         DrgCommand::ImportXlsx { xlsx, out, name } => import_xlsx(&xlsx, &out, name),
     }
 }
@@ -132,192 +139,47 @@ pub fn load_scheme(dir: &Path) -> anyhow::Result<Scheme> {
     .with_context(|| format!("loading scheme {}", dir.display()))
 }
 
-/// Column positions of a cases file.
-#[derive(Clone, Copy)]
-struct Columns {
-    case_id: usize,
-    sex: Option<usize>,
-    age: Option<usize>,
-    age_days: Option<usize>,
-    weight_g: Option<usize>,
-    diagnoses: usize,
-    procedures: usize,
+/// The fields `drg` commands read from a settlement list.
+fn drg_fields() -> Vec<claims::Field> {
+    let mut f = crate::claims_io::GROUPING_FIELDS.to_vec();
+    f.extend([claims::Field::CaseId, claims::Field::InstitutionId]);
+    f
 }
 
-impl Columns {
-    fn from_header(header: &[String], path: &Path) -> anyhow::Result<Columns> {
-        let find = |name: &str| header.iter().position(|h| h.trim() == name);
-        let need = |name: &str| {
-            find(name)
-                .with_context(|| format!("{}: no column `{name}` in the header", path.display()))
-        };
-        Ok(Columns {
-            case_id: need("case_id")?,
-            sex: find("sex"),
-            age: find("age"),
-            age_days: find("age_days"),
-            weight_g: find("weight_g"),
-            diagnoses: need("diagnoses")?,
-            procedures: need("procedures")?,
-        })
-    }
-
-    /// The columns grouping reads.
-    fn used(&self) -> impl Iterator<Item = usize> {
-        [Some(self.case_id), self.sex, self.age, self.age_days, self.weight_g, Some(self.diagnoses), Some(self.procedures)]
-            .into_iter()
-            .flatten()
-    }
-}
-
-/// A grouping-case CSV, read line by line with the settlement-list line
-/// splitter ([`LineSplitter`]): a record is one physical line; a broken line
-/// (a quote not closed on its line, too many or too few cells, a read column
-/// that is not UTF-8) is rejected alone and located, and reading goes on.
-/// Every line is accounted for ([`crate::claims_io::FileLines`]).
-struct CaseFile {
-    name: String,
-    lines: LineReader<BufReader<File>>,
-    header: Vec<String>,
-    cols: Columns,
-    acct: crate::claims_io::FileLines,
-    bar: indicatif::ProgressBar,
-}
-
-impl CaseFile {
-    fn open(path: &Path) -> anyhow::Result<CaseFile> {
-        let name = path.display().to_string();
-        let file = File::open(path).with_context(|| format!("opening {name}"))?;
-        let len = file.metadata().map_or(0, |m| m.len());
-        let mut lines = LineReader::new(BufReader::with_capacity(1 << 20, file));
-        let mut acct = crate::claims_io::FileLines::new(claims::import::Format::Csv);
-        let mut split = LineSplitter::default();
-        let header = loop {
-            let Some((n, line)) = lines.next_line().with_context(|| format!("{name}: reading the header"))? else {
-                bail!("{name}: empty file: no header line");
-            };
-            acct.count.lines += 1;
-            let PhysicalLine::Text(bytes) = line else { bail!("{name}: line {n}: the header line is too long") };
-            let bytes = if n == 1 { bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes) } else { bytes };
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                acct.count.blank += 1;
-                continue;
-            }
-            let cells = split.split(bytes).map_err(|e| anyhow::anyhow!("{name}: line {n}: the header: {e}"))?;
-            let names: Option<Vec<String>> = cells.iter().map(|c| std::str::from_utf8(c).ok().map(str::to_owned)).collect();
-            break names.with_context(|| format!("{name}: line {n}: the header is not UTF-8 text"))?;
-        };
-        acct.count.header = 1;
-        let cols = Columns::from_header(&header, path)?;
-        Ok(CaseFile { name, lines, header, cols, acct, bar: progress_bar(len) })
-    }
-
-    /// Hand each readable case (its line number and cells) to `f` until `f`
-    /// says stop; blank lines are counted, broken lines rejected and counted.
-    fn each(&mut self, mut f: impl FnMut(u64, &Cells<'_>) -> anyhow::Result<ControlFlow<()>>) -> anyhow::Result<()> {
-        let mut split = LineSplitter::default();
-        let width = self.header.len();
-        loop {
-            if self.acct.count.lines.is_multiple_of(65_536) {
-                self.bar.set_position(self.lines.bytes());
-            }
-            let next = self.lines.next_line();
-            let acct = &mut self.acct;
-            let reject = |acct: &mut crate::claims_io::FileLines, line, column, kind| {
-                acct.take(&Err(RecordError { line, column, kind }));
-            };
-            let Some((n, line)) = next.with_context(|| format!("{}: reading after line {}", self.name, acct.count.lines))? else {
-                break;
-            };
-            acct.count.lines += 1;
-            let bytes = match line {
-                PhysicalLine::Text(b) => b,
-                PhysicalLine::TooLong { bytes } => {
-                    reject(acct, n, None, RecordErrorKind::LineTooLong { bytes });
-                    continue;
-                }
-            };
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                acct.count.blank += 1;
-                continue;
-            }
-            let cells = match split.split(bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    let (column, kind) = match e {
-                        SplitError::UnterminatedQuote { cell } => (cell, RecordErrorKind::UnterminatedQuote { cell }),
-                        SplitError::TextAfterQuote { cell } => (cell, RecordErrorKind::TextAfterQuote { cell }),
-                    };
-                    reject(acct, n, self.header.get(column - 1).cloned(), kind);
-                    continue;
-                }
-            };
-            if cells.len() != width {
-                reject(acct, n, None, RecordErrorKind::FieldCount { found: cells.len(), expected: width });
-                continue;
-            }
-            if let Some(c) = self.cols.used().find(|&c| cells.get(c).is_some_and(|v| std::str::from_utf8(v).is_err())) {
-                reject(acct, n, self.header.get(c).cloned(), RecordErrorKind::Encoding);
-                continue;
-            }
-            acct.count.read += 1;
-            if f(n, &cells)?.is_break() {
-                break;
-            }
+/// The schemes of the arguments, compiled, each with the name its columns carry
+/// (the directory's name; made unique).
+fn load_groupers(dirs: &[PathBuf]) -> anyhow::Result<Vec<(String, Grouper)>> {
+    let mut out: Vec<(String, Grouper)> = Vec::new();
+    for d in dirs {
+        let base = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| d.display().to_string());
+        let mut name = base.clone();
+        let mut k = 2;
+        while out.iter().any(|(n, _)| *n == name) {
+            name = format!("{base}#{k}");
+            k += 1;
         }
-        Ok(())
+        let g = Grouper::new(load_scheme(d)?).with_context(|| format!("compiling scheme {}", d.display()))?;
+        out.push((name, g));
     }
-
-    /// Print the file's account of lines (loudly when lines were rejected).
-    fn report(&self) {
-        self.bar.finish_and_clear();
-        crate::claims_io::report_lines(&self.name, &self.acct, &crate::claims_io::qc_hint(&self.name));
-    }
+    Ok(out)
 }
 
-/// A number field: `Ok(None)` when empty or the column is missing, `Err(())` when malformed.
-fn number<T: std::str::FromStr>(
-    rec: &Cells<'_>,
-    col: Option<usize>,
-) -> Result<Option<T>, ()> {
-    let Some(raw) = col.and_then(|c| rec.get(c)) else {
-        return Ok(None);
-    };
-    let raw = raw.trim_ascii();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    let s = std::str::from_utf8(raw).map_err(|_| ())?;
-    s.parse().map(Some).map_err(|_| ())
+/// Whether the first readable file of `cases` has an institution_id column.
+fn has_institution_column(cases: &[PathBuf]) -> bool {
+    cases.iter().find_map(|p| {
+        let f = File::open(p).ok()?;
+        let r = claims::import::Reader::open(&p.display().to_string(), BufReader::new(f), None).ok()?;
+        Some(r.header.present.contains(claims::Field::InstitutionId))
+    }) == Some(true)
 }
 
-/// Interns the `|`-separated codes of a field into `out`.
-fn intern_field(grouper: &Grouper, field: &[u8], out: &mut Vec<CodeId>) {
-    out.clear();
-    for code in field.split(|&b| b == b'|') {
-        let code = code.trim_ascii();
-        if code.is_empty() {
-            continue;
-        }
-        let id = std::str::from_utf8(code)
-            .ok()
-            .and_then(|c| grouper.code_id(c))
-            .unwrap_or(UNKNOWN_CODE);
-        out.push(id);
-    }
-}
-
-fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() || len < 16 << 20 {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
-    ) {
-        pb.set_style(style);
-    }
-    pb
+/// The grouping field of a claim whose cell could not be read, if any.
+fn malformed_field(rec: &claims::import::Record) -> Option<claims::Field> {
+    rec.issues.iter().map(|i| i.field).find(|f| crate::claims_io::GROUPING_FIELDS.contains(f))
 }
 
 /// The clinical → insurance maps of a codes directory.
@@ -330,274 +192,369 @@ fn load_maps(dir: &Path) -> anyhow::Result<(codes::CodeMap, codes::CodeMap)> {
     Ok((read(crate::codes_io::DX_MAP)?, read(crate::codes_io::PROC_MAP)?))
 }
 
-fn split_codes(field: &[u8]) -> Vec<&str> {
-    std::str::from_utf8(field).unwrap_or("").split('|').map(str::trim).filter(|c| !c.is_empty()).collect()
+/// What a worker made of a block of records for `drg group`.
+struct Grouped {
+    rows: csv::Writer<Vec<u8>>,
+    cases: u64,
+    /// Grouped cases per scheme.
+    grouped: Vec<u64>,
+    malformed: u64,
+    unmapped: u64,
+    scratch: drg::Scratch,
 }
 
-fn group(scheme_dir: &Path, cases: &Path, out: &Path, map_codes: Option<&Path>) -> anyhow::Result<()> {
+fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Option<&Path>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let grouper = Grouper::new(load_scheme(scheme_dir)?)?;
+    let groupers = load_groupers(scheme_dirs)?;
     let maps = map_codes.map(load_maps).transpose()?;
-    let dx_fn = maps.as_ref().map(|(d, _)| move |c: &str| d.map(c).mapped());
-    let px_fn = maps.as_ref().map(|(_, p)| move |c: &str| p.map(c).mapped());
-    let mapping = drg::CodeMapping {
-        dx: dx_fn.as_ref().map(|f| f as drg::MapFn<'_>),
-        procs: px_fn.as_ref().map(|f| f as drg::MapFn<'_>),
-    };
-    let mut scratch = drg::Scratch::default();
-    let (mut unmapped_cases, mut unmapped_text) = (0u64, String::new());
-    let mut cf = CaseFile::open(cases)?;
-    let cols = cf.cols;
+    let with_inst = has_institution_column(cases);
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut wtr = csv::WriterBuilder::new().from_writer(BufWriter::with_capacity(1 << 20, file));
-    let mut header = vec!["case_id", "mdc", "adrg", "drg", "status", "drg_name", "reason"];
-    if maps.is_some() {
-        header.push("unmapped");
-    }
-    wtr.write_record(&header)?;
-
-    let (mut dx, mut procs) = (Vec::new(), Vec::new());
-    let (mut n, mut grouped, mut malformed) = (0u64, 0u64, 0u64);
-    cf.each(|_, rec| {
-        n += 1;
-        let id = rec.get(cols.case_id).unwrap_or_default();
-        let fields = (
-            number::<u8>(rec, cols.sex),
-            number::<u32>(rec, cols.age),
-            number::<u32>(rec, cols.age_days),
-            number::<u32>(rec, cols.weight_g),
-        );
-        let (Ok(sex), Ok(age), Ok(age_days), Ok(weight_g)) = fields else {
-            malformed += 1;
-            let bad = match fields {
-                (Err(()), ..) => "malformed_sex",
-                (_, Err(()), ..) => "malformed_age",
-                (_, _, Err(()), _) => "malformed_age_days",
-                _ => "malformed_weight_g",
-            };
-            let mut row: Vec<&[u8]> = vec![id, b"0000", b"00", b"0000", "无法入组".as_bytes(), b"", bad.as_bytes()];
-            if maps.is_some() {
-                row.push(b"");
+    let mut wtr = BufWriter::with_capacity(1 << 20, file);
+    {
+        let mut header: Vec<String> = vec!["case_id".into()];
+        if with_inst {
+            header.push("institution_id".into());
+        }
+        let cols = ["mdc", "adrg", "drg", "status", "drg_name", "reason"];
+        for (name, _) in &groupers {
+            for c in cols {
+                header.push(if groupers.len() == 1 { c.to_owned() } else { format!("{name}.{c}") });
             }
-            wtr.write_record(&row)?;
-            return Ok(ControlFlow::Continue(()));
-        };
+        }
         if maps.is_some() {
-            let dx_codes = split_codes(rec.get(cols.diagnoses).unwrap_or_default());
-            let proc_codes = split_codes(rec.get(cols.procedures).unwrap_or_default());
-            let case = drg::Case { sex, age, age_days, weight_g, dx: &dx_codes, procs: &proc_codes, ..Default::default() };
-            let g = grouper.group_mapped(&case, &mapping, &mut scratch);
-            unmapped_text.clear();
-            let lists = [(&dx_codes, scratch.unmapped_dx()), (&proc_codes, scratch.unmapped_procs())];
-            for (codes, idx) in lists {
-                for &i in idx {
-                    if !unmapped_text.is_empty() {
-                        unmapped_text.push('|');
+            header.push("unmapped".into());
+        }
+        let mut h = csv::Writer::from_writer(Vec::new());
+        h.write_record(&header)?;
+        wtr.write_all(&h.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    }
+    let n_schemes = groupers.len();
+    let (mut total, mut grouped, mut malformed, mut unmapped) = (0u64, vec![0u64; n_schemes], 0u64, 0u64);
+    let mut write_err: Option<std::io::Error> = None;
+    let batches = crate::claims_io::Batches::new(cases).only(&drg_fields());
+    crate::claims_io::par_fold_batches(
+        batches,
+        || Grouped {
+            rows: csv::Writer::from_writer(Vec::new()),
+            cases: 0,
+            grouped: vec![0; n_schemes],
+            malformed: 0,
+            unmapped: 0,
+            scratch: drg::Scratch::default(),
+        },
+        |acc, rec| {
+            let c = &rec.claim;
+            acc.cases += 1;
+            let mut row: Vec<String> = vec![c.case_id.clone()];
+            if with_inst {
+                row.push(c.institution_id.clone());
+            }
+            let bad = malformed_field(rec);
+            acc.malformed += u64::from(bad.is_some());
+            let codes = server::pipeline::CaseCodes::of(c);
+            let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
+            let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
+            let case = server::pipeline::drg_case(c, &dx, &procs);
+            let mut unmapped_text = String::new();
+            for (i, (_, grouper)) in groupers.iter().enumerate() {
+                if let Some(f) = bad {
+                    row.extend(["0000".into(), "00".into(), "0000".into(), "无法入组".into(), String::new(), format!("malformed_{}", f.name())]);
+                    continue;
+                }
+                let g = match &maps {
+                    None => grouper.group(&case),
+                    Some((dm, pm)) => {
+                        let dfn = |x: &str| dm.map(x).mapped();
+                        let pfn = |x: &str| pm.map(x).mapped();
+                        let mapping = drg::CodeMapping { dx: Some(&dfn), procs: Some(&pfn) };
+                        let g = grouper.group_mapped(&case, &mapping, &mut acc.scratch);
+                        if i == 0 {
+                            let lists = [(&dx, acc.scratch.unmapped_dx()), (&procs, acc.scratch.unmapped_procs())];
+                            for (list, idx) in lists {
+                                for &k in idx {
+                                    if !unmapped_text.is_empty() {
+                                        unmapped_text.push('|');
+                                    }
+                                    unmapped_text.push_str(list.get(k as usize).copied().unwrap_or(""));
+                                }
+                            }
+                        }
+                        g
                     }
-                    unmapped_text.push_str(codes.get(i as usize).copied().unwrap_or(""));
+                };
+                let gc = grouper.codes_of(&g);
+                acc.grouped[i] += u64::from(g.status.reason().is_none());
+                row.extend([
+                    gc.mdc.to_owned(),
+                    gc.adrg.to_owned(),
+                    gc.drg.to_owned(),
+                    g.status.label().to_owned(),
+                    gc.drg_name.to_owned(),
+                    g.status.reason().map_or("", |r| r.code()).to_owned(),
+                ]);
+            }
+            if maps.is_some() {
+                acc.unmapped += u64::from(!unmapped_text.is_empty());
+                row.push(unmapped_text);
+            }
+            // Writing to a Vec cannot fail.
+            let _ = acc.rows.write_record(&row);
+        },
+        |acc| {
+            total += acc.cases;
+            malformed += acc.malformed;
+            unmapped += acc.unmapped;
+            for (g, a) in grouped.iter_mut().zip(&acc.grouped) {
+                *g += a;
+            }
+            if write_err.is_none() {
+                if let Ok(bytes) = acc.rows.into_inner() {
+                    if let Err(e) = wtr.write_all(&bytes) {
+                        write_err = Some(e);
+                    }
                 }
             }
-            unmapped_cases += u64::from(!unmapped_text.is_empty());
-            let c = grouper.codes_of(&g);
-            grouped += u64::from(g.status.reason().is_none());
-            wtr.write_record([
-                id,
-                c.mdc.as_bytes(),
-                c.adrg.as_bytes(),
-                c.drg.as_bytes(),
-                g.status.label().as_bytes(),
-                c.drg_name.as_bytes(),
-                g.status.reason().map_or("", |r| r.code()).as_bytes(),
-                unmapped_text.as_bytes(),
-            ])?;
-            return Ok(ControlFlow::Continue(()));
-        }
-        intern_field(
-            &grouper,
-            rec.get(cols.diagnoses).unwrap_or_default(),
-            &mut dx,
-        );
-        intern_field(
-            &grouper,
-            rec.get(cols.procedures).unwrap_or_default(),
-            &mut procs,
-        );
-        let g = grouper.group_ids(&CaseIds {
-            sex,
-            age,
-            age_days,
-            weight_g,
-            dx: &dx,
-            procs: &procs,
-            ..Default::default()
-        });
-        let c = grouper.codes_of(&g);
-        let reason = g.status.reason().map_or("", |r| r.code());
-        grouped += u64::from(g.status.reason().is_none());
-        wtr.write_record([
-            id,
-            c.mdc.as_bytes(),
-            c.adrg.as_bytes(),
-            c.drg.as_bytes(),
-            g.status.label().as_bytes(),
-            c.drg_name.as_bytes(),
-            reason.as_bytes(),
-        ])?;
-        Ok(ControlFlow::Continue(()))
-    })?;
-    wtr.flush()
-        .with_context(|| format!("writing {}", out.display()))?;
-    cf.report();
+        },
+    )?;
+    if let Some(e) = write_err {
+        return Err(e).with_context(|| format!("writing {}", out.display()));
+    }
+    wtr.flush().with_context(|| format!("writing {}", out.display()))?;
     let secs = started.elapsed().as_secs_f64();
     if maps.is_some() {
-        eprintln!("{unmapped_cases} cases have codes the clinical→insurance maps do not know (column `unmapped`)");
+        eprintln!("{unmapped} cases have codes the clinical→insurance maps do not know (column `unmapped`)");
     }
-    eprintln!(
-        "{n} cases: {grouped} grouped, {} ungroupable ({malformed} with malformed fields) in {secs:.2} s ({:.0} cases/s) -> {}",
-        n - grouped,
-        n as f64 / secs.max(1e-9),
-        out.display()
-    );
+    if malformed > 0 {
+        eprintln!("warning: {malformed} cases have a grouping field that could not be read (reason malformed_<field>): not grouped");
+    }
+    for ((name, _), g) in groupers.iter().zip(&grouped) {
+        eprintln!("{name}: {total} cases, {g} grouped, {} not grouped", total - g);
+    }
+    eprintln!("{total} cases in {secs:.2} s ({:.0} cases/s) -> {}", total as f64 / secs.max(1e-9), out.display());
     Ok(())
 }
 
-fn explain(scheme_dir: &Path, case_id: &str, cases: &Path, lang: LangArg) -> anyhow::Result<()> {
-    let grouper = Grouper::new(load_scheme(scheme_dir)?)?;
-    let mut cf = CaseFile::open(cases)?;
-    let cols = cf.cols;
-    // The whole file is read: its account of lines is complete, and a case id
-    // given twice is said.
-    let mut found: Vec<u64> = Vec::new();
-    let mut explained: Option<String> = None;
-    cf.each(|line, rec| {
-        if rec.get(cols.case_id).map(<[u8]>::trim_ascii) != Some(case_id.as_bytes()) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        found.push(line);
-        if explained.is_some() {
-            return Ok(ControlFlow::Continue(()));
-        }
-        let num = |col, name: &str| {
-            number::<u32>(rec, col)
-                .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `{name}`"))
-        };
-        let sex = number::<u8>(rec, cols.sex)
-            .map_err(|()| anyhow::anyhow!("case {case_id}: malformed `sex`"))?;
-        let (age, age_days, weight_g) = (
-            num(cols.age, "age")?,
-            num(cols.age_days, "age_days")?,
-            num(cols.weight_g, "weight_g")?,
+/// The case `case_id` (of `institution`, when given) as the files hold it: the
+/// later version when it is given more than once (said, with every place).
+fn find_case(cases: &[PathBuf], case_id: &str, institution: Option<&str>) -> anyhow::Result<claims::Claim> {
+    let names: Vec<String> = cases.iter().map(|p| p.display().to_string()).collect();
+    let mut found: Vec<(String, u64, claims::Claim)> = Vec::new();
+    crate::claims_io::par_map_batches_located(
+        crate::claims_io::Batches::new(cases),
+        |rec| rec.claim.case_id.trim() == case_id && institution.is_none_or(|i| rec.claim.institution_id.trim() == i),
+        |file, rec, hit| {
+            if hit {
+                found.push((names[file as usize].clone(), rec.line, rec.claim.clone()));
+            }
+        },
+    )?;
+    let Some((_, _, last)) = found.last().cloned() else {
+        bail!(
+            "case `{case_id}`{} not found in {}",
+            institution.map(|i| format!(" of {i}")).unwrap_or_default(),
+            names.join(", ")
         );
-        let text =
-            |col: usize| String::from_utf8_lossy(rec.get(col).unwrap_or_default()).into_owned();
-        let (dx_s, procs_s) = (text(cols.diagnoses), text(cols.procedures));
-        let dx: Vec<&str> = dx_s.split('|').collect();
-        let procs: Vec<&str> = procs_s.split('|').collect();
-        let case = drg::Case {
-            sex,
-            age,
-            age_days,
-            weight_g,
-            dx: &dx,
-            procs: &procs,
-            ..Default::default()
-        };
-        let trace = drg::explain_with(grouper.scheme(), &case, grouper.limits());
-        let lang = match lang {
-            LangArg::Zh => Lang::Zh,
-            LangArg::En => Lang::En,
-        };
-        let show = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
-        let (sex, age, age_days, weight_g) = (
-            show(sex.map(u32::from)),
-            show(age),
-            show(age_days),
-            show(weight_g),
-        );
-        let head = match lang {
-            Lang::Zh => format!(
-                "病例 {case_id}：性别 {sex}，年龄 {age} 岁，年龄 {age_days} 天，出生体重 {weight_g} 克\n诊断：{dx_s}\n手术操作：{procs_s}\n\n"
-            ),
-            Lang::En => format!(
-                "case {case_id}: sex {sex}, age {age} y, age {age_days} d, birth weight {weight_g} g\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n\n"
-            ),
-        };
-        explained = Some(head + &trace.render(lang));
-        Ok(ControlFlow::Continue(()))
-    })?;
-    cf.report();
-    let Some(text) = explained else { bail!("case `{case_id}` not found in {}", cases.display()) };
+    };
     if found.len() > 1 {
-        let lines: Vec<String> = found.iter().map(u64::to_string).collect();
-        eprintln!(
-            "warning: {}: case `{case_id}` is on {} lines ({}): the first is explained",
-            cases.display(),
-            found.len(),
-            lines.join(", ")
-        );
+        let places: Vec<String> = found.iter().map(|(f, l, c)| format!("{f} line {l} ({})", c.institution_id)).collect();
+        let insts: std::collections::BTreeSet<&str> = found.iter().map(|(_, _, c)| c.institution_id.as_str()).collect();
+        if insts.len() > 1 && institution.is_none() {
+            bail!(
+                "case `{case_id}` is a case of {} institutions ({}): say which with --institution",
+                insts.len(),
+                places.join(", ")
+            );
+        }
+        eprintln!("warning: case `{case_id}` is given {} times ({}): the later version is explained", found.len(), places.join(", "));
+    }
+    Ok(last)
+}
+
+fn explain(scheme_dirs: &[PathBuf], case_id: &str, institution: Option<&str>, cases: &[PathBuf], lang: LangArg) -> anyhow::Result<()> {
+    let groupers = load_groupers(scheme_dirs)?;
+    let c = find_case(cases, case_id, institution)?;
+    let lang = match lang {
+        LangArg::Zh => Lang::Zh,
+        LangArg::En => Lang::En,
+    };
+    let codes = server::pipeline::CaseCodes::of(&c);
+    let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
+    let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
+    let case = server::pipeline::drg_case(&c, &dx, &procs);
+    let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+    let (sex, age, age_days, weight_g) = (
+        show(case.sex.map(|s| s.to_string())),
+        show(case.age.map(|v| v.to_string())),
+        show(case.age_days.map(|v| v.to_string())),
+        show(case.weight_g.map(|v| v.to_string())),
+    );
+    let (los, way, dept, icu) = (
+        show(case.los.map(|v| v.to_string())),
+        show(case.discharge_way.map(str::to_owned)),
+        show(case.dept.map(str::to_owned)),
+        show(case.icu_hours.map(|v| v.to_string())),
+    );
+    let (dx_s, procs_s) = (dx.join("|"), procs.join("|"));
+    let mut text = match lang {
+        Lang::Zh => format!(
+            "病例 {case_id}（机构 {}）：性别 {sex}，年龄 {age} 岁，年龄 {age_days} 天，出生体重 {weight_g} 克，住院 {los} 天，离院方式 {way}，出院科别 {dept}，重症监护 {icu} 小时\n诊断：{dx_s}\n手术操作：{procs_s}\n",
+            c.institution_id
+        ),
+        Lang::En => format!(
+            "case {case_id} (institution {}): sex {sex}, age {age} y, age {age_days} d, birth weight {weight_g} g, stay {los} d, discharge way {way}, department {dept}, ICU {icu} h\ndiagnoses: {dx_s}\nprocedures: {procs_s}\n",
+            c.institution_id
+        ),
+    };
+    for (name, grouper) in &groupers {
+        let trace = drg::explain_with(grouper.scheme(), &case, grouper.limits());
+        text.push_str(&match lang {
+            Lang::Zh => format!("\n== 方案 {name} ==\n"),
+            Lang::En => format!("\n== scheme {name} ==\n"),
+        });
+        text.push_str(&trace.render(lang));
     }
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 
-fn diff(from: &Path, to: &Path, cases: Option<&Path>, limit: usize) -> anyhow::Result<()> {
+/// What a worker made of a block of records for `drg diff`.
+#[derive(Default)]
+struct Moves {
+    /// (DRG under the old scheme, DRG under the new) → cases.
+    pairs: std::collections::HashMap<(u16, u16), u64>,
+    cases: u64,
+}
+
+/// A DRG's index in a grouper's DRG list for counting; `u16::MAX` when ungroupable.
+fn drg_index(g: &drg::Grouping) -> u16 {
+    g.drg.unwrap_or(u16::MAX)
+}
+
+fn diff(
+    from: &Path,
+    to: &Path,
+    cases: &[PathBuf],
+    weights_from: Option<&Path>,
+    weights_to: Option<&Path>,
+    limit: usize,
+) -> anyhow::Result<()> {
     let (a, b) = (load_scheme(from)?, load_scheme(to)?);
     let report = drg::diff::diff(&a, &b);
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{} -> {}", a.name, b.name)?;
     stdout.write_all(report.render(limit).as_bytes())?;
-    let Some(cases) = cases else { return Ok(()) };
-    let (ga, gb) = (Grouper::new(a)?, Grouper::new(b)?);
-    let mut cf = CaseFile::open(cases)?;
-    let cols = cf.cols;
-    let (mut da, mut pa, mut db, mut pb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut n, mut changed) = (0u64, 0u64);
-    let mut moves: std::collections::HashMap<(String, String), u64> = Default::default();
-    cf.each(|_, rec| {
-        n += 1;
-        let num = |c| number::<u32>(rec, c).ok().flatten();
-        let (sex, age, age_days, weight_g) = (
-            number::<u8>(rec, cols.sex).ok().flatten(),
-            num(cols.age),
-            num(cols.age_days),
-            num(cols.weight_g),
-        );
-        let dx = rec.get(cols.diagnoses).unwrap_or_default();
-        let procs = rec.get(cols.procedures).unwrap_or_default();
-        intern_field(&ga, dx, &mut da);
-        intern_field(&ga, procs, &mut pa);
-        intern_field(&gb, dx, &mut db);
-        intern_field(&gb, procs, &mut pb);
-        let case = |dx, procs| CaseIds {
-            sex,
-            age,
-            age_days,
-            weight_g,
-            dx,
-            procs,
-            ..Default::default()
-        };
-        let x = ga.codes_of(&ga.group_ids(&case(&da, &pa))).drg;
-        let y = gb.codes_of(&gb.group_ids(&case(&db, &pb))).drg;
-        if x != y {
-            changed += 1;
-            *moves.entry((x.to_string(), y.to_string())).or_default() += 1;
-        }
-        Ok(ControlFlow::Continue(()))
-    })?;
-    cf.report();
-    let mut moves: Vec<_> = moves.into_iter().collect();
-    moves.sort_by(|p, q| q.1.cmp(&p.1).then_with(|| p.0.cmp(&q.0)));
-    writeln!(
-        stdout,
-        "cases: {n}, changing DRG: {changed} ({:.1}%)",
-        100.0 * changed as f64 / n.max(1) as f64
-    )?;
-    for ((x, y), k) in moves.iter().take(limit) {
-        writeln!(stdout, "  {x} -> {y}: {k}")?;
+    if cases.is_empty() {
+        return Ok(());
     }
-    if moves.len() > limit {
-        writeln!(stdout, "  … {} more transitions", moves.len() - limit)?;
+    let (ga, gb) = (Grouper::new(a)?, Grouper::new(b)?);
+    let mut moves = Moves::default();
+    crate::claims_io::par_fold_batches(
+        crate::claims_io::Batches::new(cases).only(&drg_fields()),
+        Moves::default,
+        |m, rec| {
+            let c = &rec.claim;
+            let codes = server::pipeline::CaseCodes::of(c);
+            let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
+            let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
+            let case = server::pipeline::drg_case(c, &dx, &procs);
+            let (x, y) = (drg_index(&ga.group(&case)), drg_index(&gb.group(&case)));
+            *m.pairs.entry((x, y)).or_default() += 1;
+            m.cases += 1;
+        },
+        |m| {
+            moves.cases += m.cases;
+            for (k, v) in m.pairs {
+                *moves.pairs.entry(k).or_default() += v;
+            }
+        },
+    )?;
+    let code = |g: &Grouper, i: u16| -> String {
+        if i == u16::MAX {
+            "0000".to_owned()
+        } else {
+            g.codes_of(&drg::Grouping { mdc: None, adrg: None, drg: Some(i), status: drg::Status::Grouped }).drg.to_owned()
+        }
+    };
+    let n = moves.cases;
+    let mut pairs: Vec<((String, String), u64)> =
+        moves.pairs.iter().map(|(&(x, y), &k)| ((code(&ga, x), code(&gb, y)), k)).collect();
+    pairs.sort_by(|p, q| q.1.cmp(&p.1).then_with(|| p.0.cmp(&q.0)));
+    let changed: u64 = pairs.iter().filter(|((x, y), _)| x != y).map(|p| p.1).sum();
+    let became_ungroupable: u64 = pairs.iter().filter(|((x, y), _)| x != "0000" && y == "0000").map(|p| p.1).sum();
+    let became_grouped: u64 = pairs.iter().filter(|((x, y), _)| x == "0000" && y != "0000").map(|p| p.1).sum();
+    writeln!(stdout, "\ncases regrouped: {n}")?;
+    writeln!(stdout, "  changing DRG: {changed} ({:.2} %)", 100.0 * changed as f64 / n.max(1) as f64)?;
+    writeln!(stdout, "  grouped before, ungroupable after: {became_ungroupable}; ungroupable before, grouped after: {became_grouped}")?;
+    writeln!(stdout, "  moves (old DRG -> new DRG: cases):")?;
+    let moving: Vec<&((String, String), u64)> = pairs.iter().filter(|((x, y), _)| x != y).collect();
+    for ((x, y), k) in moving.iter().take(limit) {
+        writeln!(stdout, "    {x} -> {y}: {k}")?;
+    }
+    if moving.len() > limit {
+        writeln!(stdout, "    … {} more transitions", moving.len() - limit)?;
+    }
+    // Splits: an old DRG whose cases go to several new DRGs; merges: the reverse.
+    let mut split: std::collections::BTreeMap<&str, Vec<(&str, u64)>> = Default::default();
+    let mut merged: std::collections::BTreeMap<&str, Vec<(&str, u64)>> = Default::default();
+    for ((x, y), k) in &pairs {
+        if x != "0000" && y != "0000" {
+            split.entry(x.as_str()).or_default().push((y.as_str(), *k));
+            merged.entry(y.as_str()).or_default().push((x.as_str(), *k));
+        }
+    }
+    let show_spread = |out: &mut dyn Write, title: &str, m: &std::collections::BTreeMap<&str, Vec<(&str, u64)>>| -> std::io::Result<()> {
+        let many: Vec<(&&str, &Vec<(&str, u64)>)> = m.iter().filter(|(_, v)| v.len() > 1).collect();
+        writeln!(out, "  {title}: {}", many.len())?;
+        for (g, v) in many.iter().take(limit) {
+            let total: u64 = v.iter().map(|x| x.1).sum();
+            let mut v = (*v).clone();
+            v.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(q.0)));
+            let parts: Vec<String> = v.iter().map(|(c, k)| format!("{c} {:.1} %", 100.0 * *k as f64 / total as f64)).collect();
+            writeln!(out, "    {g} ({total} cases): {}", parts.join(", "))?;
+        }
+        Ok(())
+    };
+    show_spread(&mut stdout, "old DRGs split over several new DRGs", &split)?;
+    show_spread(&mut stdout, "new DRGs gathering several old DRGs", &merged)?;
+    if let (Some(wf), Some(wt)) = (weights_from, weights_to) {
+        let (sa, sb) = (crate::cmd_points::load_standards(wf, &ga)?, crate::cmd_points::load_standards(wt, &gb)?);
+        let rw = |s: &std::collections::HashMap<String, points::GroupStandard>, code: &str| s.get(code).map(|g| g.weight);
+        let (mut before, mut after, mut no_weight) = (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO, (0u64, 0u64));
+        let mut impact: Vec<(String, String, u64, rust_decimal::Decimal)> = Vec::new();
+        for ((x, y), k) in &pairs {
+            let kd = rust_decimal::Decimal::from(*k);
+            let (rx, ry) = (rw(&sa, x), rw(&sb, y));
+            match rx {
+                Some(r) => before += r * kd,
+                None => no_weight.0 += k,
+            }
+            match ry {
+                Some(r) => after += r * kd,
+                None => no_weight.1 += k,
+            }
+            if x != y {
+                let d = ry.unwrap_or_default() * kd - rx.unwrap_or_default() * kd;
+                impact.push((x.clone(), y.clone(), *k, d));
+            }
+        }
+        impact.sort_by(|p, q| q.3.abs().cmp(&p.3.abs()).then_with(|| (&p.0, &p.1).cmp(&(&q.0, &q.1))));
+        let nd = rust_decimal::Decimal::from(n.max(1));
+        writeln!(stdout, "\nweight impact (Σ RW of the cases):")?;
+        writeln!(
+            stdout,
+            "  before {} (CMI {}), after {} (CMI {}), change {} ({:.2} %)",
+            before.round_dp(4),
+            (before / nd).round_dp(4),
+            after.round_dp(4),
+            (after / nd).round_dp(4),
+            (after - before).round_dp(4),
+            if before.is_zero() { 0.0 } else { rust_decimal::prelude::ToPrimitive::to_f64(&((after - before) / before * rust_decimal::Decimal::ONE_HUNDRED)).unwrap_or(0.0) }
+        )?;
+        writeln!(stdout, "  cases without a weight: {} under the old scheme, {} under the new", no_weight.0, no_weight.1)?;
+        writeln!(stdout, "  largest changes by transition (old -> new: cases, Σ RW change):")?;
+        for (x, y, k, d) in impact.iter().take(limit) {
+            writeln!(stdout, "    {x} -> {y}: {k}, {}", d.round_dp(4))?;
+        }
     }
     Ok(())
 }
@@ -660,7 +617,7 @@ mod tests {
     fn group_command_reproduces_expected_csv() {
         let Some(r) = reference() else { return };
         let out = std::env::temp_dir().join(format!("drgdip-drg-test-{}.csv", std::process::id()));
-        group(&r.join("chs-drg-1.1"), &r.join("drg-cases/cases.csv"), &out, None).expect("group runs");
+        group(&[r.join("chs-drg-1.1")], &[r.join("drg-cases/cases.csv")], &out, None).expect("group runs");
         let got = std::fs::read_to_string(&out).expect("output");
         let _ = std::fs::remove_file(&out);
         let expected = std::fs::read_to_string(r.join("drg-cases/expected.csv")).expect("expected");
@@ -687,7 +644,7 @@ mod tests {
              z,,,50,1,C\n",
         )
         .expect("write input");
-        group(&r.join("chs-drg-1.1"), &input, &out, None).expect("group runs");
+        group(&[r.join("chs-drg-1.1")], &[input.clone()], &out, None).expect("group runs");
         let got = std::fs::read_to_string(&out).expect("output");
         let _ = (std::fs::remove_file(&input), std::fs::remove_file(&out));
         let lines: Vec<&str> = got.lines().collect();
