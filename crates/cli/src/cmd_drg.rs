@@ -245,20 +245,27 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
         |acc, rec| {
             let c = &rec.claim;
             acc.cases += 1;
-            let mut row: Vec<String> = vec![c.case_id.clone()];
+            // Writing to a Vec cannot fail: the results are ignored.
+            let w = &mut acc.rows;
+            let _ = w.write_field(&c.case_id);
             if with_inst {
-                row.push(c.institution_id.clone());
+                let _ = w.write_field(&c.institution_id);
             }
             let bad = malformed_field(rec);
             acc.malformed += u64::from(bad.is_some());
-            let codes = server::pipeline::CaseCodes::of(c);
-            let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
-            let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
+            // Codes in normal form are borrowed, not copied.
+            let dx: Vec<std::borrow::Cow<'_, str>> = c.diagnoses().map(codes::normalize).collect();
+            let procs: Vec<std::borrow::Cow<'_, str>> = c.procedures.iter().map(|p| codes::normalize(&p.code)).collect();
+            let dx: Vec<&str> = dx.iter().map(|d| d.as_ref()).collect();
+            let procs: Vec<&str> = procs.iter().map(|p| p.as_ref()).collect();
             let case = server::pipeline::drg_case(c, &dx, &procs);
             let mut unmapped_text = String::new();
             for (i, (_, grouper)) in groupers.iter().enumerate() {
                 if let Some(f) = bad {
-                    row.extend(["0000".into(), "00".into(), "0000".into(), "无法入组".into(), String::new(), format!("malformed_{}", f.name())]);
+                    for v in ["0000", "00", "0000", "无法入组", ""] {
+                        let _ = w.write_field(v);
+                    }
+                    let _ = w.write_field(format!("malformed_{}", f.name()));
                     continue;
                 }
                 let g = match &maps {
@@ -284,21 +291,15 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
                 };
                 let gc = grouper.codes_of(&g);
                 acc.grouped[i] += u64::from(g.status.reason().is_none());
-                row.extend([
-                    gc.mdc.to_owned(),
-                    gc.adrg.to_owned(),
-                    gc.drg.to_owned(),
-                    g.status.label().to_owned(),
-                    gc.drg_name.to_owned(),
-                    g.status.reason().map_or("", |r| r.code()).to_owned(),
-                ]);
+                for v in [gc.mdc, gc.adrg, gc.drg, g.status.label(), gc.drg_name, g.status.reason().map_or("", |r| r.code())] {
+                    let _ = w.write_field(v);
+                }
             }
             if maps.is_some() {
                 acc.unmapped += u64::from(!unmapped_text.is_empty());
-                row.push(unmapped_text);
+                let _ = w.write_field(&unmapped_text);
             }
-            // Writing to a Vec cannot fail.
-            let _ = acc.rows.write_record(&row);
+            let _ = w.write_record(None::<&[u8]>);
         },
         |acc| {
             total += acc.cases;
