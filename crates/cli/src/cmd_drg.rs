@@ -172,7 +172,11 @@ fn load_groupers(dirs: &[PathBuf]) -> anyhow::Result<Vec<(String, Grouper)>> {
 fn has_institution_column(cases: &[PathBuf]) -> bool {
     cases.iter().find_map(|p| {
         let f = File::open(p).ok()?;
-        let r = claims::import::Reader::open(&p.display().to_string(), BufReader::new(f), None).ok()?;
+        let mut r = claims::import::Reader::open(&p.display().to_string(), BufReader::new(f), None).ok()?;
+        // JSON Lines learn their fields from the records: look at the first one.
+        if r.format == claims::import::Format::Jsonl {
+            let _ = r.next();
+        }
         Some(r.header.present.contains(claims::Field::InstitutionId))
     }) == Some(true)
 }
