@@ -128,7 +128,7 @@ pub fn load_scheme(dir: &Path) -> anyhow::Result<Scheme> {
     let excl = read(file_names::MAIN_DX_EXCLUSION_TSV)?;
     let surg = read(file_names::SURGICAL_PROCEDURES_TSV)?;
     let names = read(file_names::DRG_NAMES_TSV)?;
-    Scheme::from_files(SchemeFiles {
+    let scheme = Scheme::from_files(SchemeFiles {
         scheme_json: &scheme_json,
         cc_tsv: &cc,
         mcc_tsv: &mcc,
@@ -136,7 +136,17 @@ pub fn load_scheme(dir: &Path) -> anyhow::Result<Scheme> {
         surgical_procedures_tsv: &surg,
         drg_names_tsv: &names,
     })
-    .with_context(|| format!("loading scheme {}", dir.display()))
+    .with_context(|| format!("loading scheme {}", dir.display()))?;
+    let notes = scheme.lint();
+    if !notes.is_empty() {
+        eprintln!(
+            "warning: scheme {}: {} DRG entries can never be reached (an unconditional DRG comes first in their ADRG); first: {}",
+            dir.display(),
+            notes.len(),
+            notes.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        );
+    }
+    Ok(scheme)
 }
 
 /// The fields `drg` commands read from a settlement list.
@@ -202,6 +212,8 @@ struct Grouped {
     cases: u64,
     /// Grouped cases per scheme.
     grouped: Vec<u64>,
+    /// Ambiguous cases (歧义病案) per scheme.
+    ambiguous: Vec<u64>,
     malformed: u64,
     unmapped: u64,
     scratch: drg::Scratch,
@@ -234,6 +246,7 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
     }
     let n_schemes = groupers.len();
     let (mut total, mut grouped, mut malformed, mut unmapped) = (0u64, vec![0u64; n_schemes], 0u64, 0u64);
+    let mut ambiguous = vec![0u64; n_schemes];
     let mut write_err: Option<std::io::Error> = None;
     let batches = crate::claims_io::Batches::new(cases).only(&drg_fields());
     crate::claims_io::par_fold_batches(
@@ -242,6 +255,7 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
             rows: csv::Writer::from_writer(Vec::new()),
             cases: 0,
             grouped: vec![0; n_schemes],
+            ambiguous: vec![0; n_schemes],
             malformed: 0,
             unmapped: 0,
             scratch: drg::Scratch::default(),
@@ -294,7 +308,8 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
                     }
                 };
                 let gc = grouper.codes_of(&g);
-                acc.grouped[i] += u64::from(g.status.reason().is_none());
+                acc.grouped[i] += u64::from(g.status.is_grouped());
+                acc.ambiguous[i] += u64::from(g.status == drg::Status::Ambiguous);
                 for v in [gc.mdc, gc.adrg, gc.drg, g.status.label(), gc.drg_name, g.status.reason().map_or("", |r| r.code())] {
                     let _ = w.write_field(v);
                 }
@@ -310,6 +325,9 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
             malformed += acc.malformed;
             unmapped += acc.unmapped;
             for (g, a) in grouped.iter_mut().zip(&acc.grouped) {
+                *g += a;
+            }
+            for (g, a) in ambiguous.iter_mut().zip(&acc.ambiguous) {
                 *g += a;
             }
             if write_err.is_none() {
@@ -332,8 +350,8 @@ fn group(scheme_dirs: &[PathBuf], cases: &[PathBuf], out: &Path, map_codes: Opti
     if malformed > 0 {
         eprintln!("warning: {malformed} cases have a grouping field that could not be read (reason malformed_<field>): not grouped");
     }
-    for ((name, _), g) in groupers.iter().zip(&grouped) {
-        eprintln!("{name}: {total} cases, {g} grouped, {} not grouped", total - g);
+    for (((name, _), g), q) in groupers.iter().zip(&grouped).zip(&ambiguous) {
+        eprintln!("{name}: {total} cases, {g} grouped, {q} ambiguous (歧义病案), {} not grouped", total - g - q);
     }
     eprintln!("{total} cases in {secs:.2} s ({:.0} cases/s) -> {}", total as f64 / secs.max(1e-9), out.display());
     Ok(())
@@ -426,14 +444,24 @@ fn explain(scheme_dirs: &[PathBuf], case_id: &str, institution: Option<&str>, ca
 #[derive(Default)]
 struct Moves {
     /// (DRG under the old scheme, DRG under the new) → cases.
-    pairs: std::collections::HashMap<(u16, u16), u64>,
+    pairs: std::collections::HashMap<(u32, u32), u64>,
     cases: u64,
 }
 
-/// A DRG's index in a grouper's DRG list for counting; `u16::MAX` when ungroupable.
-fn drg_index(g: &drg::Grouping) -> u16 {
-    g.drg.unwrap_or(u16::MAX)
+/// What a case's grouping is counted by: the DRG's index in the grouper's DRG list,
+/// `AMBIGUOUS | ADRG index` for an ambiguous case, [`UNGROUPED`] when ungroupable.
+fn drg_index(g: &drg::Grouping) -> u32 {
+    match (g.status, g.drg, g.adrg) {
+        (drg::Status::Ambiguous, _, Some(a)) => AMBIGUOUS | u32::from(a),
+        (_, Some(d), _) => u32::from(d),
+        _ => UNGROUPED,
+    }
 }
+
+/// Marks an ADRG index as an ambiguous entry in [`drg_index`] (indices are `u16`).
+const AMBIGUOUS: u32 = 1 << 16;
+/// [`drg_index`] of an ungroupable case.
+const UNGROUPED: u32 = u32::MAX;
 
 fn diff(
     from: &Path,
@@ -473,11 +501,16 @@ fn diff(
             }
         },
     )?;
-    let code = |g: &Grouper, i: u16| -> String {
-        if i == u16::MAX {
+    let code = |g: &Grouper, i: u32| -> String {
+        if i == UNGROUPED {
             "0000".to_owned()
         } else {
-            g.codes_of(&drg::Grouping { mdc: None, adrg: None, drg: Some(i), status: drg::Status::Grouped }).drg.to_owned()
+            let grouping = if i & AMBIGUOUS != 0 {
+                drg::Grouping { mdc: None, adrg: Some((i & !AMBIGUOUS) as u16), drg: None, status: drg::Status::Ambiguous, retry_proc: None }
+            } else {
+                drg::Grouping { mdc: None, adrg: None, drg: Some(i as u16), status: drg::Status::Grouped, retry_proc: None }
+            };
+            g.codes_of(&grouping).drg.to_owned()
         }
     };
     let n = moves.cases;

@@ -206,7 +206,9 @@ fn load_once(inputs: &Inputs, latest: bool) -> anyhow::Result<Dataset> {
         |p, rec| {
             let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
             let codes = grouper.codes_of(&g);
-            p.add(&rec.claim, Some((codes.drg, codes.adrg, codes.drg_name)), None, None);
+            // Ambiguous cases (歧义病案) are in no DRG: counted with the ungroupable ones.
+            let drg = g.status.is_grouped().then_some((codes.drg, codes.adrg, codes.drg_name));
+            p.add(&rec.claim, drg, None, None);
         },
         |p| b.append(&p),
     )?;

@@ -96,6 +96,10 @@ impl Classifier {
         match self {
             Classifier::Drg { grouper, standards } => {
                 let g = crate::claims_io::group_claim(grouper, c, &mut Vec::new());
+                // An ambiguous case (歧义病案) has no DRG to pay by, whatever the weights hold.
+                if !g.status.is_grouped() {
+                    return None;
+                }
                 standards.get(grouper.codes_of(&g).drg).cloned()
             }
             Classifier::Dip { grouper } => {

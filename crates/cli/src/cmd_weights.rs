@@ -76,6 +76,12 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
                 keys.push(GroupKey { code: d.code.clone(), parent: adrg.code.clone() });
                 names.push(d.name.clone());
             }
+            // E0: a case whose ADRG holds but none of its DRGs gets the ADRG's own code.
+            if adrg.needs_fallback() && !index.contains_key(&adrg.code) {
+                index.insert(adrg.code.clone(), keys.len());
+                keys.push(GroupKey { code: adrg.code.clone(), parent: adrg.code.clone() });
+                names.push(grouper.scheme().drg_names.get(adrg.code.as_str()).cloned().unwrap_or_default());
+            }
         }
     }
     let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
@@ -96,7 +102,8 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
         crate::claims_io::Batches::new(&a.cases).only(&fields),
         |rec| {
             let g = crate::claims_io::group_claim(&grouper, &rec.claim, &mut Vec::new());
-            index.get(grouper.codes_of(&g).drg).copied()
+            // Ambiguous cases (歧义病案) are in no DRG.
+            g.status.is_grouped().then(|| index.get(grouper.codes_of(&g).drg).copied()).flatten()
         },
         |file, rec, group| {
             let c = &rec.claim;

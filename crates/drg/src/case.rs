@@ -79,17 +79,63 @@ impl<'a> Case<'a> {
 }
 
 impl CaseIds<'_> {
-    /// The value of a number field.
+    /// The value of a number field (`None` when absent or not a number field).
     #[inline]
-    pub fn number(&self, f: Field) -> Option<u32> {
-        match f {
-            Field::Sex => self.sex.map(u32::from),
-            Field::Age => self.age,
-            Field::AgeDays => self.age_days,
-            Field::WeightG => self.weight_g,
-            _ => None,
-        }
+    pub fn number(&self, f: Field) -> Option<f64> {
+        number(f, self.sex, self.age, self.age_days, self.weight_g, self.los, self.icu_hours)
     }
+
+    /// The value of a text field (`None` when absent or empty).
+    #[inline]
+    pub fn text(&self, f: Field) -> Option<&str> {
+        text(f, self.discharge_way, self.dept)
+    }
+}
+
+impl Case<'_> {
+    /// The value of a number field (`None` when absent or not a number field).
+    #[inline]
+    pub fn number(&self, f: Field) -> Option<f64> {
+        number(f, self.sex, self.age, self.age_days, self.weight_g, self.los, self.icu_hours)
+    }
+
+    /// The value of a text field (`None` when absent or empty).
+    #[inline]
+    pub fn text(&self, f: Field) -> Option<&str> {
+        text(f, self.discharge_way, self.dept)
+    }
+}
+
+#[inline]
+fn number(
+    f: Field,
+    sex: Option<u8>,
+    age: Option<u32>,
+    age_days: Option<u32>,
+    weight_g: Option<u32>,
+    los: Option<u32>,
+    icu_hours: Option<f64>,
+) -> Option<f64> {
+    match f {
+        Field::Sex => sex.map(f64::from),
+        Field::Age => age.map(f64::from),
+        Field::AgeDays => age_days.map(f64::from),
+        Field::WeightG => weight_g.map(f64::from),
+        Field::Los => los.map(f64::from),
+        // A value that is not a number (NaN) is treated as absent.
+        Field::IcuHours => icu_hours.filter(|h| !h.is_nan()),
+        _ => None,
+    }
+}
+
+#[inline]
+fn text<'t>(f: Field, discharge_way: Option<&'t str>, dept: Option<&'t str>) -> Option<&'t str> {
+    let v = match f {
+        Field::DischargeWay => discharge_way,
+        Field::Dept => dept,
+        _ => None,
+    };
+    v.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Plausibility limits: a case outside them is not grouped (DRG `0000`) with a [`Reason`].
@@ -138,15 +184,14 @@ pub enum Reason {
     UnknownMainDiagnosis,
     /// No MDC matched.
     NoMdc,
-    /// Some MDC matched, but none of their ADRGs.
+    /// Some MDC matched, but none of their ADRGs (an ADRG whose DRGs all fail falls
+    /// through only with `no_drg_falls_through`; otherwise it yields its own code, E0).
     NoAdrg,
-    /// An ADRG matched, but none of its DRG rules held.
-    NoDrg,
 }
 
 impl Reason {
     /// All reasons.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 9] = [
         Reason::NoDiagnosis,
         Reason::AgeOutOfRange,
         Reason::AgeDaysOutOfRange,
@@ -156,7 +201,6 @@ impl Reason {
         Reason::UnknownMainDiagnosis,
         Reason::NoMdc,
         Reason::NoAdrg,
-        Reason::NoDrg,
     ];
 
     /// A short machine-readable name.
@@ -171,7 +215,6 @@ impl Reason {
             Reason::UnknownMainDiagnosis => "unknown_main_diagnosis",
             Reason::NoMdc => "no_mdc",
             Reason::NoAdrg => "no_adrg",
-            Reason::NoDrg => "no_drg",
         }
     }
 
@@ -187,7 +230,6 @@ impl Reason {
             Reason::UnknownMainDiagnosis => "the main diagnosis is not known to the scheme",
             Reason::NoMdc => "no MDC matched",
             Reason::NoAdrg => "an MDC matched but none of its ADRGs",
-            Reason::NoDrg => "an ADRG matched but none of its DRG rules",
         }
     }
 
@@ -203,7 +245,6 @@ impl Reason {
             Reason::UnknownMainDiagnosis => "主要诊断不在分组方案中",
             Reason::NoMdc => "未进入任何MDC",
             Reason::NoAdrg => "进入MDC但未进入任何ADRG",
-            Reason::NoDrg => "进入ADRG但无满足规则的DRG",
         }
     }
 }
@@ -213,24 +254,51 @@ impl Reason {
 pub enum Status {
     /// Grouped into a DRG (分组成功).
     Grouped,
+    /// An ambiguous case (歧义病案, E3): an ambiguous entry of an MDC held; ADRG `QY`, DRG
+    /// the entry's code (e.g. `BQY`). Not a DRG to pay by: it goes to review.
+    Ambiguous,
     /// Not grouped: DRG `0000` (无法入组).
     Ungroupable(Reason),
 }
 
 impl Status {
-    /// The status as written by the reference grouper: `分组成功` or `无法入组`.
+    /// The status as written by the reference grouper: `分组成功`, `歧义病案` or `无法入组`.
     pub fn label(self) -> &'static str {
         match self {
             Status::Grouped => "分组成功",
+            Status::Ambiguous => "歧义病案",
             Status::Ungroupable(_) => "无法入组",
         }
+    }
+
+    /// Whether the case is in a DRG that can be paid by (not ambiguous, not ungroupable).
+    pub fn is_grouped(self) -> bool {
+        self == Status::Grouped
     }
 
     /// The reason, when ungroupable.
     pub fn reason(self) -> Option<Reason> {
         match self {
-            Status::Grouped => None,
+            Status::Grouped | Status::Ambiguous => None,
             Status::Ungroupable(r) => Some(r),
+        }
+    }
+
+    /// A short machine-readable name: `grouped`, `ambiguous` or the reason's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Grouped => "grouped",
+            Status::Ambiguous => "ambiguous",
+            Status::Ungroupable(r) => r.code(),
+        }
+    }
+
+    /// Chinese description.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Status::Grouped => "分组成功",
+            Status::Ambiguous => "歧义病案：病例特征与所入MDC不符（如主要手术与主要诊断无关、性别与诊断不符），需人工审核",
+            Status::Ungroupable(r) => r.zh(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::scheme::{DrgRule, Scheme};
+use crate::scheme::{Cond, Scheme};
 
 /// A DRG whose name changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +75,11 @@ pub struct SchemeDiff {
     pub drgs_removed: Vec<(String, String)>,
     /// DRGs whose name changed.
     pub drgs_renamed: Vec<Renamed>,
-    /// DRGs whose rule changed: (code, old, new).
-    pub drg_rules_changed: Vec<(String, DrgRule, DrgRule)>,
+    /// DRGs whose rule or own condition changed: (code, old, new), each side the DRG's
+    /// entries in order (a code may have several entries, e.g. in CHS-DRG 2.0).
+    pub drg_rules_changed: Vec<(String, String, String)>,
+    /// Scheme-wide flags that changed: (flag, old, new).
+    pub flags_changed: Vec<(String, bool, bool)>,
     /// Codes moved between ADRGs.
     pub codes_moved: Vec<CodeMove>,
     /// CC/MCC changes.
@@ -89,21 +92,63 @@ pub struct SchemeDiff {
     pub surgical_removed: Vec<String>,
 }
 
-fn drgs(s: &Scheme) -> BTreeMap<&str, (&str, DrgRule)> {
-    s.mdcs
-        .iter()
-        .flat_map(|m| &m.adrgs)
-        .flat_map(|a| &a.drgs)
-        .map(|d| (d.code.as_str(), (s.drg_name(d), d.rule)))
+/// Codes need not be unique (CHS-DRG 2.0 repeats MDCM, PQY, MQY and some DRGs): every
+/// map below holds all entries of a code, in scheme order.
+fn drgs(s: &Scheme) -> BTreeMap<&str, (&str, String, String)> {
+    let mut out: BTreeMap<&str, (&str, Vec<String>, Vec<String>)> = BTreeMap::new();
+    for d in s.mdcs.iter().flat_map(|m| &m.adrgs).flat_map(|a| &a.drgs) {
+        let e = out
+            .entry(d.code.as_str())
+            .or_insert_with(|| (s.drg_name(d), Vec::new(), Vec::new()));
+        e.1.push(drg_entry(d, true));
+        e.2.push(drg_entry(d, false));
+    }
+    out.into_iter()
+        .map(|(k, (n, full, short))| (k, (n, full.join(" | "), short.join(" | "))))
         .collect()
 }
 
-fn adrgs(s: &Scheme) -> BTreeMap<&str, (&str, &crate::scheme::Adrg)> {
-    let mut out = BTreeMap::new();
+/// A DRG entry as text: its rule, and its own condition and lists when it has one
+/// (`full`: every code of the lists, else their sizes).
+fn drg_entry(d: &crate::scheme::Drg, full: bool) -> String {
+    if d.when == Cond::Const(true) {
+        d.rule.name().to_string()
+    } else {
+        let lists: Vec<String> = d
+            .lists
+            .iter()
+            .map(|(k, v)| {
+                if full {
+                    format!("{k}={}", v.join(","))
+                } else {
+                    format!("{k}: {} codes", v.len())
+                }
+            })
+            .collect();
+        if lists.is_empty() {
+            format!("{} when {}", d.rule.name(), d.when)
+        } else {
+            format!("{} when {} [{}]", d.rule.name(), d.when, lists.join("; "))
+        }
+    }
+}
+
+fn adrgs(s: &Scheme) -> BTreeMap<&str, Vec<(&str, &crate::scheme::Adrg)>> {
+    let mut out: BTreeMap<&str, Vec<(&str, &crate::scheme::Adrg)>> = BTreeMap::new();
     for m in &s.mdcs {
         for a in &m.adrgs {
-            out.entry(a.code.as_str()).or_insert((m.code.as_str(), a));
+            out.entry(a.code.as_str())
+                .or_default()
+                .push((m.code.as_str(), a));
         }
+    }
+    out
+}
+
+fn mdcs(s: &Scheme) -> BTreeMap<&str, Vec<&crate::scheme::Mdc>> {
+    let mut out: BTreeMap<&str, Vec<&crate::scheme::Mdc>> = BTreeMap::new();
+    for m in &s.mdcs {
+        out.entry(m.code.as_str()).or_default().push(m);
     }
     out
 }
@@ -132,23 +177,25 @@ fn complication(s: &Scheme, code: &str) -> Complication {
 /// Compares two schemes.
 pub fn diff(from: &Scheme, to: &Scheme) -> SchemeDiff {
     let mut d = SchemeDiff::default();
-    let mdc_from: BTreeMap<&str, _> = from.mdcs.iter().map(|m| (m.code.as_str(), m)).collect();
-    let mdc_to: BTreeMap<&str, _> = to.mdcs.iter().map(|m| (m.code.as_str(), m)).collect();
-    d.mdcs_added = to
-        .mdcs
-        .iter()
-        .filter(|m| !mdc_from.contains_key(m.code.as_str()))
-        .map(|m| m.code.clone())
+    let (mdc_from, mdc_to) = (mdcs(from), mdcs(to));
+    d.mdcs_added = mdc_to
+        .keys()
+        .filter(|c| !mdc_from.contains_key(*c))
+        .map(|c| c.to_string())
         .collect();
-    d.mdcs_removed = from
-        .mdcs
-        .iter()
-        .filter(|m| !mdc_to.contains_key(m.code.as_str()))
-        .map(|m| m.code.clone())
+    d.mdcs_removed = mdc_from
+        .keys()
+        .filter(|c| !mdc_to.contains_key(*c))
+        .map(|c| c.to_string())
         .collect();
-    for (code, m) in &mdc_from {
-        if let Some(n) = mdc_to.get(code) {
-            if m.when != n.when || m.lists != n.lists || m.trauma_sites != n.trauma_sites {
+    for (code, ms) in &mdc_from {
+        if let Some(ns) = mdc_to.get(code) {
+            let key = |v: &Vec<&crate::scheme::Mdc>| {
+                v.iter()
+                    .map(|m| (m.when.clone(), m.lists.clone(), m.trauma_sites.clone()))
+                    .collect::<Vec<_>>()
+            };
+            if key(ms) != key(ns) {
                 d.mdc_conditions_changed.push(code.to_string());
             }
         }
@@ -163,31 +210,49 @@ pub fn diff(from: &Scheme, to: &Scheme) -> SchemeDiff {
     d.mdc_order_changed = common(from, &mdc_to) != common(to, &mdc_from);
 
     let (af, at) = (adrgs(from), adrgs(to));
-    for (code, (mdc, a)) in &af {
+    let mdcs_of = |v: &Vec<(&str, &crate::scheme::Adrg)>| {
+        let mut m: Vec<String> = v.iter().map(|(m, _)| m.to_string()).collect();
+        m.dedup();
+        m.join("+")
+    };
+    for (code, entries) in &af {
         match at.get(code) {
-            None => d.adrgs_removed.push(format!("{mdc}/{code}")),
-            Some((mdc2, b)) => {
-                if mdc != mdc2 {
-                    d.adrgs_moved
-                        .push((code.to_string(), mdc.to_string(), mdc2.to_string()));
+            None => d.adrgs_removed.push(format!("{}/{code}", mdcs_of(entries))),
+            Some(entries2) => {
+                let (m1, m2) = (mdcs_of(entries), mdcs_of(entries2));
+                if m1 != m2 {
+                    d.adrgs_moved.push((code.to_string(), m1, m2));
                 }
-                if a.when != b.when || a.lists != b.lists || a.proc_tags != b.proc_tags {
+                let key = |v: &Vec<(&str, &crate::scheme::Adrg)>| {
+                    v.iter()
+                        .map(|(_, a)| {
+                            (
+                                a.when.clone(),
+                                a.lists.clone(),
+                                a.proc_tags.clone(),
+                                a.ambiguous,
+                                a.no_drg_falls_through,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+                if key(entries) != key(entries2) {
                     d.adrg_conditions_changed.push(code.to_string());
                 }
             }
         }
     }
-    for (code, (mdc, _)) in &at {
+    for (code, entries) in &at {
         if !af.contains_key(code) {
-            d.adrgs_added.push(format!("{mdc}/{code}"));
+            d.adrgs_added.push(format!("{}/{code}", mdcs_of(entries)));
         }
     }
 
     let (df, dt) = (drgs(from), drgs(to));
-    for (code, (name, rule)) in &df {
+    for (code, (name, rule, shown)) in &df {
         match dt.get(code) {
             None => d.drgs_removed.push((code.to_string(), name.to_string())),
-            Some((name2, rule2)) => {
+            Some((name2, rule2, shown2)) => {
                 if name != name2 {
                     d.drgs_renamed.push(Renamed {
                         code: code.to_string(),
@@ -196,15 +261,27 @@ pub fn diff(from: &Scheme, to: &Scheme) -> SchemeDiff {
                     });
                 }
                 if rule != rule2 {
-                    d.drg_rules_changed.push((code.to_string(), *rule, *rule2));
+                    let (a, b) = if shown != shown2 {
+                        (shown.clone(), shown2.clone())
+                    } else {
+                        (format!("{shown} (list codes differ)"), shown2.clone())
+                    };
+                    d.drg_rules_changed.push((code.to_string(), a, b));
                 }
             }
         }
     }
-    for (code, (name, _)) in &dt {
+    for (code, (name, _, _)) in &dt {
         if !df.contains_key(code) {
             d.drgs_added.push((code.to_string(), name.to_string()));
         }
+    }
+    if from.retry_with_each_secondary_proc != to.retry_with_each_secondary_proc {
+        d.flags_changed.push((
+            "retry_ungroupable_with_each_secondary_proc".into(),
+            from.retry_with_each_secondary_proc,
+            to.retry_with_each_secondary_proc,
+        ));
     }
 
     let (cf, ct) = (code_adrgs(from), code_adrgs(to));
@@ -332,10 +409,17 @@ impl SchemeDiff {
         });
         section(
             &mut out,
-            "DRG rules changed",
+            "DRG rules/conditions changed",
             &self.drg_rules_changed,
             limit,
-            |(c, a, b)| format!("{c}: {} -> {}", a.name(), b.name()),
+            |(c, a, b)| format!("{c}: {a} -> {b}"),
+        );
+        section(
+            &mut out,
+            "scheme flags changed",
+            &self.flags_changed,
+            limit,
+            |(f, a, b)| format!("{f}: {a} -> {b}"),
         );
         let set = |v: &[String]| {
             if v.is_empty() {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::case::{count_codes, validate, Case, Limits, Reason, Status};
-use crate::grouper::{UNGROUPABLE_ADRG, UNGROUPABLE_DRG, UNGROUPABLE_MDC};
-use crate::scheme::{Cond, DrgRule, Field, Lists, Mdc, Scheme, SS_VALID};
+use crate::grouper::{AMBIGUOUS_ADRG, UNGROUPABLE_ADRG, UNGROUPABLE_DRG, UNGROUPABLE_MDC};
+use crate::scheme::{Cond, DrgRule, Field, FieldKind, Lists, Mdc, Scheme, SS_VALID};
 
 /// Output language of [`Trace::render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,15 @@ pub enum Evidence {
         /// Codes of the case found in the list.
         matched: Vec<String>,
     },
-    /// Comparison: the field's value (absent: `None`).
-    Cmp(Option<i64>),
+    /// Comparison: the field's value as text (absent: `None`).
+    Cmp(Option<String>),
+    /// `in` on a text field (discharge way, department): its value and the list.
+    TextIn {
+        /// The field's value.
+        value: Option<String>,
+        /// The list name.
+        list: String,
+    },
     /// `proc_tag`: procedures of the case carrying the tag.
     ProcTag(Vec<String>),
     /// `distinct_trauma_sites_ge`: (diagnosis, site) pairs found, and the number of distinct sites.
@@ -123,8 +130,39 @@ pub enum Step {
         name: String,
         /// Its rule.
         rule: DrgRule,
-        /// Whether it held.
+        /// Whether the rule held.
+        rule_result: bool,
+        /// The DRG's own condition (E2), evaluated when the rule held and it has one.
+        when: Option<CondTrace>,
+        /// Whether the DRG held (rule and condition).
         result: bool,
+    },
+    /// The ADRG is an ambiguous entry (E3): grouping ends as 歧义病案.
+    Ambiguous {
+        /// MDC code.
+        mdc: String,
+        /// The entry's code (e.g. `BQY`).
+        code: String,
+    },
+    /// No DRG of the ADRG held and the ADRG has no fall-through flag: the case gets the
+    /// ADRG's own code as its DRG (E0).
+    Fallback {
+        /// ADRG code.
+        adrg: String,
+    },
+    /// No DRG of the ADRG held and the ADRG has `no_drg_falls_through` (E4): the walk goes
+    /// on with the next ADRG.
+    DrgsFellThrough {
+        /// ADRG code.
+        adrg: String,
+    },
+    /// The case ended ungroupable; the scheme's retry rule (E5) groups it again with one
+    /// later procedure alone. The steps that follow are that walk.
+    Retry {
+        /// Index among the case's procedures (1 = the first after the main procedure).
+        index: usize,
+        /// The procedure.
+        code: String,
     },
 }
 
@@ -143,6 +181,8 @@ pub struct Trace {
     pub drg_name: String,
     /// Final status.
     pub status: Status,
+    /// The procedure the retry rule (E5) grouped the case with: (index, code).
+    pub retry_proc: Option<(usize, String)>,
 }
 
 /// Explains the grouping of `case` under `scheme` with the default [`Limits`].
@@ -171,6 +211,7 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
         drg: UNGROUPABLE_DRG.into(),
         drg_name: String::new(),
         status: Status::Grouped,
+        retry_proc: None,
     };
     if let Some(r) = validate(
         limits,
@@ -190,7 +231,47 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
         dx: &dx,
         procs: &procs,
     };
+    let first = walk(&ev, &mut trace);
+    if scheme.retry_with_each_secondary_proc
+        && matches!(trace.status, Status::Ungroupable(_))
+        && procs.len() >= 2
+    {
+        for (i, p) in procs.iter().enumerate().skip(1) {
+            trace.steps.push(Step::Retry {
+                index: i,
+                code: p.to_string(),
+            });
+            let one = [*p];
+            let ev = Evaluator {
+                procs: &one,
+                ..ev
+            };
+            let mut t = Trace {
+                steps: Vec::new(),
+                ..trace.clone()
+            };
+            walk(&ev, &mut t);
+            trace.steps.append(&mut t.steps);
+            if !matches!(t.status, Status::Ungroupable(_)) {
+                trace.mdc = t.mdc;
+                trace.adrg = t.adrg;
+                trace.drg = t.drg;
+                trace.drg_name = t.drg_name;
+                trace.status = t.status;
+                trace.retry_proc = Some((i, p.to_string()));
+                return trace;
+            }
+        }
+        trace.status = first;
+    }
+    trace
+}
+
+/// One walk of the scheme; sets the result of `trace` and returns its status.
+fn walk(ev: &Evaluator<'_>, trace: &mut Trace) -> Status {
+    let scheme = ev.scheme;
     let mut any_mdc = false;
+    let mut complications: Option<(bool, bool)> = None;
     for m in &scheme.mdcs {
         let cond = ev.eval(&m.when, &m.lists, None, m);
         let ok = cond.result;
@@ -212,18 +293,42 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
             if !ok {
                 continue;
             }
-            let (step, mcc, cc) = ev.complications();
-            trace.steps.push(step);
+            if a.ambiguous {
+                trace.steps.push(Step::Ambiguous {
+                    mdc: m.code.clone(),
+                    code: a.code.clone(),
+                });
+                trace.mdc = m.code.clone();
+                trace.adrg = AMBIGUOUS_ADRG.into();
+                trace.drg = a.code.clone();
+                trace.drg_name = scheme
+                    .drg_names
+                    .get(a.code.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                trace.status = Status::Ambiguous;
+                return trace.status;
+            }
+            let (mcc, cc) = match complications {
+                Some(v) => v,
+                None => {
+                    let (step, mcc, cc) = ev.complications();
+                    trace.steps.push(step);
+                    complications = Some((mcc, cc));
+                    (mcc, cc)
+                }
+            };
             for d in &a.drgs {
-                let result = match d.rule {
-                    DrgRule::Mcc => mcc,
-                    DrgRule::MccOrCc => mcc || cc,
-                    DrgRule::Always => true,
-                };
+                let rule_result = d.rule.holds(mcc, cc);
+                let when = (rule_result && d.when != Cond::Const(true))
+                    .then(|| ev.eval(&d.when, &d.lists, Some(&a.proc_tags), m));
+                let result = rule_result && when.as_ref().is_none_or(|w| w.result);
                 trace.steps.push(Step::Drg {
                     code: d.code.clone(),
                     name: scheme.drg_name(d).to_string(),
                     rule: d.rule,
+                    rule_result,
+                    when,
                     result,
                 });
                 if result {
@@ -231,16 +336,36 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
                     trace.adrg = a.code.clone();
                     trace.drg = d.code.clone();
                     trace.drg_name = scheme.drg_name(d).to_string();
-                    return trace;
+                    trace.status = Status::Grouped;
+                    return trace.status;
                 }
             }
-            trace.status = Status::Ungroupable(Reason::NoDrg);
-            return trace;
+            if a.no_drg_falls_through {
+                trace.steps.push(Step::DrgsFellThrough {
+                    adrg: a.code.clone(),
+                });
+                continue;
+            }
+            // E0 (needs_fallback holds here: an unconditional last DRG would have held).
+            trace.steps.push(Step::Fallback {
+                adrg: a.code.clone(),
+            });
+            trace.mdc = m.code.clone();
+            trace.adrg = a.code.clone();
+            trace.drg = a.code.clone();
+            trace.drg_name = scheme
+                .drg_names
+                .get(a.code.as_str())
+                .cloned()
+                .unwrap_or_default();
+            trace.status = Status::Grouped;
+            return trace.status;
         }
         trace.steps.push(Step::FellThrough {
             mdc: m.code.clone(),
         });
     }
+    let dx = ev.dx;
     let known = |c: &str| {
         scheme.cc.contains_key(c)
             || scheme.mcc.contains_key(c)
@@ -252,9 +377,11 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
             || scheme.mdcs.iter().any(|m| {
                 in_lists(&m.lists, c)
                     || m.trauma_sites.contains_key(c)
-                    || m.adrgs
-                        .iter()
-                        .any(|a| in_lists(&a.lists, c) || a.proc_tags.contains_key(c))
+                    || m.adrgs.iter().any(|a| {
+                        in_lists(&a.lists, c)
+                            || a.proc_tags.contains_key(c)
+                            || a.drgs.iter().any(|d| in_lists(&d.lists, c))
+                    })
             })
     };
     let reason = if any_mdc {
@@ -264,8 +391,12 @@ pub fn explain_with(scheme: &Scheme, case: &Case<'_>, limits: &Limits) -> Trace 
     } else {
         Reason::NoMdc
     };
+    trace.mdc = UNGROUPABLE_MDC.into();
+    trace.adrg = UNGROUPABLE_ADRG.into();
+    trace.drg = UNGROUPABLE_DRG.into();
+    trace.drg_name = String::new();
     trace.status = Status::Ungroupable(reason);
-    trace
+    trace.status
 }
 
 fn in_lists(lists: &Lists, code: &str) -> bool {
@@ -276,6 +407,7 @@ fn contains(list: &[Box<str>], code: &str) -> bool {
     list.binary_search_by(|p| (**p).cmp(code)).is_ok()
 }
 
+#[derive(Clone, Copy)]
 struct Evaluator<'a> {
     scheme: &'a Scheme,
     case: &'a Case<'a>,
@@ -292,19 +424,15 @@ impl Evaluator<'_> {
         }
     }
 
-    fn number(&self, f: Field) -> Option<i64> {
-        match f {
-            Field::Sex => self.case.sex.map(i64::from),
-            Field::Age => self.case.age.map(i64::from),
-            Field::AgeDays => self.case.age_days.map(i64::from),
-            Field::WeightG => self.case.weight_g.map(i64::from),
-            _ => None,
-        }
+    fn number(&self, f: Field) -> Option<f64> {
+        self.case.number(f)
     }
 
     fn codes(&self, f: Field) -> &[&str] {
         match f {
             Field::Dx | Field::MainDx => self.dx,
+            Field::SecondaryDx => self.dx.get(1..).unwrap_or(&[]),
+            Field::SecondaryProcs => self.procs.get(1..).unwrap_or(&[]),
             _ => self.procs,
         }
     }
@@ -350,20 +478,33 @@ impl Evaluator<'_> {
                 (r, Evidence::None)
             }
             Cond::Present(f) => {
-                let p = match f {
-                    Field::Dx | Field::MainDx | Field::Procs | Field::MainProc => {
-                        !self.codes(*f).is_empty()
-                    }
-                    _ => self.number(*f).is_some(),
+                let p = match f.kind() {
+                    FieldKind::CodeList => !self.codes(*f).is_empty(),
+                    FieldKind::Code => match f {
+                        Field::MainDx | Field::MainProc => !self.codes(*f).is_empty(),
+                        _ => self.case.text(*f).is_some(),
+                    },
+                    FieldKind::Number => self.number(*f).is_some(),
                 };
                 (p, Evidence::Present(p))
             }
-            Cond::In(f, l) => {
+            Cond::In(f @ (Field::MainDx | Field::MainProc), l) => {
                 let v = self.codes(*f).first().copied();
                 let r = v.is_some_and(|c| contains(self.list(lists, l), c));
                 (
                     r,
                     Evidence::In {
+                        value: v.map(str::to_string),
+                        list: l.clone(),
+                    },
+                )
+            }
+            Cond::In(f, l) => {
+                let v = self.case.text(*f);
+                let r = v.is_some_and(|c| contains(self.list(lists, l), c));
+                (
+                    r,
+                    Evidence::TextIn {
                         value: v.map(str::to_string),
                         list: l.clone(),
                     },
@@ -387,7 +528,10 @@ impl Evaluator<'_> {
             }
             Cond::Cmp(op, f, n) => {
                 let v = self.number(*f);
-                (v.is_some_and(|v| op.apply(v, *n)), Evidence::Cmp(v))
+                (
+                    v.is_some_and(|v| op.apply_f64(v, *n as f64)),
+                    Evidence::Cmp(v.map(|v| v.to_string())),
+                )
             }
             Cond::ProcTag(t) => {
                 let matched: Vec<String> = self
@@ -483,6 +627,12 @@ fn field_zh(f: Field) -> &'static str {
         Field::MainDx => "主要诊断",
         Field::Procs => "手术操作",
         Field::MainProc => "主要手术操作",
+        Field::SecondaryDx => "其他诊断",
+        Field::SecondaryProcs => "其他手术操作",
+        Field::Los => "住院天数",
+        Field::IcuHours => "重症监护时长(小时)",
+        Field::DischargeWay => "离院方式",
+        Field::Dept => "出院科别",
     }
 }
 
@@ -609,19 +759,99 @@ impl Trace {
                     code,
                     name,
                     rule,
+                    rule_result,
+                    when,
                     result,
                 } => {
                     let rule_text = match (zh, rule) {
                         (true, DrgRule::Mcc) => "伴严重并发症或合并症(MCC)",
                         (true, DrgRule::MccOrCc) => "伴并发症或合并症(MCC或CC)",
+                        (true, DrgRule::Cc) => "伴一般并发症或合并症(CC，MCC不计)",
                         (true, DrgRule::Always) => "无条件",
+                        (true, DrgRule::Never) => "从不入组",
                         (false, DrgRule::Mcc) => "needs an MCC",
                         (false, DrgRule::MccOrCc) => "needs an MCC or CC",
+                        (false, DrgRule::Cc) => "needs a CC (MCCs do not count)",
                         (false, DrgRule::Always) => "always",
+                        (false, DrgRule::Never) => "never",
                     };
                     let _ = writeln!(out, "    {} {code} {name} [{rule_text}]", mark(*result));
+                    match when {
+                        Some(w) => {
+                            let _ = writeln!(
+                                out,
+                                "      {}",
+                                match (zh, w.result) {
+                                    (true, true) => "规则满足；本组附加条件满足：",
+                                    (true, false) => "规则满足，但本组附加条件不满足：",
+                                    (false, true) => "rule holds; the DRG's own condition holds:",
+                                    (false, false) => {
+                                        "rule holds, but the DRG's own condition fails:"
+                                    }
+                                }
+                            );
+                            render_cond(&mut out, w, 8, zh);
+                        }
+                        None if !rule_result => {}
+                        None => {}
+                    }
+                }
+                Step::Ambiguous { mdc, code } => {
+                    let _ = if zh {
+                        writeln!(
+                            out,
+                            "    → {code} 为{mdc}的歧义病案条目：条件满足，病例为歧义病案（ADRG QY），需人工审核"
+                        )
+                    } else {
+                        writeln!(
+                            out,
+                            "    → {code} is an ambiguous entry of {mdc}: its condition holds, so the case is ambiguous (ADRG QY) and goes to review"
+                        )
+                    };
+                }
+                Step::Fallback { adrg } => {
+                    let _ = if zh {
+                        writeln!(out, "    → {adrg} 下无DRG满足，按方案规则以ADRG编码 {adrg} 作为DRG")
+                    } else {
+                        writeln!(
+                            out,
+                            "    → no DRG of {adrg} held: the case gets the ADRG's own code {adrg} as its DRG"
+                        )
+                    };
+                }
+                Step::DrgsFellThrough { adrg } => {
+                    let _ = if zh {
+                        writeln!(out, "    → {adrg} 下无DRG满足，该ADRG设为不入组即顺延，继续下一个ADRG")
+                    } else {
+                        writeln!(
+                            out,
+                            "    → no DRG of {adrg} held and it is marked no_drg_falls_through: going on with the next ADRG"
+                        )
+                    };
+                }
+                Step::Retry { index, code } => {
+                    let _ = if zh {
+                        writeln!(
+                            out,
+                            "↻ 无法入组，按方案规则以第{}个手术操作 {code} 单独作为主要手术重新分组：",
+                            index + 1
+                        )
+                    } else {
+                        writeln!(
+                            out,
+                            "↻ ungroupable: the scheme's retry rule groups the case again with procedure {} ({code}) alone as the main procedure:",
+                            index + 1
+                        )
+                    };
                 }
             }
+        }
+        if let Some((i, p)) = &self.retry_proc {
+            let _ = if zh {
+                writeln!(out, "重新分组所用手术操作：第{}个 {p}", i + 1)
+            } else {
+                writeln!(out, "retry used procedure {} ({p})", i + 1)
+            };
         }
         let _ = match (zh, self.status) {
             (true, Status::Grouped) => writeln!(
@@ -632,6 +862,20 @@ impl Trace {
                 self.drg,
                 self.drg_name,
                 self.status.label()
+            ),
+            (true, Status::Ambiguous) => writeln!(
+                out,
+                "结果：{} / {} / {} {}（{}）",
+                self.mdc,
+                self.adrg,
+                self.drg,
+                self.drg_name,
+                Status::Ambiguous.zh()
+            ),
+            (false, Status::Ambiguous) => writeln!(
+                out,
+                "result: {} / {} / {} {} (ambiguous case 歧义病案: goes to review)",
+                self.mdc, self.adrg, self.drg, self.drg_name
             ),
             (true, Status::Ungroupable(r)) => writeln!(
                 out,
@@ -720,6 +964,20 @@ fn render_cond(out: &mut String, t: &CondTrace, indent: usize, zh: bool) {
                 format!("{} in list {list}: {}", fname(*f), matched.join(", "))
             }
         }
+        (Cond::In(f, _), Evidence::TextIn { value, list }) => match (value, zh) {
+            (None, true) => format!("{}缺失，不在列表 {list}", fname(*f)),
+            (None, false) => format!("{} absent, not in list {list}", fname(*f)),
+            (Some(v), true) => format!(
+                "{} {v} {}列表 {list}",
+                fname(*f),
+                if t.result { "属于" } else { "不属于" }
+            ),
+            (Some(v), false) => format!(
+                "{} {v} {} list {list}",
+                fname(*f),
+                if t.result { "is in" } else { "is not in" }
+            ),
+        },
         (Cond::Cmp(op, f, n), Evidence::Cmp(v)) => match (v, zh) {
             (None, true) => format!("{}缺失（{} {n} 不成立）", fname(*f), op.symbol()),
             (None, false) => format!("{} absent ({} {n} is false)", fname(*f), op.symbol()),

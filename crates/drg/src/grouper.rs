@@ -30,10 +30,13 @@ pub struct Grouping {
     pub mdc: Option<u16>,
     /// Global index of the ADRG; `None` when ungroupable.
     pub adrg: Option<u16>,
-    /// Global index of the DRG; `None` when ungroupable.
+    /// Global index of the DRG; `None` when ungroupable or ambiguous.
     pub drg: Option<u16>,
-    /// Grouped, or why not.
+    /// Grouped, ambiguous, or why not.
     pub status: Status,
+    /// The retry rule (E5) grouped the case with this procedure alone: its index among the
+    /// case's non-empty procedures (1 = the first after the main procedure).
+    pub retry_proc: Option<u16>,
 }
 
 impl Grouping {
@@ -43,12 +46,13 @@ impl Grouping {
             adrg: None,
             drg: None,
             status: Status::Ungroupable(reason),
+            retry_proc: None,
         }
     }
 }
 
 /// MDC, ADRG and DRG codes of a [`Grouping`]; ungroupable cases read `0000`, `00`, `0000`
-/// as in the reference grouper's output.
+/// and ambiguous cases `<MDC>`, `QY`, `<entry code>` as in the reference grouper's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupCodes<'g> {
     /// MDC code or `0000`.
@@ -67,6 +71,8 @@ pub const UNGROUPABLE_MDC: &str = "0000";
 pub const UNGROUPABLE_ADRG: &str = "00";
 /// DRG code written for ungroupable cases.
 pub const UNGROUPABLE_DRG: &str = "0000";
+/// ADRG code written for ambiguous cases (歧义病案).
+pub const AMBIGUOUS_ADRG: &str = "QY";
 
 /// A span of the child arena.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +92,8 @@ enum Node {
     In(Field, ListId),
     /// Code-list field intersects list.
     Intersects(Field, ListId),
+    /// Text field (discharge way, department) in list.
+    TextIn(Field, ListId),
     Cmp(crate::scheme::CmpOp, Field, i64),
     /// Trauma sites of the MDC at this index, threshold.
     TraumaGe(u16, u32),
@@ -116,6 +124,11 @@ struct CAdrg {
     code: Box<str>,
     when: u32,
     drgs: std::ops::Range<u16>,
+    ambiguous: bool,
+    /// E4: when no DRG holds, the walk goes on (otherwise the last DRG is unconditional).
+    falls_through: bool,
+    /// Name of an ambiguous entry (from `drg_names.tsv`).
+    name: Box<str>,
 }
 
 #[derive(Debug)]
@@ -123,6 +136,8 @@ struct CDrg {
     code: Box<str>,
     name: Box<str>,
     rule: DrgRule,
+    /// The DRG's own condition (E2); `None` when it has none.
+    when: Option<u32>,
 }
 
 /// Error compiling a scheme (only when it exceeds the compact form's limits).
@@ -238,7 +253,10 @@ impl Builder {
             Cond::Not(c) => Node::Not(self.compile(c, lists, tags, mdc)),
             Cond::Present(f) => Node::Present(*f),
             // The loader guarantees that list names and tags resolve.
-            Cond::In(f, l) => Node::In(*f, self.resolve(lists, l)),
+            Cond::In(f @ (Field::MainDx | Field::MainProc), l) => {
+                Node::In(*f, self.resolve(lists, l))
+            }
+            Cond::In(f, l) => Node::TextIn(*f, self.resolve(lists, l)),
             Cond::Intersects(f, l) => Node::Intersects(*f, self.resolve(lists, l)),
             Cond::Cmp(op, f, n) => Node::Cmp(*op, *f, *n),
             Cond::ProcTag(t) => Node::Intersects(
@@ -276,6 +294,8 @@ impl Grouper {
     /// Compiles a scheme with the given input limits.
     pub fn with_limits(scheme: Scheme, limits: Limits) -> Result<Grouper, CompileError> {
         let (_, n_adrgs, n_drgs) = scheme.counts();
+        // E0 fallbacks add at most one DRG per ADRG.
+        let n_drgs = n_drgs + n_adrgs;
         let n_mdcs = scheme.mdcs.len();
         if n_mdcs >= u16::MAX as usize
             || n_adrgs >= u16::MAX as usize
@@ -337,16 +357,43 @@ impl Grouper {
                 let when = b.compile(&a.when, &lists, &tags, mi as u16);
                 let first_drg = drgs.len() as u16;
                 for d in &a.drgs {
+                    let when = if d.when == Cond::Const(true) {
+                        None
+                    } else {
+                        let dl = b.lists(&d.lists);
+                        Some(b.compile(&d.when, &dl, &tags, mi as u16))
+                    };
                     drgs.push(CDrg {
                         code: d.code.as_str().into(),
                         name: scheme.drg_name(d).into(),
                         rule: d.rule,
+                        when,
+                    });
+                }
+                if a.needs_fallback() {
+                    // E0: no DRG holds, the case gets the ADRG's own code as its DRG.
+                    drgs.push(CDrg {
+                        code: a.code.as_str().into(),
+                        name: scheme
+                            .drg_names
+                            .get(a.code.as_str())
+                            .map_or("", String::as_str)
+                            .into(),
+                        rule: DrgRule::Always,
+                        when: None,
                     });
                 }
                 adrgs.push(CAdrg {
                     code: a.code.as_str().into(),
                     when,
                     drgs: first_drg..drgs.len() as u16,
+                    ambiguous: a.ambiguous,
+                    falls_through: a.no_drg_falls_through,
+                    name: scheme
+                        .drg_names
+                        .get(a.code.as_str())
+                        .map_or("", String::as_str)
+                        .into(),
                 });
             }
             mdcs.push(CMdc {
@@ -472,10 +519,21 @@ impl Grouper {
 
     /// Codes of a grouping.
     pub fn codes_of(&self, g: &Grouping) -> GroupCodes<'_> {
+        let mdc = g
+            .mdc
+            .map_or(UNGROUPABLE_MDC, |i| &*self.mdcs[i as usize].code);
+        if g.status == Status::Ambiguous {
+            if let Some(a) = g.adrg.and_then(|i| self.adrgs.get(i as usize)) {
+                return GroupCodes {
+                    mdc,
+                    adrg: AMBIGUOUS_ADRG,
+                    drg: &a.code,
+                    drg_name: &a.name,
+                };
+            }
+        }
         GroupCodes {
-            mdc: g
-                .mdc
-                .map_or(UNGROUPABLE_MDC, |i| &self.mdcs[i as usize].code),
+            mdc,
             adrg: g
                 .adrg
                 .map_or(UNGROUPABLE_ADRG, |i| &self.adrgs[i as usize].code),
@@ -484,6 +542,16 @@ impl Grouper {
                 .map_or(UNGROUPABLE_DRG, |i| &self.drgs[i as usize].code),
             drg_name: g.drg.map_or("", |i| &self.drgs[i as usize].name),
         }
+    }
+
+    /// Number of DRG entries (with the E0 fallbacks), for [`Grouper::drg_code`].
+    pub fn drg_count(&self) -> usize {
+        self.drgs.len()
+    }
+
+    /// The code of the DRG entry with this global index.
+    pub fn drg_code(&self, i: u16) -> Option<&str> {
+        self.drgs.get(i as usize).map(|d| &*d.code)
     }
 
     /// Groups a case given as code strings.
@@ -594,12 +662,39 @@ impl Grouper {
         ) {
             return Grouping::ungroupable(r);
         }
+        let g = self.walk(case);
+        if self.scheme.retry_with_each_secondary_proc
+            && matches!(g.status, Status::Ungroupable(_))
+            && case.procs.len() >= 2
+        {
+            // E5: again with each later procedure alone; the first result that is not
+            // ungroupable wins.
+            for i in 1..case.procs.len() {
+                let one = CaseIds {
+                    procs: std::slice::from_ref(&case.procs[i]),
+                    ..*case
+                };
+                let r = self.walk(&one);
+                if !matches!(r.status, Status::Ungroupable(_)) {
+                    return Grouping {
+                        retry_proc: Some(i as u16),
+                        ..r
+                    };
+                }
+            }
+        }
+        g
+    }
+
+    /// One walk of the scheme (steps 1–4 of the semantics, with E0, E2–E4, E6).
+    fn walk(&self, case: &CaseIds<'_>) -> Grouping {
         let marks = self.candidates(case);
         let may = |unit: usize| {
             !self.prefilter || !self.guarded[unit] || marks[unit / 64] >> (unit % 64) & 1 == 1
         };
         let n_mdcs = self.mdcs.len();
         let mut any_mdc = false;
+        let mut complications: Option<(bool, bool)> = None;
         for (mi, m) in self.mdcs.iter().enumerate() {
             if !may(mi) || !self.eval(m.when, case) {
                 continue;
@@ -610,25 +705,32 @@ impl Grouper {
                 if !may(n_mdcs + ai as usize) || !self.eval(a.when, case) {
                     continue;
                 }
-                let (mcc, cc) = self.complications(case.dx);
-                let drg = a
-                    .drgs
-                    .clone()
-                    .find(|&di| match self.drgs[di as usize].rule {
-                        DrgRule::Mcc => mcc,
-                        DrgRule::MccOrCc => mcc || cc,
-                        DrgRule::Always => true,
-                    });
-                return match drg {
-                    Some(di) => Grouping {
+                if a.ambiguous {
+                    return Grouping {
+                        mdc: Some(mi as u16),
+                        adrg: Some(ai),
+                        drg: None,
+                        status: Status::Ambiguous,
+                        retry_proc: None,
+                    };
+                }
+                let (mcc, cc) = *complications.get_or_insert_with(|| self.complications(case.dx));
+                let drg = a.drgs.clone().find(|&di| {
+                    let d = &self.drgs[di as usize];
+                    d.rule.holds(mcc, cc) && d.when.is_none_or(|w| self.eval(w, case))
+                });
+                if let Some(di) = drg {
+                    return Grouping {
                         mdc: Some(mi as u16),
                         adrg: Some(ai),
                         drg: Some(di),
                         status: Status::Grouped,
-                    },
-                    // No DRG rule held (no `always` at the end): nothing to pay by.
-                    None => Grouping::ungroupable(Reason::NoDrg),
-                };
+                        retry_proc: None,
+                    };
+                }
+                // Only an ADRG with `no_drg_falls_through` gets here (the others end in an
+                // unconditional DRG, written or the E0 fallback): go on with the next ADRG.
+                debug_assert!(a.falls_through);
             }
         }
         let reason = if any_mdc {
@@ -723,6 +825,9 @@ impl Grouper {
             Node::Present(f) => match f {
                 Field::Dx | Field::MainDx => !c.dx.is_empty(),
                 Field::Procs | Field::MainProc => !c.procs.is_empty(),
+                Field::SecondaryDx => c.dx.len() > 1,
+                Field::SecondaryProcs => c.procs.len() > 1,
+                Field::DischargeWay | Field::Dept => c.text(f).is_some(),
                 _ => c.number(f).is_some(),
             },
             Node::In(f, s) => {
@@ -732,11 +837,20 @@ impl Grouper {
                 };
                 v.is_some_and(|&id| self.in_list(id, s))
             }
+            Node::TextIn(f, s) => c
+                .text(f)
+                .and_then(|v| self.code_id(v))
+                .is_some_and(|id| self.in_list(id, s)),
             Node::Intersects(f, s) => {
-                let codes = if f == Field::Dx { c.dx } else { c.procs };
+                let codes = match f {
+                    Field::Dx => c.dx,
+                    Field::Procs => c.procs,
+                    Field::SecondaryDx => c.dx.get(1..).unwrap_or(&[]),
+                    _ => c.procs.get(1..).unwrap_or(&[]),
+                };
                 codes.iter().any(|&id| self.in_list(id, s))
             }
-            Node::Cmp(op, f, n) => c.number(f).is_some_and(|v| op.apply(i64::from(v), n)),
+            Node::Cmp(op, f, n) => c.number(f).is_some_and(|v| op.apply_f64(v, n as f64)),
             Node::TraumaGe(mi, n) => self.trauma_sites_ge(&self.mdcs[mi as usize], c.dx, n),
         }
     }

@@ -296,6 +296,8 @@ pub fn import_workbook(wb: &Workbook, name: &str) -> Result<Imported, ImportErro
             code: d.to_string(),
             name,
             rule,
+            when: crate::scheme::Cond::Const(true),
+            lists: Default::default(),
         });
     }
 
@@ -338,12 +340,20 @@ pub fn import_workbook(wb: &Workbook, name: &str) -> Result<Imported, ImportErro
                 ctx.translate(&mut warnings)
             };
             untranslatable.extend(ctx.problems);
+            let drgs = adrg_drgs.remove(a).unwrap_or_default();
+            if drgs.is_empty() {
+                warnings.push(format!(
+                    "ADRG {a}: no DRG in DRG信息; a case that enters it gets the ADRG code {a} as its DRG (E0)"
+                ));
+            }
             adrgs.push(Adrg {
                 code: a.clone(),
                 when,
                 lists,
                 proc_tags: BTreeMap::new(),
-                drgs: adrg_drgs.remove(a).unwrap_or_default(),
+                drgs,
+                ambiguous: false,
+                no_drg_falls_through: false,
             });
         }
         mdcs.push(Mdc {
@@ -364,6 +374,7 @@ pub fn import_workbook(wb: &Workbook, name: &str) -> Result<Imported, ImportErro
             // The layout has no operating-room procedure list; no rule refers to SS_VALID.
             surgical_procedures: Vec::new(),
             drg_names,
+            retry_with_each_secondary_proc: false,
         },
         untranslatable,
         warnings,

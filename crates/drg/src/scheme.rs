@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 /// Name of the built-in list that means "operating-room procedures" (`surgical_procedures.tsv`).
@@ -52,7 +52,7 @@ pub enum Location {
     Line(usize),
     /// A 1-based line and column (JSON syntax errors).
     LineColumn(usize, usize),
-    /// A path inside the JSON document, e.g. `mdcs[3](MDCP).adrgs[0](PB1).when.and[1]`.
+    /// A path inside the JSON document, e.g. `mdcs[3].adrgs[12].drgs[2].when.and[1]`.
     JsonPath(String),
     /// The whole file.
     File,
@@ -100,6 +100,18 @@ pub enum Field {
     Procs,
     /// `main_proc`: the first procedure.
     MainProc,
+    /// `secondary_dx`: the diagnoses after the first (list).
+    SecondaryDx,
+    /// `secondary_procs`: the procedures after the first (list).
+    SecondaryProcs,
+    /// `los`: length of stay in days (实际住院天数).
+    Los,
+    /// `icu_hours`: hours in intensive care (重症监护合计时长).
+    IcuHours,
+    /// `discharge_way`: 离院方式 code as text.
+    DischargeWay,
+    /// `dept`: discharge department (出院科别) code as text.
+    Dept,
 }
 
 /// What kind of value a [`Field`] holds.
@@ -107,7 +119,7 @@ pub enum Field {
 pub enum FieldKind {
     /// An optional number.
     Number,
-    /// An optional code.
+    /// An optional code (text).
     Code,
     /// A list of codes.
     CodeList,
@@ -115,7 +127,7 @@ pub enum FieldKind {
 
 impl Field {
     /// All fields.
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; 14] = [
         Field::Sex,
         Field::Age,
         Field::AgeDays,
@@ -124,6 +136,12 @@ impl Field {
         Field::MainDx,
         Field::Procs,
         Field::MainProc,
+        Field::SecondaryDx,
+        Field::SecondaryProcs,
+        Field::Los,
+        Field::IcuHours,
+        Field::DischargeWay,
+        Field::Dept,
     ];
 
     /// The field's name in `scheme.json`.
@@ -137,6 +155,12 @@ impl Field {
             Field::MainDx => "main_dx",
             Field::Procs => "procs",
             Field::MainProc => "main_proc",
+            Field::SecondaryDx => "secondary_dx",
+            Field::SecondaryProcs => "secondary_procs",
+            Field::Los => "los",
+            Field::IcuHours => "icu_hours",
+            Field::DischargeWay => "discharge_way",
+            Field::Dept => "dept",
         }
     }
 
@@ -148,9 +172,16 @@ impl Field {
     /// The kind of value the field holds.
     pub fn kind(self) -> FieldKind {
         match self {
-            Field::Sex | Field::Age | Field::AgeDays | Field::WeightG => FieldKind::Number,
-            Field::MainDx | Field::MainProc => FieldKind::Code,
-            Field::Dx | Field::Procs => FieldKind::CodeList,
+            Field::Sex
+            | Field::Age
+            | Field::AgeDays
+            | Field::WeightG
+            | Field::Los
+            | Field::IcuHours => FieldKind::Number,
+            Field::MainDx | Field::MainProc | Field::DischargeWay | Field::Dept => FieldKind::Code,
+            Field::Dx | Field::Procs | Field::SecondaryDx | Field::SecondaryProcs => {
+                FieldKind::CodeList
+            }
         }
     }
 }
@@ -208,6 +239,18 @@ impl CmpOp {
         ]
         .into_iter()
         .find(|op| op.name() == name)
+    }
+
+    /// Applies the operator to a field value and the scheme's number.
+    pub fn apply_f64(self, lhs: f64, rhs: f64) -> bool {
+        match self {
+            CmpOp::Le => lhs <= rhs,
+            CmpOp::Lt => lhs < rhs,
+            CmpOp::Ge => lhs >= rhs,
+            CmpOp::Gt => lhs > rhs,
+            CmpOp::Eq => lhs == rhs,
+            CmpOp::Ne => lhs != rhs,
+        }
     }
 
     /// Applies the operator.
@@ -282,27 +325,49 @@ pub enum DrgRule {
     Mcc,
     /// Some secondary diagnosis is a non-excluded MCC or CC.
     MccOrCc,
+    /// Some secondary diagnosis is a non-excluded CC (MCC codes do not count; E6).
+    Cc,
     /// Always.
     Always,
+    /// Never (E6): the entry only documents a group.
+    Never,
 }
 
 impl DrgRule {
+    /// All rules.
+    pub const ALL: [DrgRule; 5] = [
+        DrgRule::Mcc,
+        DrgRule::MccOrCc,
+        DrgRule::Cc,
+        DrgRule::Always,
+        DrgRule::Never,
+    ];
+
     /// The rule's name in `scheme.json`.
     pub fn name(self) -> &'static str {
         match self {
             DrgRule::Mcc => "mcc",
             DrgRule::MccOrCc => "mcc_or_cc",
+            DrgRule::Cc => "cc",
             DrgRule::Always => "always",
+            DrgRule::Never => "never",
         }
     }
 
     /// Parses a rule name.
     pub fn from_name(name: &str) -> Option<DrgRule> {
-        match name {
-            "mcc" => Some(DrgRule::Mcc),
-            "mcc_or_cc" => Some(DrgRule::MccOrCc),
-            "always" => Some(DrgRule::Always),
-            _ => None,
+        DrgRule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Whether the rule holds given whether some MCC / some CC (non-MCC) counts.
+    #[inline]
+    pub fn holds(self, mcc: bool, cc: bool) -> bool {
+        match self {
+            DrgRule::Mcc => mcc,
+            DrgRule::MccOrCc => mcc || cc,
+            DrgRule::Cc => cc,
+            DrgRule::Always => true,
+            DrgRule::Never => false,
         }
     }
 }
@@ -336,8 +401,27 @@ pub struct Adrg {
     pub lists: Lists,
     /// Procedure code → tag, used by `proc_tag` conditions.
     pub proc_tags: BTreeMap<Box<str>, String>,
-    /// DRGs in evaluation order.
+    /// DRGs in evaluation order (empty for an ambiguous entry).
     pub drgs: Vec<Drg>,
+    /// `ambiguous` (E3): an ambiguous entry (歧义病案, ADRG `QY`); when `when` holds,
+    /// grouping ends with this entry's code as the DRG.
+    pub ambiguous: bool,
+    /// `no_drg_falls_through` (E4): when none of the DRGs holds, the walk goes on with the
+    /// next ADRG instead of taking the ADRG's own code as the DRG (E0).
+    pub no_drg_falls_through: bool,
+}
+
+impl Adrg {
+    /// Whether the ADRG ends grouping with its own code as the DRG when none of its DRGs
+    /// holds (E0): not ambiguous, no E4 flag, and its last DRG is not an unconditional `always`.
+    pub fn needs_fallback(&self) -> bool {
+        !self.ambiguous
+            && !self.no_drg_falls_through
+            && !self
+                .drgs
+                .last()
+                .is_some_and(|d| d.rule == DrgRule::Always && d.when == Cond::Const(true))
+    }
 }
 
 /// A DRG.
@@ -349,6 +433,10 @@ pub struct Drg {
     pub name: String,
     /// Selection rule.
     pub rule: DrgRule,
+    /// Extra condition (E2): the DRG holds when its rule holds and this holds.
+    pub when: Cond,
+    /// Named code lists used by `when`.
+    pub lists: Lists,
 }
 
 /// A complete grouping scheme.
@@ -368,6 +456,9 @@ pub struct Scheme {
     pub surgical_procedures: Vec<Box<str>>,
     /// DRG code → Chinese name.
     pub drg_names: FxHashMap<Box<str>, String>,
+    /// `retry_ungroupable_with_each_secondary_proc` (E5): a case that ends ungroupable with
+    /// two or more procedures is grouped again with each later procedure alone.
+    pub retry_with_each_secondary_proc: bool,
 }
 
 impl Scheme {
@@ -407,10 +498,11 @@ impl Scheme {
                 });
             }
         }
-        let (name, mdcs) = parse_scheme_json(files.scheme_json)?;
+        let (name, mdcs, retry_with_each_secondary_proc) = parse_scheme_json(files.scheme_json)?;
         Ok(Scheme {
             name,
             mdcs,
+            retry_with_each_secondary_proc,
             cc,
             mcc,
             main_dx_exclusion,
@@ -427,6 +519,30 @@ impl Scheme {
             .unwrap_or(&drg.name)
     }
 
+    /// Entries that load but can never take effect: a DRG after an unconditional `always`
+    /// DRG of its ADRG. The reference schemes keep them (their reference groupers behave
+    /// so); every tool that loads a scheme reports them as warnings.
+    pub fn lint(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, m) in self.mdcs.iter().enumerate() {
+            for (j, a) in m.adrgs.iter().enumerate() {
+                let first_always = a
+                    .drgs
+                    .iter()
+                    .position(|d| d.rule == DrgRule::Always && d.when == Cond::Const(true));
+                if let Some(k0) = first_always {
+                    for (k, d) in a.drgs.iter().enumerate().skip(k0 + 1) {
+                        out.push(format!(
+                            "mdcs[{i}].adrgs[{j}].drgs[{k}] ({} › {} › {}): never reached, {} before it always holds",
+                            m.code, a.code, d.code, a.drgs[k0].code
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Number of ADRGs and DRGs.
     pub fn counts(&self) -> (usize, usize, usize) {
         let adrgs = self.mdcs.iter().map(|m| m.adrgs.len()).sum();
@@ -436,6 +552,7 @@ impl Scheme {
             .flat_map(|m| &m.adrgs)
             .map(|a| a.drgs.len())
             .sum();
+        // Ambiguous entries (QY) count as ADRGs here; they have no DRGs.
         (self.mdcs.len(), adrgs, drgs)
     }
 }
@@ -514,80 +631,148 @@ fn parse_code_table(
     Ok(map)
 }
 
+/// Where the parser is: the JSON path of the value (e.g. `mdcs[3].adrgs[12].drgs[2].when`)
+/// and the codes of the nodes around it (e.g. `MDCC › CB1 › CB13`), for messages.
 struct JsonCtx {
     path: String,
+    codes: String,
 }
 
 impl JsonCtx {
-    fn err(&self, what: impl Into<String>) -> SchemeError {
-        SchemeError {
-            file: file_names::SCHEME_JSON,
-            location: Location::JsonPath(self.path.clone()),
-            what: what.into(),
+    fn root() -> JsonCtx {
+        JsonCtx {
+            path: String::new(),
+            codes: String::new(),
         }
     }
 
-    fn child(&self, seg: impl fmt::Display) -> JsonCtx {
-        let path = if self.path.is_empty() || seg.to_string().starts_with('[') {
-            format!("{}{seg}", self.path)
+    fn err(&self, what: impl fmt::Display) -> SchemeError {
+        let what = if self.codes.is_empty() {
+            what.to_string()
         } else {
-            format!("{}.{seg}", self.path)
+            format!("{what} (in {})", self.codes)
         };
-        JsonCtx { path }
+        SchemeError {
+            file: file_names::SCHEME_JSON,
+            location: Location::JsonPath(if self.path.is_empty() {
+                "(document)".into()
+            } else {
+                self.path.clone()
+            }),
+            what,
+        }
+    }
+
+    /// A key of an object.
+    fn key(&self, key: &str) -> JsonCtx {
+        JsonCtx {
+            path: if self.path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{}.{key}", self.path)
+            },
+            codes: self.codes.clone(),
+        }
+    }
+
+    /// An element of an array.
+    fn index(&self, i: usize) -> JsonCtx {
+        JsonCtx {
+            path: format!("{}[{i}]", self.path),
+            codes: self.codes.clone(),
+        }
+    }
+
+    /// The same place, inside the node with this code.
+    fn node(&self, code: &str) -> JsonCtx {
+        JsonCtx {
+            path: self.path.clone(),
+            codes: if self.codes.is_empty() {
+                code.to_string()
+            } else {
+                format!("{} › {code}", self.codes)
+            },
+        }
     }
 }
 
-fn parse_scheme_json(text: &str) -> Result<(String, Vec<Mdc>), SchemeError> {
+/// Keys the grouper knows, per kind of object.
+const ROOT_KEYS: &[&str] = &["name", "mdcs", "retry_ungroupable_with_each_secondary_proc"];
+const MDC_KEYS: &[&str] = &["code", "when", "lists", "trauma_sites", "adrgs"];
+const ADRG_KEYS: &[&str] = &[
+    "code",
+    "when",
+    "lists",
+    "proc_tags",
+    "drgs",
+    "ambiguous",
+    "no_drg_falls_through",
+];
+const DRG_KEYS: &[&str] = &["code", "name", "rule", "when", "lists"];
+
+/// Refuses any key not in `known`, naming its path.
+fn check_keys(
+    obj: &serde_json::Map<String, Value>,
+    known: &[&str],
+    what: &str,
+    ctx: &JsonCtx,
+) -> Result<(), SchemeError> {
+    for k in obj.keys() {
+        if !known.contains(&k.as_str()) {
+            return Err(ctx.key(k).err(format!(
+                "unknown key `{k}` in {what} (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn get_flag(
+    obj: &serde_json::Map<String, Value>,
+    key: &str,
+    ctx: &JsonCtx,
+) -> Result<bool, SchemeError> {
+    match obj.get(key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ctx.key(key).err("a flag must be true or false")),
+    }
+}
+
+fn parse_scheme_json(text: &str) -> Result<(String, Vec<Mdc>, bool), SchemeError> {
     let root: Value = serde_json::from_str(text).map_err(|e| SchemeError {
         file: file_names::SCHEME_JSON,
         location: Location::LineColumn(e.line(), e.column()),
         what: e.to_string(),
     })?;
-    let ctx = JsonCtx {
-        path: String::new(),
-    };
+    let ctx = JsonCtx::root();
     let obj = root
         .as_object()
         .ok_or_else(|| ctx.err("the document must be an object"))?;
+    check_keys(obj, ROOT_KEYS, "the scheme", &ctx)?;
     let name = match obj.get("name") {
         Some(Value::String(s)) => s.clone(),
         None => String::new(),
-        Some(_) => return Err(ctx.child("name").err("must be a string")),
+        Some(_) => return Err(ctx.key("name").err("must be a string")),
     };
-    let mdcs_ctx = ctx.child("mdcs");
+    let retry = get_flag(obj, "retry_ungroupable_with_each_secondary_proc", &ctx)?;
+    let mdcs_ctx = ctx.key("mdcs");
     let mdcs_v = obj
         .get("mdcs")
         .and_then(Value::as_array)
         .ok_or_else(|| mdcs_ctx.err("missing array `mdcs`"))?;
-    let mut mdcs = Vec::with_capacity(mdcs_v.len());
-    let mut seen = FxHashSet::default();
-    for (i, m) in mdcs_v.iter().enumerate() {
-        let mdc = parse_mdc(m, &mdcs_ctx.child(format!("[{i}]")))?;
-        if !seen.insert(mdc.code.clone()) {
-            return Err(mdcs_ctx
-                .child(format!("[{i}]"))
-                .err(format!("duplicate MDC `{}`", mdc.code)));
-        }
-        mdcs.push(mdc);
+    if mdcs_v.is_empty() {
+        return Err(mdcs_ctx.err("a scheme needs at least one MDC"));
     }
-    let mut adrgs = FxHashSet::default();
-    let mut drgs = FxHashSet::default();
-    for (i, m) in mdcs.iter().enumerate() {
-        for (j, a) in m.adrgs.iter().enumerate() {
-            let actx = mdcs_ctx.child(format!("[{i}]({}).adrgs[{j}]({})", m.code, a.code));
-            // The same ADRG code in two MDCs is allowed (e.g. a shared ADRG); within
-            // one MDC it would be unreachable.
-            if !adrgs.insert((m.code.as_str(), a.code.as_str())) {
-                return Err(actx.err(format!("duplicate ADRG `{}` in {}", a.code, m.code)));
-            }
-            for d in &a.drgs {
-                if !drgs.insert((m.code.as_str(), d.code.as_str())) {
-                    return Err(actx.err(format!("duplicate DRG `{}` in {}", d.code, m.code)));
-                }
-            }
-        }
-    }
-    Ok((name, mdcs))
+    // Codes need not be unique (CHS-DRG 2.0 checks MDCM, PQY and MQY at two points): the
+    // walk is by position and a result names the code of the entry that matched.
+    let mdcs = mdcs_v
+        .iter()
+        .enumerate()
+        .map(|(i, m)| parse_mdc(m, &mdcs_ctx.index(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((name, mdcs, retry))
 }
 
 fn get_str<'v>(
@@ -597,7 +782,7 @@ fn get_str<'v>(
 ) -> Result<&'v str, SchemeError> {
     match obj.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
-        Some(_) => Err(ctx.child(key).err("must be a non-empty string")),
+        Some(_) => Err(ctx.key(key).err("must be a non-empty string")),
         None => Err(ctx.err(format!("missing `{key}`"))),
     }
 }
@@ -609,7 +794,7 @@ fn parse_lists(v: Option<&Value>, ctx: &JsonCtx) -> Result<Lists, SchemeError> {
         .as_object()
         .ok_or_else(|| ctx.err("`lists` must be an object"))?;
     for (name, codes) in obj {
-        let lctx = ctx.child(name);
+        let lctx = ctx.key(name);
         if name == SS_VALID {
             return Err(lctx.err("`SS_VALID` is reserved for surgical_procedures.tsv"));
         }
@@ -620,7 +805,7 @@ fn parse_lists(v: Option<&Value>, ctx: &JsonCtx) -> Result<Lists, SchemeError> {
         for (k, c) in arr.iter().enumerate() {
             let s = c
                 .as_str()
-                .ok_or_else(|| lctx.child(format!("[{k}]")).err("a code must be a string"))?;
+                .ok_or_else(|| lctx.index(k).err("a code must be a string"))?;
             out.push(s.trim().into());
         }
         out.sort_unstable();
@@ -638,10 +823,12 @@ fn parse_str_map(
     let Some(v) = v else { return Ok(map) };
     let obj = v.as_object().ok_or_else(|| ctx.err("must be an object"))?;
     for (k, val) in obj {
-        let s = val
-            .as_str()
-            .ok_or_else(|| ctx.child(k).err("must be a string"))?;
-        map.insert(k.trim().into(), s.to_string());
+        let s = match val {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(ctx.key(k).err("must be a string")),
+        };
+        map.insert(k.trim().into(), s);
     }
     Ok(map)
 }
@@ -650,22 +837,22 @@ fn parse_mdc(v: &Value, ctx: &JsonCtx) -> Result<Mdc, SchemeError> {
     let obj = v
         .as_object()
         .ok_or_else(|| ctx.err("an MDC must be an object"))?;
+    check_keys(obj, MDC_KEYS, "an MDC", ctx)?;
     let code = get_str(obj, "code", ctx)?.to_string();
-    let ctx = JsonCtx {
-        path: format!("{}({code})", ctx.path),
-    };
-    let lists = parse_lists(obj.get("lists"), &ctx.child("lists"))?;
-    let trauma_sites = parse_str_map(obj.get("trauma_sites"), &ctx.child("trauma_sites"))?;
+    let ctx = ctx.node(&code);
+    let lists = parse_lists(obj.get("lists"), &ctx.key("lists"))?;
+    let trauma_sites = parse_str_map(obj.get("trauma_sites"), &ctx.key("trauma_sites"))?;
     let scope = Scope {
         lists: &lists,
         proc_tags: None,
+        trauma_sites: !trauma_sites.is_empty(),
     };
     let when = parse_cond(
         obj.get("when").ok_or_else(|| ctx.err("missing `when`"))?,
-        &ctx.child("when"),
+        &ctx.key("when"),
         &scope,
     )?;
-    let actx = ctx.child("adrgs");
+    let actx = ctx.key("adrgs");
     let adrgs_v = obj
         .get("adrgs")
         .and_then(Value::as_array)
@@ -673,7 +860,7 @@ fn parse_mdc(v: &Value, ctx: &JsonCtx) -> Result<Mdc, SchemeError> {
     let adrgs = adrgs_v
         .iter()
         .enumerate()
-        .map(|(i, a)| parse_adrg(a, &actx.child(format!("[{i}]"))))
+        .map(|(i, a)| parse_adrg(a, &actx.index(i), !trauma_sites.is_empty()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Mdc {
         code,
@@ -684,52 +871,79 @@ fn parse_mdc(v: &Value, ctx: &JsonCtx) -> Result<Mdc, SchemeError> {
     })
 }
 
-fn parse_adrg(v: &Value, ctx: &JsonCtx) -> Result<Adrg, SchemeError> {
+fn parse_adrg(v: &Value, ctx: &JsonCtx, trauma_sites: bool) -> Result<Adrg, SchemeError> {
     let obj = v
         .as_object()
         .ok_or_else(|| ctx.err("an ADRG must be an object"))?;
+    check_keys(obj, ADRG_KEYS, "an ADRG", ctx)?;
     let code = get_str(obj, "code", ctx)?.to_string();
-    let ctx = JsonCtx {
-        path: format!("{}({code})", ctx.path),
-    };
-    let lists = parse_lists(obj.get("lists"), &ctx.child("lists"))?;
-    let proc_tags = parse_str_map(obj.get("proc_tags"), &ctx.child("proc_tags"))?;
+    let ctx = ctx.node(&code);
+    let lists = parse_lists(obj.get("lists"), &ctx.key("lists"))?;
+    let proc_tags = parse_str_map(obj.get("proc_tags"), &ctx.key("proc_tags"))?;
+    let ambiguous = get_flag(obj, "ambiguous", &ctx)?;
+    let no_drg_falls_through = get_flag(obj, "no_drg_falls_through", &ctx)?;
     let scope = Scope {
         lists: &lists,
         proc_tags: Some(&proc_tags),
+        trauma_sites,
     };
     let when = parse_cond(
         obj.get("when").ok_or_else(|| ctx.err("missing `when`"))?,
-        &ctx.child("when"),
+        &ctx.key("when"),
         &scope,
     )?;
-    let dctx = ctx.child("drgs");
+    let dctx = ctx.key("drgs");
     let drgs_v = obj
         .get("drgs")
         .and_then(Value::as_array)
         .ok_or_else(|| dctx.err("missing array `drgs`"))?;
-    if drgs_v.is_empty() {
-        return Err(dctx.err("an ADRG needs at least one DRG"));
+    if ambiguous && !drgs_v.is_empty() {
+        return Err(dctx.err("an ambiguous entry (`ambiguous: true`) has no DRGs"));
+    }
+    if ambiguous && no_drg_falls_through {
+        return Err(ctx
+            .key("no_drg_falls_through")
+            .err("an ambiguous entry has no DRGs to fall through"));
     }
     let mut drgs = Vec::with_capacity(drgs_v.len());
     for (i, d) in drgs_v.iter().enumerate() {
-        let dc = dctx.child(format!("[{i}]"));
+        let dc = dctx.index(i);
         let o = d
             .as_object()
             .ok_or_else(|| dc.err("a DRG must be an object"))?;
+        check_keys(o, DRG_KEYS, "a DRG", &dc)?;
         let code = get_str(o, "code", &dc)?.to_string();
+        let dc = dc.node(&code);
         let name = match o.get("name") {
             Some(Value::String(s)) => s.clone(),
             None => String::new(),
-            Some(_) => return Err(dc.child("name").err("must be a string")),
+            Some(_) => return Err(dc.key("name").err("must be a string")),
         };
         let rule_s = get_str(o, "rule", &dc)?;
         let rule = DrgRule::from_name(rule_s).ok_or_else(|| {
-            dc.child("rule").err(format!(
-                "unknown rule `{rule_s}` (expected mcc, mcc_or_cc or always)"
+            dc.key("rule").err(format!(
+                "unknown rule `{rule_s}` (known: {})",
+                DrgRule::ALL.map(DrgRule::name).join(", ")
             ))
         })?;
-        drgs.push(Drg { code, name, rule });
+        let dlists = parse_lists(o.get("lists"), &dc.key("lists"))?;
+        // A DRG's conditions see its own lists (then SS_VALID) and the ADRG's proc tags.
+        let dscope = Scope {
+            lists: &dlists,
+            proc_tags: Some(&proc_tags),
+            trauma_sites,
+        };
+        let dwhen = match o.get("when") {
+            Some(w) => parse_cond(w, &dc.key("when"), &dscope)?,
+            None => Cond::Const(true),
+        };
+        drgs.push(Drg {
+            code,
+            name,
+            rule,
+            when: dwhen,
+            lists: dlists,
+        });
     }
     Ok(Adrg {
         code,
@@ -737,21 +951,35 @@ fn parse_adrg(v: &Value, ctx: &JsonCtx) -> Result<Adrg, SchemeError> {
         lists,
         proc_tags,
         drgs,
+        ambiguous,
+        no_drg_falls_through,
     })
 }
 
 struct Scope<'a> {
     lists: &'a Lists,
     proc_tags: Option<&'a BTreeMap<Box<str>, String>>,
+    /// Whether the enclosing MDC has `trauma_sites`.
+    trauma_sites: bool,
 }
 
 fn parse_field(v: &Value, ctx: &JsonCtx, want: &[FieldKind]) -> Result<Field, SchemeError> {
     let name = v
         .as_str()
         .ok_or_else(|| ctx.err("a field name must be a string"))?;
-    let field = Field::from_name(name).ok_or_else(|| ctx.err(format!("unknown field `{name}`")))?;
+    let field = Field::from_name(name).ok_or_else(|| {
+        ctx.err(format!(
+            "unknown field `{name}` (known: {})",
+            Field::ALL.map(Field::name).join(", ")
+        ))
+    })?;
     if !want.contains(&field.kind()) {
-        return Err(ctx.err(format!("field `{name}` cannot be used here")));
+        let kind = match field.kind() {
+            FieldKind::Number => "a number",
+            FieldKind::Code => "a code",
+            FieldKind::CodeList => "a list of codes",
+        };
+        return Err(ctx.err(format!("field `{name}` ({kind}) cannot be used here")));
     }
     Ok(field)
 }
@@ -762,7 +990,7 @@ fn parse_list_ref(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<String,
         .ok_or_else(|| ctx.err("a list name must be a string"))?;
     if name != SS_VALID && !scope.lists.contains_key(name) {
         return Err(ctx.err(format!(
-            "unknown list `{name}` (not in this node's `lists`)"
+            "unknown list `{name}` (not in this node's `lists`, nor SS_VALID)"
         )));
     }
     Ok(name.to_string())
@@ -777,7 +1005,7 @@ fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, Schem
     let Some((op, arg)) = obj.iter().next() else {
         return Err(ctx.err("empty condition"));
     };
-    let ctx = ctx.child(op);
+    let ctx = ctx.key(op);
     let pair = |arg: &Value| -> Result<(Value, Value), SchemeError> {
         match arg.as_array().map(Vec::as_slice) {
             Some([a, b]) => Ok((a.clone(), b.clone())),
@@ -792,7 +1020,7 @@ fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, Schem
             let items = arr
                 .iter()
                 .enumerate()
-                .map(|(i, c)| parse_cond(c, &ctx.child(format!("[{i}]")), scope))
+                .map(|(i, c)| parse_cond(c, &ctx.index(i), scope))
                 .collect::<Result<Vec<_>, _>>()?;
             if op == "and" {
                 Cond::And(items)
@@ -809,15 +1037,15 @@ fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, Schem
         "in" => {
             let (f, l) = pair(arg)?;
             Cond::In(
-                parse_field(&f, &ctx, &[FieldKind::Code])?,
-                parse_list_ref(&l, &ctx, scope)?,
+                parse_field(&f, &ctx.index(0), &[FieldKind::Code])?,
+                parse_list_ref(&l, &ctx.index(1), scope)?,
             )
         }
         "intersects" => {
             let (f, l) = pair(arg)?;
             Cond::Intersects(
-                parse_field(&f, &ctx, &[FieldKind::CodeList])?,
-                parse_list_ref(&l, &ctx, scope)?,
+                parse_field(&f, &ctx.index(0), &[FieldKind::CodeList])?,
+                parse_list_ref(&l, &ctx.index(1), scope)?,
             )
         }
         "proc_tag" => {
@@ -837,6 +1065,9 @@ fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, Schem
             Cond::ProcTag(tag)
         }
         "distinct_trauma_sites_ge" => {
+            if !scope.trauma_sites {
+                return Err(ctx.err("this MDC has no `trauma_sites`"));
+            }
             let n = arg
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
@@ -844,13 +1075,16 @@ fn parse_cond(v: &Value, ctx: &JsonCtx, scope: &Scope<'_>) -> Result<Cond, Schem
             Cond::DistinctTraumaSitesGe(n)
         }
         other => {
-            let cmp = CmpOp::from_name(other)
-                .ok_or_else(|| ctx.err(format!("unknown operator `{other}`")))?;
+            let cmp = CmpOp::from_name(other).ok_or_else(|| {
+                ctx.err(format!(
+                    "unknown operator `{other}` (known: true, false, and, or, not, present, in, intersects, le, lt, ge, gt, eq, ne, proc_tag, distinct_trauma_sites_ge)"
+                ))
+            })?;
             let (f, n) = pair(arg)?;
-            let field = parse_field(&f, &ctx, &[FieldKind::Number])?;
+            let field = parse_field(&f, &ctx.index(0), &[FieldKind::Number])?;
             let n = n
                 .as_i64()
-                .ok_or_else(|| ctx.err("expected an integer to compare with"))?;
+                .ok_or_else(|| ctx.index(1).err("expected an integer to compare with"))?;
             Cond::Cmp(cmp, field, n)
         }
     })
@@ -966,10 +1200,28 @@ impl Scheme {
                         if !a.proc_tags.is_empty() {
                             o.insert("proc_tags".into(), str_map(&a.proc_tags));
                         }
+                        if a.ambiguous {
+                            o.insert("ambiguous".into(), Value::Bool(true));
+                        }
+                        if a.no_drg_falls_through {
+                            o.insert("no_drg_falls_through".into(), Value::Bool(true));
+                        }
                         let drgs: Vec<Value> = a
                             .drgs
                             .iter()
-                            .map(|d| json!({"code": d.code, "name": d.name, "rule": d.rule.name()}))
+                            .map(|d| {
+                                let mut o = Map::new();
+                                o.insert("code".into(), json!(d.code));
+                                o.insert("name".into(), json!(d.name));
+                                o.insert("rule".into(), json!(d.rule.name()));
+                                if d.when != Cond::Const(true) {
+                                    o.insert("when".into(), d.when.to_json());
+                                }
+                                if !d.lists.is_empty() {
+                                    o.insert("lists".into(), lists(&d.lists));
+                                }
+                                Value::Object(o)
+                            })
                             .collect();
                         o.insert("drgs".into(), Value::Array(drgs));
                         Value::Object(o)
@@ -986,7 +1238,16 @@ impl Scheme {
                 Value::Object(o)
             })
             .collect();
-        let doc = json!({"name": self.name, "mdcs": mdcs});
+        let mut doc = Map::new();
+        doc.insert("name".into(), json!(self.name));
+        if self.retry_with_each_secondary_proc {
+            doc.insert(
+                "retry_ungroupable_with_each_secondary_proc".into(),
+                Value::Bool(true),
+            );
+        }
+        doc.insert("mdcs".into(), Value::Array(mdcs));
+        let doc = Value::Object(doc);
         fn pairs(m: &FxHashMap<Box<str>, Box<str>>) -> impl Iterator<Item = (&str, &str)> {
             m.iter().map(|(a, b)| (&**a, &**b))
         }

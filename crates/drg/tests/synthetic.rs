@@ -255,7 +255,7 @@ fn loader_errors_are_located() {
                 )
             }),
             "scheme.json",
-            Location::JsonPath("mdcs[0](MDCP).when.and[0].in".into()),
+            Location::JsonPath("mdcs[0].when.and[0].in[1]".into()),
             "unknown list `nope`",
         ),
         (
@@ -264,18 +264,18 @@ fn loader_errors_are_located() {
                 f.scheme_json = Box::leak(SCHEME.replace("\"lt\"", "\"lte\"").into_boxed_str())
             }),
             "scheme.json",
-            Location::JsonPath("mdcs[0](MDCP).adrgs[0](PA1).when.and[1].lte".into()),
+            Location::JsonPath("mdcs[0].adrgs[0].when.and[1].lte".into()),
             "unknown operator `lte`",
         ),
         (
             "unknown rule",
             load_err(|f| {
                 f.scheme_json =
-                    Box::leak(SCHEME.replace("\"mcc_or_cc\"", "\"cc\"").into_boxed_str())
+                    Box::leak(SCHEME.replace("\"mcc_or_cc\"", "\"ccc\"").into_boxed_str())
             }),
             "scheme.json",
-            Location::JsonPath("mdcs[2](MDCB).adrgs[1](BR2).drgs[1].rule".into()),
-            "unknown rule `cc`",
+            Location::JsonPath("mdcs[2].adrgs[1].drgs[1].rule".into()),
+            "unknown rule `ccc`",
         ),
         (
             "numeric field in `in`",
@@ -287,8 +287,8 @@ fn loader_errors_are_located() {
                 )
             }),
             "scheme.json",
-            Location::JsonPath("mdcs[0](MDCP).when.and[0].in".into()),
-            "field `age` cannot be used here",
+            Location::JsonPath("mdcs[0].when.and[0].in[0]".into()),
+            "field `age` (a number) cannot be used here",
         ),
         (
             "proc_tag outside an ADRG",
@@ -300,7 +300,7 @@ fn loader_errors_are_located() {
                 )
             }),
             "scheme.json",
-            Location::JsonPath("mdcs[3](MDCC).when.proc_tag".into()),
+            Location::JsonPath("mdcs[3].when.proc_tag".into()),
             "tag `1`",
         ),
         (

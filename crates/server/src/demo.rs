@@ -94,7 +94,8 @@ pub fn calibrate_weights(grouper: &drg::Grouper, claims_csv: &str) -> Result<Str
         let dx: Vec<&str> = codes.dx.iter().map(String::as_str).collect();
         let procs: Vec<&str> = codes.procs.iter().map(String::as_str).collect();
         let g = grouper.group(&drg_case(&rec.claim, &dx, &procs));
-        if let (Some(&i), Some(c)) = (index.get(grouper.codes_of(&g).drg), rec.claim.total_cost) {
+        let code = if g.status.is_grouped() { grouper.codes_of(&g).drg } else { drg::UNGROUPABLE_DRG };
+        if let (Some(&i), Some(c)) = (index.get(code), rec.claim.total_cost) {
             if c.0 > 0 {
                 costs[i].push(c.0);
             }

@@ -148,6 +148,7 @@ pub use points::parse_standards;
 
 /// A scheme configuration: the texts of the six scheme files.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct SchemeUpload {
     pub scheme_json: String,
     pub cc_tsv: String,
@@ -259,9 +260,11 @@ impl Engine {
             drg_name: gc.drg_name.to_owned(),
             status: match g.status {
                 drg::Status::Grouped => "grouped".to_owned(),
+                drg::Status::Ambiguous => format!("ambiguous: {}", g.status.zh()),
                 drg::Status::Ungroupable(r) => format!("ungroupable: {}", r.zh()),
             },
-            standard: self.standards.get(gc.drg).cloned(),
+            // An ambiguous case (歧义病案) has no DRG to pay by, whatever the weights table holds.
+            standard: if g.status.is_grouped() { self.standards.get(gc.drg).cloned() } else { None },
         };
         (grouped, t)
     }

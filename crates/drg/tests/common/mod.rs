@@ -22,25 +22,38 @@ fn read(path: PathBuf) -> String {
 
 /// Loads `chs-drg-1.1/` from the reference directory.
 pub fn load_scheme(reference: &std::path::Path) -> Scheme {
-    let dir = reference.join("chs-drg-1.1");
+    load_scheme_dir(&reference.join("chs-drg-1.1")).expect("reference scheme loads")
+}
+
+/// The text of the six files of a scheme directory.
+pub fn scheme_texts(dir: &std::path::Path) -> [String; 6] {
     let f = |n: &str| read(dir.join(n));
-    let (s, cc, mcc, ex, sp, names) = (
+    [
         f("scheme.json"),
         f("cc.tsv"),
         f("mcc.tsv"),
         f("main_dx_exclusion.tsv"),
         f("surgical_procedures.tsv"),
         f("drg_names.tsv"),
-    );
+    ]
+}
+
+/// Loads the scheme of a directory in the `chs-drg-1.1/` format.
+pub fn load_scheme_dir(dir: &std::path::Path) -> Result<Scheme, drg::SchemeError> {
+    let t = scheme_texts(dir);
+    from_texts(&t)
+}
+
+/// Loads a scheme from the six texts of [`scheme_texts`].
+pub fn from_texts(t: &[String; 6]) -> Result<Scheme, drg::SchemeError> {
     Scheme::from_files(SchemeFiles {
-        scheme_json: &s,
-        cc_tsv: &cc,
-        mcc_tsv: &mcc,
-        main_dx_exclusion_tsv: &ex,
-        surgical_procedures_tsv: &sp,
-        drg_names_tsv: &names,
+        scheme_json: &t[0],
+        cc_tsv: &t[1],
+        mcc_tsv: &t[2],
+        main_dx_exclusion_tsv: &t[3],
+        surgical_procedures_tsv: &t[4],
+        drg_names_tsv: &t[5],
     })
-    .expect("reference scheme loads")
 }
 
 /// One row of `cases.csv` with its expected result.
@@ -53,6 +66,10 @@ pub struct RefCase {
     pub weight_g: Option<u32>,
     pub dx: Vec<String>,
     pub procs: Vec<String>,
+    pub los: Option<u32>,
+    pub discharge_way: Option<String>,
+    pub dept: Option<String>,
+    pub icu_hours: Option<f64>,
     pub expected: [String; 4],
 }
 
@@ -67,7 +84,10 @@ impl RefCase {
             weight_g: self.weight_g,
             dx: &dx,
             procs: &procs,
-            ..Default::default()
+            los: self.los,
+            discharge_way: self.discharge_way.as_deref(),
+            dept: self.dept.as_deref(),
+            icu_hours: self.icu_hours,
         })
     }
 }
@@ -89,7 +109,12 @@ fn split(s: &str) -> Vec<String> {
 
 /// `drg-cases/cases.csv` joined with `expected.csv`.
 pub fn load_cases(reference: &std::path::Path) -> Vec<RefCase> {
-    let dir = reference.join("drg-cases");
+    load_cases_dir(&reference.join("drg-cases"))
+}
+
+/// `cases.csv` joined with `expected.csv` of a directory; columns found by header name
+/// (`los`, `discharge_way`, `dept` and `icu_hours` are optional).
+pub fn load_cases_dir(dir: &std::path::Path) -> Vec<RefCase> {
     let mut expected = std::collections::HashMap::new();
     let mut rd = csv::Reader::from_path(dir.join("expected.csv")).expect("expected.csv");
     for r in rd.records() {
@@ -105,22 +130,63 @@ pub fn load_cases(reference: &std::path::Path) -> Vec<RefCase> {
         );
     }
     let mut rd = csv::Reader::from_path(dir.join("cases.csv")).expect("cases.csv");
+    let header: Vec<String> = rd.headers().expect("header").iter().map(str::to_string).collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let known = [
+        "case_id", "sex", "age", "age_days", "weight_g", "los", "discharge_way", "diagnoses",
+        "procedures", "dept", "icu_hours",
+    ];
+    for h in &header {
+        assert!(known.contains(&h.as_str()), "{}: unknown column `{h}`", dir.display());
+    }
+    let need = |name: &str| col(name).unwrap_or_else(|| panic!("{}: no column {name}", dir.display()));
+    let (id, sex, age, age_days, weight_g, dx, procs) = (
+        need("case_id"),
+        need("sex"),
+        need("age"),
+        need("age_days"),
+        need("weight_g"),
+        need("diagnoses"),
+        need("procedures"),
+    );
+    let (los, dw, dept, icu) = (col("los"), col("discharge_way"), col("dept"), col("icu_hours"));
+    let text = |r: &csv::StringRecord, c: Option<usize>| {
+        c.map(|c| r[c].trim().to_string()).filter(|s| !s.is_empty())
+    };
     let mut out = Vec::new();
     for r in rd.records() {
         let r = r.expect("cases.csv row");
         out.push(RefCase {
-            id: r[0].to_string(),
-            sex: opt(&r[1]),
-            age: opt(&r[2]),
-            age_days: opt(&r[3]),
-            weight_g: opt(&r[4]),
-            dx: split(&r[7]),
-            procs: split(&r[8]),
+            id: r[id].to_string(),
+            sex: opt(&r[sex]),
+            age: opt(&r[age]),
+            age_days: opt(&r[age_days]),
+            weight_g: opt(&r[weight_g]),
+            dx: split(&r[dx]),
+            procs: split(&r[procs]),
+            los: los.and_then(|c| opt(&r[c])),
+            discharge_way: text(&r, dw),
+            dept: text(&r, dept),
+            icu_hours: icu.and_then(|c| opt(&r[c])),
             expected: expected
-                .remove(&r[0])
+                .remove(&r[id])
                 .expect("every case has an expected row"),
         });
     }
     assert!(expected.is_empty(), "expected.csv has rows without a case");
     out
+}
+
+/// The scheme directories under `reference/schemes/`, sorted.
+pub fn scheme_dirs(reference: &std::path::Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(reference.join("schemes"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("scheme.json").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
 }
