@@ -54,6 +54,6 @@ pub use case::{Case, CaseIds, Limits, Reason, Status};
 pub use explain::{explain, explain_with, CondTrace, Evidence, Lang, SecondaryDx, Step, Trace};
 pub use grouper::{
     CodeId, CodeMapping, CompileError, GroupCodes, Grouper, Grouping, MapFn, Scratch,
-    UNGROUPABLE_ADRG, UNGROUPABLE_DRG, UNGROUPABLE_MDC, UNKNOWN_CODE,
+    AMBIGUOUS_ADRG, UNGROUPABLE_ADRG, UNGROUPABLE_DRG, UNGROUPABLE_MDC, UNKNOWN_CODE,
 };
 pub use scheme::{Scheme, SchemeError, SchemeFiles, SchemeText};

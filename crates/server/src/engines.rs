@@ -236,11 +236,7 @@ pub fn build(
     library: Option<String>,
 ) -> Result<Engine, ApiError> {
     let grouper = match scheme {
-        Some(text) => {
-            let up: SchemeUpload = serde_json::from_str(&text)
-                .map_err(|e| ApiError::bad_request(format!("scheme configuration: {e}")))?;
-            up.compile().map_err(ApiError::bad_request)?
-        }
+        Some(text) => SchemeUpload::compile_text(&text)?,
         None => {
             let s = synth::demo::scheme()
                 .map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;

@@ -159,6 +159,43 @@ pub struct SchemeUpload {
 }
 
 impl SchemeUpload {
+    /// Parse an upload and compile it; every refusal is a 422 `invalid_configuration`
+    /// whose detail names the offending key: `scheme_json.<JSON path>` (e.g.
+    /// `scheme_json.mdcs[3].adrgs[12].drgs[2].when.gt[0]`) or `<table>_tsv` with its line.
+    pub fn compile_text(text: &str) -> Result<drg::Grouper, crate::error::ApiError> {
+        let invalid = |key: String, line: Option<usize>, reason: String| {
+            crate::error::ApiError::invalid_config(&check::Invalid {
+                what: "scheme",
+                problems: vec![check::Problem { key, value: None, line, reason }],
+            })
+        };
+        let up: SchemeUpload = serde_json::from_str(text)
+            .map_err(|e| invalid("(document)".into(), Some(e.line()), format!("scheme configuration: {e}")))?;
+        let scheme = drg::Scheme::from_files(up.files()).map_err(|e| {
+            let field = e.file.replace('.', "_");
+            let (key, line) = match &e.location {
+                drg::scheme::Location::JsonPath(p) => (format!("{field}.{p}"), None),
+                drg::scheme::Location::Line(l) => (field, Some(*l)),
+                drg::scheme::Location::LineColumn(l, _) => (field, Some(*l)),
+                drg::scheme::Location::File => (field, None),
+            };
+            invalid(key, line, e.to_string())
+        })?;
+        drg::Grouper::new(scheme).map_err(|e| invalid("scheme_json".into(), None, e.to_string()))
+    }
+
+    /// The six texts as the loader reads them.
+    pub fn files(&self) -> drg::SchemeFiles<'_> {
+        drg::SchemeFiles {
+            scheme_json: &self.scheme_json,
+            cc_tsv: &self.cc_tsv,
+            mcc_tsv: &self.mcc_tsv,
+            main_dx_exclusion_tsv: &self.main_dx_exclusion_tsv,
+            surgical_procedures_tsv: &self.surgical_procedures_tsv,
+            drg_names_tsv: &self.drg_names_tsv,
+        }
+    }
+
     /// Parse and compile.
     pub fn compile(&self) -> Result<drg::Grouper, String> {
         let scheme = drg::Scheme::from_files(drg::SchemeFiles {

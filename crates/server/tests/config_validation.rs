@@ -33,10 +33,67 @@ struct Bad {
     reason: &'static str,
 }
 
+/// The demo scheme as a scheme configuration, with `edit` applied to its scheme.json.
+fn scheme_upload(edit: impl FnOnce(&mut Value)) -> Value {
+    let f = synth::demo::SCHEME_FILES;
+    let mut doc: Value = serde_json::from_str(f.scheme_json).expect("demo scheme.json");
+    edit(&mut doc);
+    json!({
+        "scheme_json": doc.to_string(),
+        "cc_tsv": f.cc_tsv,
+        "mcc_tsv": f.mcc_tsv,
+        "main_dx_exclusion_tsv": f.main_dx_exclusion_tsv,
+        "surgical_procedures_tsv": f.surgical_procedures_tsv,
+        "drg_names_tsv": f.drg_names_tsv,
+    })
+}
+
 fn bad_configurations() -> Vec<Bad> {
     let pp = points::DEFAULT_PARAMS;
     let sp = settle::DEFAULT_PARAMS;
     vec![
+        Bad {
+            name: "scheme: unknown field in a DRG condition (issue 14)",
+            method: "POST",
+            path: "/api/configs?kind=scheme&name=bad",
+            body: Body::Text(scheme_upload(|d| d["mdcs"][2]["adrgs"][0]["drgs"][0]["when"] = json!({"gt": ["icu_hourz", 24]})).to_string()),
+            status: 422,
+            key: Some("scheme_json.mdcs[2].adrgs[0].drgs[0].when.gt[0]"),
+            reason: "unknown field `icu_hourz`",
+        },
+        Bad {
+            name: "scheme: misspelt ADRG flag",
+            method: "POST",
+            path: "/api/configs?kind=scheme&name=bad",
+            body: Body::Text(scheme_upload(|d| d["mdcs"][1]["adrgs"][0]["no_drg_fall_through"] = json!(true)).to_string()),
+            status: 422,
+            key: Some("scheme_json.mdcs[1].adrgs[0].no_drg_fall_through"),
+            reason: "unknown key `no_drg_fall_through`",
+        },
+        Bad {
+            name: "scheme: unknown rule",
+            method: "POST",
+            path: "/api/configs?kind=scheme&name=bad",
+            body: Body::Text(scheme_upload(|d| d["mdcs"][2]["adrgs"][0]["drgs"][0]["rule"] = json!("mcc_and_cc")).to_string()),
+            status: 422,
+            key: Some("scheme_json.mdcs[2].adrgs[0].drgs[0].rule"),
+            reason: "unknown rule `mcc_and_cc`",
+        },
+        Bad {
+            name: "scheme: a misspelt file of the configuration",
+            method: "POST",
+            path: "/api/configs?kind=scheme&name=bad",
+            body: Body::Text({
+                let mut v = scheme_upload(|_| {});
+                let t = v["cc_tsv"].take();
+                v.as_object_mut().unwrap().remove("cc_tsv");
+                v["cc_tvs"] = t;
+                v.to_string()
+            }),
+            status: 422,
+            key: Some("(document)"),
+            reason: "unknown field `cc_tvs`",
+        },
         Bad {
             name: "points parameters: coefficient 0",
             method: "POST",
