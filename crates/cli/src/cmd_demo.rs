@@ -27,6 +27,14 @@ pub struct DemoArgs {
     /// Where the service listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// The national reference data: the region is coded for CHS-DRG 2.0 (in force from
+    /// 2025-01-01; CHS-DRG 1.1 before) with its code dictionaries. Default:
+    /// ../shared/reference when present, else the embedded demo scheme.
+    #[arg(long, env = "DRGDIP_REFERENCE")]
+    pub reference: Option<PathBuf>,
+    /// Use the embedded demo scheme even when the reference data is present.
+    #[arg(long)]
+    pub builtin_scheme: bool,
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -52,31 +60,46 @@ fn write_demo_data(out: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((scheme, codes))
 }
 
-fn step(n: u32, zh: &str, en: &str) {
+fn step(n: &mut u32, zh: &str, en: &str) {
+    *n += 1;
     println!("\n== {n}. {zh} ({en}) ==");
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let out = &a.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let (scheme, codes) = write_demo_data(out)?;
+    let (demo_scheme, demo_codes) = write_demo_data(out)?;
     let region = out.join("region");
+    let reference = crate::reference::resolve(a.reference.as_deref(), a.builtin_scheme)?;
+    // The scheme in force for 2025 (CHS-DRG 2.0 from the reference data, else the demo
+    // scheme), the one in force before (CHS-DRG 1.1), and the code dictionaries.
+    let (scheme, previous, codes) = match &reference {
+        Some(r) => (
+            r.join(server::reference::IN_FORCE[1].1),
+            Some(r.join(server::reference::IN_FORCE[0].1)),
+            r.join("codes"),
+        ),
+        None => (demo_scheme.clone(), None, demo_codes.clone()),
+    };
+    let mut n = 0;
+    println!("分组方案 (grouping schemes in force):");
+    crate::reference::announce(reference.as_deref());
 
-    step(1, "生成模拟统筹区", "synthetic region");
+    step(&mut n, "生成模拟统筹区", "synthetic region");
     crate::cmd_synth::run(crate::cmd_synth::SynthArgs {
         hospitals: a.hospitals,
         cases: a.cases,
         years: vec![2024, 2025],
         seed: a.seed,
         out: region.clone(),
-        scheme: None,
-        codes: None,
+        scheme: reference.as_ref().map(|_| scheme.clone()),
+        codes: reference.as_ref().map(|_| codes.clone()),
         anomaly_rate: 0.04,
     })?;
     let y2024 = region.join("claims-2024.csv");
     let y2025 = region.join("claims-2025.csv");
 
-    step(2, "结算清单质控", "settlement-list quality control, 2025");
+    step(&mut n, "结算清单质控", "settlement-list quality control, 2025");
     crate::cmd_qc::run(crate::cmd_qc::QcArgs {
         files: vec![y2025.clone()],
         codes: Some(codes.clone()),
@@ -87,7 +110,17 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         lang: crate::Lang::Zh,
     })?;
 
-    step(3, "权重测算", "DRG weights from 2024");
+    if let Some(prev) = &previous {
+        step(&mut n, "新旧版本分组对照", "2024 under CHS-DRG 1.1 (in force then) and 2.0 (in force from 2025)");
+        crate::cmd_drg::run(crate::cmd_drg::DrgCommand::Group {
+            scheme: vec![prev.clone(), scheme.clone()],
+            cases: vec![y2024.clone()],
+            out: out.join("groups-2024-1.1-2.0.csv"),
+            map_codes: None,
+        })?;
+    }
+
+    step(&mut n, "权重测算", "DRG weights from 2024, grouped under the scheme in force for 2025");
     let weights = out.join("weights-2024.csv");
     crate::cmd_weights::run(crate::cmd_weights::WeightsCommand::Calibrate(crate::cmd_weights::CalibrateArgs {
         cases: vec![y2024.clone()],
@@ -99,7 +132,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         cmi_out: Some(out.join("cmi-2024.csv")),
     }))?;
 
-    step(4, "分组与付费点数", "grouping and points, 2025");
+    step(&mut n, "分组与付费点数", "grouping and points, 2025");
     let points = out.join("points-2025.csv");
     crate::cmd_points::run(crate::cmd_points::PointsArgs {
         params: None,
@@ -115,7 +148,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         out: points.clone(),
     })?;
 
-    step(5, "预算与结算", "budget and settlement cycle, 2025");
+    step(&mut n, "预算与结算", "budget and settlement cycle, 2025");
     crate::cmd_settle::run(crate::cmd_settle::SettleArgs {
         params: None,
         points_params: None,
@@ -138,13 +171,16 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let s = scheme.display();
     let c = y2025.display();
     println!("  drgdip drg explain --scheme {s} --cases {c} --case-id C2025000000000");
+    if let Some(prev) = &previous {
+        println!("  drgdip drg diff --from {} --to {s} --cases {c}", prev.display());
+    }
     println!("  drgdip qc {c} --codes {}", codes.display());
     println!("  files: {}", out.display());
     if a.no_serve {
         return Ok(());
     }
 
-    step(6, "平台服务", "the service: region loaded into the store, 2025 settled, web pages");
+    step(&mut n, "平台服务", "the service: region loaded into the store, 2025 settled, web pages");
     let data = out.join("data");
     println!("  store: {} (delete it to start afresh)", data.display());
     println!("  web pages: http://{}/ui/   (Ctrl-C stops the service)", a.listen);
@@ -156,5 +192,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         demo_hospitals: a.hospitals,
         demo_cases: a.cases,
         point_value: None,
+        reference: reference.clone(),
+        builtin_scheme: reference.is_none(),
     })
 }

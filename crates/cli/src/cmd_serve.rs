@@ -34,6 +34,15 @@ pub struct ServeArgs {
     /// rate of fee-for-service or per-diem points.
     #[arg(long)]
     pub point_value: Option<rust_decimal::Decimal>,
+    /// The national reference data (chs-drg-1.1/, schemes/chs-drg-2.0/, codes/): on a
+    /// store without any scheme configuration, CHS-DRG 1.1 is put in force from
+    /// 2000-01-01 and CHS-DRG 2.0 from 2025-01-01 (audited as the system), and its code
+    /// dictionaries check the lists. Default: ../shared/reference when present.
+    #[arg(long, env = "DRGDIP_REFERENCE")]
+    pub reference: Option<PathBuf>,
+    /// Keep the embedded demo scheme as the default even when the reference data is present.
+    #[arg(long)]
+    pub builtin_scheme: bool,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -51,14 +60,38 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", a.data.display()))?,
         };
         let mut dicts = None;
+        let reference_dir = crate::reference::resolve(a.reference.as_deref(), a.builtin_scheme)?;
+        let mut reference = None;
+        if let Some(dir) = &reference_dir {
+            let schemes = server::reference::read(dir).map_err(|e| anyhow::anyhow!("reference schemes: {e}"))?;
+            let seeded = server::reference::seed(&store, &schemes)
+                .await
+                .map_err(|e| anyhow::anyhow!("reference schemes: {}", e.message))?;
+            for (name, id, eff) in &seeded {
+                println!("scheme {name} in force from {eff} (config {id}, from {})", dir.display());
+            }
+            if seeded.is_empty() {
+                println!("the store has its own scheme configurations: {} not applied", dir.display());
+            }
+            let codes = dir.join("codes");
+            if codes.join(crate::codes_io::DIAGNOSES).is_file() {
+                dicts = Some(Arc::new(crate::codes_io::load(&codes)?));
+                println!("code dictionaries: {}", codes.display());
+            }
+            reference = Some(schemes);
+        } else {
+            println!("scheme: the embedded demo scheme (no reference data; give --reference DIR for CHS-DRG 1.1/2.0)");
+        }
         if a.demo {
-            dicts = Some(Arc::new(
-                synth::demo::dictionaries()
-                    .map_err(|e| anyhow::anyhow!("demo dictionaries: {e}"))?,
-            ));
+            if dicts.is_none() {
+                dicts = Some(Arc::new(
+                    synth::demo::dictionaries()
+                        .map_err(|e| anyhow::anyhow!("demo dictionaries: {e}"))?,
+                ));
+            }
             if store.user_count().await? == 0 {
                 eprintln!("empty store: creating the demo region, weights and accounts …");
-                let demo = server::demo::bootstrap(&store, a.demo_hospitals, a.demo_cases, dicts.clone())
+                let demo = server::demo::bootstrap(&store, a.demo_hospitals, a.demo_cases, dicts.clone(), reference.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("demo: {}", e.message))?;
                 println!(

@@ -66,23 +66,10 @@ fn calibrate_cmd(a: CalibrateArgs) -> anyhow::Result<()> {
     let mut keys: Vec<GroupKey> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for mdc in &grouper.scheme().mdcs {
-        for adrg in &mdc.adrgs {
-            for d in &adrg.drgs {
-                if index.contains_key(&d.code) {
-                    continue;
-                }
-                index.insert(d.code.clone(), keys.len());
-                keys.push(GroupKey { code: d.code.clone(), parent: adrg.code.clone() });
-                names.push(d.name.clone());
-            }
-            // E0: a case whose ADRG holds but none of its DRGs gets the ADRG's own code.
-            if adrg.needs_fallback() && !index.contains_key(&adrg.code) {
-                index.insert(adrg.code.clone(), keys.len());
-                keys.push(GroupKey { code: adrg.code.clone(), parent: adrg.code.clone() });
-                names.push(grouper.scheme().drg_names.get(adrg.code.as_str()).cloned().unwrap_or_default());
-            }
-        }
+    for (code, adrg, name) in grouper.scheme().payable_drgs() {
+        index.insert(code.to_owned(), keys.len());
+        keys.push(GroupKey { code: code.to_owned(), parent: adrg.to_owned() });
+        names.push(name.to_owned());
     }
     let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
     let mut per_case: Vec<(String, u32)> = Vec::new(); // (institution, group index) for CMI

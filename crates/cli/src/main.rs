@@ -19,6 +19,7 @@ mod codes_io;
 mod institutions_io;
 mod pricing;
 mod progress;
+mod reference;
 
 #[derive(Parser)]
 #[command(name = "drgdip", version, about = "DRG/DIP payment under a regional point-method budget (区域点数法总额预算)")]

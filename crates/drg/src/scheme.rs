@@ -519,6 +519,26 @@ impl Scheme {
             .unwrap_or(&drg.name)
     }
 
+    /// Every DRG a case can be grouped into and paid by, once each in scheme order:
+    /// (DRG code, ADRG code, name). The E0 fallbacks (an ADRG's own code) are included;
+    /// ambiguous entries (歧义病案) are not, they are no DRG to pay by.
+    pub fn payable_drgs(&self) -> Vec<(&str, &str, &str)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for a in self.mdcs.iter().flat_map(|m| &m.adrgs) {
+            for d in &a.drgs {
+                if seen.insert(d.code.as_str()) {
+                    out.push((d.code.as_str(), a.code.as_str(), self.drg_name(d)));
+                }
+            }
+            if a.needs_fallback() && seen.insert(a.code.as_str()) {
+                let name = self.drg_names.get(a.code.as_str()).map_or("", String::as_str);
+                out.push((a.code.as_str(), a.code.as_str(), name));
+            }
+        }
+        out
+    }
+
     /// Entries that load but can never take effect: a DRG after an unconditional `always`
     /// DRG of its ADRG. The reference schemes keep them (their reference groupers behave
     /// so); every tool that loads a scheme reports them as warnings.

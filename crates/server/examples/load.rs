@@ -73,7 +73,7 @@ fn main() {
             ),
         };
         let t = Instant::now();
-        let demo = server::demo::bootstrap(&store, 40, 40_000, Some(Arc::new(synth::demo::dictionaries().expect("dicts"))))
+        let demo = server::demo::bootstrap(&store, 40, 40_000, Some(Arc::new(synth::demo::dictionaries().expect("dicts"))), None)
             .await
             .expect("demo");
         eprintln!("demo bootstrap: {:.1} s", t.elapsed().as_secs_f64());

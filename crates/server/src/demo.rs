@@ -48,6 +48,18 @@ pub fn synthetic(
         drg::Grouper::new(scheme).map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
     let dicts = synth::demo::dictionaries()
         .map_err(|e| ApiError::internal(format!("demo dictionaries: {e}")))?;
+    synthetic_with(&grouper, Some(&dicts), hospitals, cases, seed)
+}
+
+/// The synthetic region with cases built for `grouper`'s scheme, codes restricted to
+/// `dicts` when given.
+pub fn synthetic_with(
+    grouper: &drg::Grouper,
+    dicts: Option<&codes::Dictionaries>,
+    hospitals: usize,
+    cases: u64,
+    seed: u64,
+) -> Result<(synth::Region, Vec<String>), ApiError> {
     let cfg = synth::Config {
         hospitals,
         cases,
@@ -55,7 +67,7 @@ pub fn synthetic(
         seed,
         ..synth::Config::default()
     };
-    let gen = synth::Generator::new(cfg, &grouper, Some(&dicts));
+    let gen = synth::Generator::new(cfg, grouper, dicts);
     let mut years = Vec::new();
     for y in 0..2 {
         let mut claims = Vec::new();
@@ -73,18 +85,9 @@ pub fn synthetic(
 pub fn calibrate_weights(grouper: &drg::Grouper, claims_csv: &str) -> Result<String, ApiError> {
     let mut keys = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for mdc in &grouper.scheme().mdcs {
-        for adrg in &mdc.adrgs {
-            for d in &adrg.drgs {
-                if !index.contains_key(&d.code) {
-                    index.insert(d.code.clone(), keys.len());
-                    keys.push(weights::GroupKey {
-                        code: d.code.clone(),
-                        parent: adrg.code.clone(),
-                    });
-                }
-            }
-        }
+    for (code, adrg, _) in grouper.scheme().payable_drgs() {
+        index.insert(code.to_owned(), keys.len());
+        keys.push(weights::GroupKey { code: code.to_owned(), parent: adrg.to_owned() });
     }
     let mut costs: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
     let reader = claims::import::Reader::open("claims.csv", claims_csv.as_bytes(), None)
@@ -113,15 +116,27 @@ pub fn calibrate_weights(grouper: &drg::Grouper, claims_csv: &str) -> Result<Str
 /// 2025 (uploaded as the agency administrator, through the same QC, grouping
 /// and pricing as any upload) and accounts. Passwords are fixed and printed:
 /// this is for demonstrations, never for real data.
+///
+/// With `reference` (the national schemes of `shared/reference`, see
+/// [`crate::reference`]) the region is coded for the newest of them (CHS-DRG 2.0), the
+/// schemes are put in force by effective date and each gets weights calibrated on the
+/// region's 2024 cases grouped under it, in force from the same date.
 pub async fn bootstrap(
     store: &Store,
     hospitals: usize,
     cases: u64,
     dicts: Option<Arc<codes::Dictionaries>>,
+    reference: Option<Vec<crate::reference::ReferenceScheme>>,
 ) -> Result<Demo, ApiError> {
-    let (region, years) = tokio::task::spawn_blocking(move || synthetic(hospitals, cases, 1))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let reference = reference.filter(|r| !r.is_empty());
+    let refs2 = reference.clone();
+    let dicts2 = dicts.clone();
+    let (region, years) = tokio::task::spawn_blocking(move || match refs2.as_ref().and_then(|r| r.last()) {
+        Some(newest) => synthetic_with(&newest.grouper()?, dicts2.as_deref(), hospitals, cases, 1),
+        None => synthetic(hospitals, cases, 1),
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     let claims_csv = years[0].clone();
     let sys = Actor::system();
     for i in &region.institutions {
@@ -134,30 +149,38 @@ pub async fn bootstrap(
         };
         store.upsert_institution(&sys, &inst).await?;
     }
-    let csv2 = claims_csv.clone();
-    let weights_csv = tokio::task::spawn_blocking(move || {
-        let scheme =
-            synth::demo::scheme().map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
-        let grouper = drg::Grouper::new(scheme)
-            .map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
-        calibrate_weights(&grouper, &csv2)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
-    let weights_groups = crate::pipeline::parse_standards(&weights_csv)
-        .map_err(ApiError::internal)?
-        .len();
-    let weights_config = store
-        .add_config(
-            &sys,
-            ConfigKind::Weights,
-            "demo weights (synthetic 2024)",
-            &weights_csv,
-        )
-        .await?;
-    store
-        .activate_config(&sys, weights_config, "2000-01-01")
-        .await?;
+    // (configuration name, effective from, scheme to calibrate with: None = the demo scheme)
+    let plans: Vec<(String, String, Option<crate::reference::ReferenceScheme>)> = match &reference {
+        Some(refs) => {
+            crate::reference::seed(store, refs).await?;
+            refs.iter()
+                .map(|r| (format!("{} weights (synthetic 2024)", r.name), r.effective_from.clone(), Some(r.clone())))
+                .collect()
+        }
+        None => vec![("demo weights (synthetic 2024)".to_owned(), "2000-01-01".to_owned(), None)],
+    };
+    let (mut weights_config, mut weights_groups) = (0, 0);
+    for (name, eff, scheme) in plans {
+        let csv2 = claims_csv.clone();
+        let weights_csv = tokio::task::spawn_blocking(move || {
+            let grouper = match scheme {
+                Some(r) => r.grouper()?,
+                None => {
+                    let s = synth::demo::scheme()
+                        .map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?;
+                    drg::Grouper::new(s).map_err(|e| ApiError::internal(format!("demo scheme: {e}")))?
+                }
+            };
+            calibrate_weights(&grouper, &csv2)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+        weights_groups = crate::pipeline::parse_standards(&weights_csv)
+            .map_err(ApiError::internal)?
+            .len();
+        weights_config = store.add_config(&sys, ConfigKind::Weights, &name, &weights_csv).await?;
+        store.activate_config(&sys, weights_config, &eff).await?;
+    }
     let first = region
         .institutions
         .first()

@@ -21,6 +21,7 @@ pub mod error;
 pub mod history;
 pub mod openapi;
 pub mod pipeline;
+pub mod reference;
 pub mod reports;
 pub mod review;
 pub mod settlement;

@@ -101,7 +101,7 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
     let (base, demo) = rt.block_on(async {
         let store = store::Store::open_dir(dir.path()).await.expect("store");
         let dicts = Arc::new(synth::demo::dictionaries().expect("dicts"));
-        let demo = server::demo::bootstrap(&store, 6, 6_000, Some(dicts.clone())).await.expect("demo");
+        let demo = server::demo::bootstrap(&store, 6, 6_000, Some(dicts.clone()), None).await.expect("demo");
         let run = server::settlement::run_now(&store, &store::Actor::system(), 2025).await.expect("first settlement");
         assert!(run > 0);
         let app = server::app(store, server::Options { point_value: None, dicts: Some(dicts) }).await.expect("app");
