@@ -127,3 +127,47 @@ fn group_and_explain_read_settlement_lists_in_every_format() {
     assert!(out.contains(&format!("病例 {id}")) && out.contains("结果："), "{out}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Every scheme under `schemes/` through `drgdip drg group` on its own `cases.csv` (the
+/// grouping-case layout with `los`, `discharge_way`, `dept`, `icu_hours`): the CLI
+/// reproduces `expected.csv` on all cases, and an explain of an ambiguous case says so.
+#[test]
+fn every_reference_scheme_through_the_cli_agrees_with_expected() {
+    let Some(r) = reference() else { return };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(r.join("schemes"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("scheme.json").is_file()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no scheme under {}", r.join("schemes").display());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let out = tmp(&format!("ref-{name}")).join("groups.csv");
+        let cases = dir.join("cases/cases.csv");
+        let (_, err) = drgdip(&[&"drg", &"group", &"--scheme", dir, &"--cases", &cases, &"--out", &out]);
+        assert!(err.contains("5,001 lines = 1 header + 5,000 read + 0 rejected"), "{name}: {err}");
+        let (h, rows) = table(&out);
+        let col = |c: &str| h.iter().position(|x| x == c).unwrap_or_else(|| panic!("{name}: no column {c}"));
+        let (id, mdc, adrg, drg, status) = (col("case_id"), col("mdc"), col("adrg"), col("drg"), col("status"));
+        let got: HashMap<String, [String; 4]> = rows
+            .iter()
+            .map(|r| (r[id].clone(), [r[mdc].clone(), r[adrg].clone(), r[drg].clone(), r[status].clone()]))
+            .collect();
+        let (eh, erows) = table(&dir.join("cases/expected.csv"));
+        assert_eq!(eh, ["case_id", "mdc", "adrg", "drg", "status"]);
+        let bad: Vec<String> = erows
+            .iter()
+            .filter(|e| got.get(&e[0]).map(|g| g[..] != e[1..]) != Some(false))
+            .map(|e| format!("{}: expected {:?}, got {:?}", e[0], &e[1..], got.get(&e[0])))
+            .collect();
+        eprintln!("{name}: {} of {} cases agree through the CLI", erows.len() - bad.len(), erows.len());
+        if !bad.is_empty() {
+            failures.push(format!("{name}: {} differ, e.g. {}", bad.len(), bad[..bad.len().min(3)].join("; ")));
+        }
+        if let Some(amb) = erows.iter().find(|e| e[4] == "歧义病案") {
+            let (text, err) = drgdip(&[&"drg", &"explain", &"--scheme", dir, &"--cases", &cases, &"--case-id", &amb[0]]);
+            assert!(text.contains("歧义病案") && text.contains(&amb[3]), "{name} {}: {text}\n{err}", amb[0]);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
