@@ -759,7 +759,7 @@ impl Trace {
                     code,
                     name,
                     rule,
-                    rule_result,
+                    rule_result: _,
                     when,
                     result,
                 } => {
@@ -776,24 +776,18 @@ impl Trace {
                         (false, DrgRule::Never) => "never",
                     };
                     let _ = writeln!(out, "    {} {code} {name} [{rule_text}]", mark(*result));
-                    match when {
-                        Some(w) => {
-                            let _ = writeln!(
-                                out,
-                                "      {}",
-                                match (zh, w.result) {
-                                    (true, true) => "规则满足；本组附加条件满足：",
-                                    (true, false) => "规则满足，但本组附加条件不满足：",
-                                    (false, true) => "rule holds; the DRG's own condition holds:",
-                                    (false, false) => {
-                                        "rule holds, but the DRG's own condition fails:"
-                                    }
-                                }
-                            );
-                            render_cond(&mut out, w, 8, zh);
-                        }
-                        None if !rule_result => {}
-                        None => {}
+                    if let Some(w) = when {
+                        let _ = writeln!(
+                            out,
+                            "      {}",
+                            match (zh, w.result) {
+                                (true, true) => "规则满足；本组附加条件满足：",
+                                (true, false) => "规则满足，但本组附加条件不满足：",
+                                (false, true) => "rule holds; the DRG's own condition holds:",
+                                (false, false) => "rule holds, but the DRG's own condition fails:",
+                            }
+                        );
+                        render_cond(&mut out, w, 8, zh);
                     }
                 }
                 Step::Ambiguous { mdc, code } => {
