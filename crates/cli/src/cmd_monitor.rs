@@ -79,6 +79,9 @@ pub fn run(cmd: MonitorCommand) -> anyhow::Result<()> {
             let rw = indicators::calibrate_rw(&data, &weights::Options::default());
             let det = detect::detect(&data, &rw, &params);
             eprintln!("detectors ran in {:.2} s", t1.elapsed().as_secs_f64());
+            for n in &det.notes {
+                eprintln!("warning: {n}");
+            }
             std::fs::create_dir_all(&out)?;
             write_flags(&data, &det, &out)?;
             let mut counts = std::collections::BTreeMap::new();

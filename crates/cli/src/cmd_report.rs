@@ -100,6 +100,9 @@ pub fn run(cmd: ReportCommand) -> anyhow::Result<()> {
     let rw = indicators::calibrate_rw(&data, &weights::Options::default());
     let ind = indicators::compute(&data, &rw);
     let det = detect::detect(&data, &rw, &params);
+    for n in &det.notes {
+        eprintln!("warning: {n}");
+    }
     match cmd {
         ReportCommand::Monthly { period, institution, points, qc, out, .. } => {
             let period = period_of(&period, PeriodKind::Month)?;

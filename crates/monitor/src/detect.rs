@@ -406,6 +406,9 @@ pub struct Screened {
 pub struct Detection {
     pub flags: Vec<Flag>,
     pub screened: Vec<Screened>,
+    /// What a detector could not do on this input, in words (e.g. patient shirking
+    /// with one year of cases, or years that are not adjacent). Printed as warnings.
+    pub notes: Vec<String>,
 }
 
 /// Region norms per (year, DRG) and cost/LOS levels per (institution, year).
@@ -786,11 +789,11 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
                 {
                     share_cz = cz;
                     share_text = Some(format!(
-                        "伴CC/MCC病例 {} 例，按同级别同ADRG病例构成期望 {:.0} 例（{:.2} 倍，z={:.1}）；\
+                        "伴CC/MCC病例 {} 例，按同级别同ADRG病例构成期望 {:.0} 例（{}，z={:.1}）；\
                          伴CC/MCC病例费用为本组标准的 {:.0}%（z={:.1}），并发症未带来相应费用；综合 z={:.1}",
                         s.0,
                         s.1,
-                        s.0 as f64 / s.1,
+                        times(s.0, s.1),
                         s.2,
                         mean.exp() * 100.0,
                         cz,
@@ -810,12 +813,12 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             .map(|&d| {
                 let (o, e, z, gm, cz) = suspect[&(k.0, k.1, d)];
                 format!(
-                    "次要诊断 {} 出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{:.1} 倍，z={:.1}），\
+                    "次要诊断 {} 出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{}，z={:.1}），\
                      伴此诊断的高严重度组病例费用为本组标准的 {:.0}%（z={:.1}）",
                     data.diagnoses[d as usize],
                     o,
                     e,
-                    o as f64 / e.max(1e-9),
+                    times(o, e),
                     z,
                     gm * 100.0,
                     cz
@@ -894,7 +897,7 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             year: y,
             score: -cz / r.max(0.01),
             reason: format!(
-                "入组 {}（{}），次要诊断 {} 在本院可分组病例中出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{:.1} 倍，z={:.1}）；\
+                "入组 {}（{}），次要诊断 {} 在本院可分组病例中出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{}，z={:.1}）；\
                  费用 {:.2} 元为不伴并发症组 {} 本院费用 {:.2} 元的 {:.0}%，为本组标准的 {:.0}%，未见并发症带来的费用；\
                  所在机构伴CC/MCC比例显著高于同级同组（见机构筛查）",
                 grp.code,
@@ -906,7 +909,7 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
                 data.diagnoses[d as usize],
                 o,
                 e,
-                o as f64 / e.max(1e-9),
+                times(o, e),
                 z,
                 c.total as f64 / 100.0,
                 data.groups[b as usize].code,
@@ -1012,8 +1015,11 @@ pub fn low_indication(data: &Dataset, norms: &Norms, p: &LowIndicationParams, ou
     let specific: FxHashMap<(u32, i32), (u64, f64, f64)> = scr
         .iter()
         .filter(|(k, v)| {
-            let r_in = v.0 as f64 / v.1.max(1e-9);
-            let r_out = outside.get(k).map_or(1.0, |o| o.0 as f64 / o.1.max(1e-9));
+            // Observed / expected with one pseudo-case on each side: a single
+            // off-list stay where peers have none is a ratio of 2, not 10⁹.
+            let shrunk = |o: u64, e: f64| (o as f64 + 1.0) / (e.max(0.0) + 1.0);
+            let r_in = shrunk(v.0, v.1);
+            let r_out = outside.get(k).map_or(1.0, |o| shrunk(o.0, o.1));
             r_in >= p.specificity * r_out.max(1.0)
         })
         .map(|(k, v)| (*k, *v))
@@ -1080,13 +1086,13 @@ fn screened(
             expected: v.1,
             z: v.2,
             reason: format!(
-                "{} {} 年{} {} 例，按同级别机构同病组比例期望 {:.1} 例（{:.1} 倍，z={:.1}）",
+                "{} {} 年{} {} 例，按同级别机构同病组比例期望 {:.1} 例（{}，z={:.1}）",
                 inst_name(data, k.0),
                 k.1,
                 what,
                 v.0,
                 v.1,
-                v.0 as f64 / v.1.max(1e-9),
+                times(v.0, v.1),
                 v.2
             ),
         });
@@ -1174,7 +1180,23 @@ pub fn shirking(
     out: &mut Detection,
 ) {
     if years.len() < 2 {
+        out.notes.push(format!(
+            "推诿患者：只有 {} 年的病例，需要相邻两年才能比较，未检测 (patient shirking needs two adjacent years of cases)",
+            years.iter().map(i32::to_string).collect::<Vec<_>>().join("、")
+        ));
         return;
+    }
+    for w in years.windows(2) {
+        if w[1] != w[0] + 1 {
+            out.notes.push(format!(
+                "推诿患者：{} 年与 {} 年不相邻（缺 {} 年），这两年之间不比较 (years {} and {} are not adjacent: not compared)",
+                w[0],
+                w[1],
+                (w[0] + 1..w[1]).map(|y| y.to_string()).collect::<Vec<_>>().join("、"),
+                w[0],
+                w[1]
+            ));
+        }
     }
     // High-weight threshold: percentile of case RWs over the first year.
     let mut ws: Vec<f64> = data
@@ -1217,7 +1239,7 @@ pub fn shirking(
             0.0
         }
     };
-    for w in years.windows(2) {
+    for w in years.windows(2).filter(|w| w[1] == w[0] + 1) {
         let (y0, y1) = (w[0], w[1]);
         let (r0, r1) = (
             region.get(&y0).copied().unwrap_or_default(),
@@ -1266,6 +1288,16 @@ pub fn shirking(
     }
 }
 
+/// Observed against expected for a reason text: "3.2 倍", or, when peers have (almost)
+/// none, that in words instead of an enormous ratio.
+fn times(observed: u64, expected: f64) -> String {
+    if expected < 0.05 {
+        format!("同级机构几乎没有此类病例，本院 {observed} 例")
+    } else {
+        format!("{:.1} 倍", observed as f64 / expected)
+    }
+}
+
 /// Parameters for the built-in demo scheme (`data/params-demo.json`): the
 /// defaults plus the demo region's list of conditions treatable in outpatient care.
 pub fn demo_params() -> Params {
@@ -1300,6 +1332,14 @@ mod tests {
             let e = Params::from_json(&demo.replacen(from, to, 1)).expect_err(to).to_string();
             assert!(e.contains(want), "{to}: wanted {want:?} in\n{e}");
         }
+    }
+
+    #[test]
+    fn a_ratio_over_an_empty_expectation_is_said_in_words() {
+        assert_eq!(times(7, 2.0), "3.5 倍");
+        assert_eq!(times(1, 0.0), "同级机构几乎没有此类病例，本院 1 例");
+        assert_eq!(times(292, 1e-12), "同级机构几乎没有此类病例，本院 292 例");
+        assert!(!times(3, 0.04).contains("倍"));
     }
 
     #[test]

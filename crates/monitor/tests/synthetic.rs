@@ -151,3 +151,60 @@ fn detectors_against_labels() {
     }
     assert!(failed.is_empty(), "below recall 0.9 / precision 0.8: {failed:?}");
 }
+
+/// Issue 15 (first steps): `anomaly_rate = 0` injects nothing, shirking included.
+#[test]
+fn a_clean_region_has_no_labels() {
+    let cfg = synth::Config {
+        hospitals: 120,
+        cases: 30_000,
+        years: vec![2024, 2025],
+        seed: 11,
+        anomaly_rate: 0.0,
+        ..Default::default()
+    };
+    let (data, labels) = region(cfg);
+    assert!(!data.cases.is_empty());
+    assert!(labels.is_empty(), "a clean region carries {} labels, e.g. {:?}", labels.len(), labels.first());
+}
+
+/// Patient shirking compares adjacent years only, and says so when it cannot run.
+#[test]
+fn shirking_says_why_it_does_not_compare() {
+    for (years, want) in [
+        (vec![2025], "只有 2025 年的病例"),
+        (vec![2023, 2025], "2023 年与 2025 年不相邻（缺 2024 年）"),
+    ] {
+        let cfg = synth::Config { hospitals: 8, cases: 4_000, years: years.clone(), seed: 3, ..Default::default() };
+        let (data, _) = region(cfg);
+        let rw = monitor::indicators::calibrate_rw(&data, &weights::Options::default());
+        let det = detect::detect(&data, &rw, &Params::default());
+        assert!(det.notes.iter().any(|n| n.contains(want)), "{years:?}: {:?}", det.notes);
+        assert!(
+            !det.flags.iter().any(|f| f.pattern == Pattern::PatientShirking),
+            "{years:?}: shirking flagged without adjacent years"
+        );
+    }
+}
+
+/// Labels follow policy: a readmission for planned treatment in cycles (chemo- or
+/// radiotherapy, Z51) is never labelled a split admission, while such cases exist.
+#[test]
+fn planned_treatment_is_never_labelled_a_split() {
+    for seed in [5, 6, 7] {
+        let cfg = synth::Config { hospitals: 40, cases: 60_000, years: vec![2025], seed, anomaly_rate: 0.3, ..Default::default() };
+        let (data, labels) = region(cfg);
+        let by_id: std::collections::HashMap<&str, usize> = data.case_ids.iter().enumerate().map(|(i, s)| (s, i)).collect();
+        let planned = |i: usize| data.diagnoses[data.cases[i].main_dx as usize].starts_with("Z51");
+        let n_planned = (0..data.cases.len()).filter(|&i| planned(i)).count();
+        let splits: Vec<&eval::Label> = labels.iter().filter(|l| l.pattern == Pattern::SplitAdmission).collect();
+        let bad: Vec<&str> = splits
+            .iter()
+            .filter(|l| by_id.get(l.case_id.as_str()).is_some_and(|&i| planned(i)))
+            .map(|l| l.case_id.as_str())
+            .collect();
+        println!("seed {seed}: {n_planned} cases of planned treatment (Z51), {} split labels", splits.len());
+        assert!(n_planned > 0 && !splits.is_empty(), "seed {seed}: nothing to check");
+        assert!(bad.is_empty(), "seed {seed}: {} split labels on planned treatment, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
+    }
+}

@@ -237,8 +237,9 @@ impl Generator {
                 plans[h].patterns.push(p);
             }
         }
-        // Shirking needs a second year: a secondary or tertiary general hospital.
-        if cfg.years.len() > 1 {
+        // Shirking needs a second year: a secondary or tertiary general hospital. With
+        // `anomaly_rate = 0` nothing is injected, shirking included.
+        if cfg.years.len() > 1 && cfg.anomaly_rate > 0.0 {
             let n_shirk = (n / 100).max(1);
             let mut cands: Vec<usize> = order
                 .iter()
@@ -649,17 +650,22 @@ impl Generator {
         hosp: usize,
     ) -> Option<(Rec<'_>, Rec<'_>)> {
         let plan = &self.plans[hosp];
+        // A split is an acute stay cut in two. Planned treatment in cycles (chemo- or
+        // radiotherapy, Z51) is not a split by policy, so it is never labelled one.
+        let splittable = |t: &crate::catalog::Template| {
+            self.catalog.adrgs[t.adrg].kind == StayKind::Acute
+                && t.demography.newborn.is_none()
+                && !t.dx.first().is_some_and(|d| PLANNED_TREATMENT_DX.iter().any(|p| d.starts_with(p)))
+        };
         let mut t_ix = self.profiles[plan.profile].sample(rng);
         for _ in 0..20 {
-            let t = &self.catalog.templates[t_ix];
-            if self.catalog.adrgs[t.adrg].kind == StayKind::Acute && t.demography.newborn.is_none()
-            {
+            if splittable(&self.catalog.templates[t_ix]) {
                 break;
             }
             t_ix = self.profiles[plan.profile].sample(rng);
         }
         let t = &self.catalog.templates[t_ix];
-        if self.catalog.adrgs[t.adrg].kind != StayKind::Acute || t.demography.newborn.is_some() {
+        if !splittable(t) {
             return None;
         }
         let mut a = self.base_record(rng, year_ix, idx, hosp, t);
@@ -1331,6 +1337,10 @@ fn join<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a [u8]>) {
         out.extend_from_slice(x);
     }
 }
+
+/// Main diagnoses of planned treatment in cycles (化疗、放疗, Z51): readmissions for them
+/// are policy, never labelled split admissions (seed 002 §47; the detectors exempt them too).
+pub const PLANNED_TREATMENT_DX: &[&str] = &["Z51"];
 
 fn label(out: &mut Vec<u8>, case_id: &str, inst: &str, year: i32, p: Pattern, detail: &str) {
     out.extend_from_slice(case_id.as_bytes());
