@@ -425,6 +425,11 @@ pub struct Norms {
     /// Median share (per mille) of examinations and of care per (year, DRG).
     exam: Vec<f64>,
     care: Vec<f64>,
+    /// Median of exam share / norm and care share / norm per (institution, year): the
+    /// institution's own cost mix (a TCM hospital's is not a general hospital's), so
+    /// that a case is compared with its own hospital's mix, not the region's.
+    inst_exam: Vec<f64>,
+    inst_care: Vec<f64>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -473,9 +478,24 @@ impl Norms {
                 il[i].push(f64::from(c.los) / los[k]);
             }
         }
+        let mut ie: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
+        let mut ica: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
+        for c in data.cases.iter().filter(|c| c.drg != NO_GROUP && c.total > 0) {
+            let yk = (c.year() - y0) as usize;
+            let k = yk * ng + c.drg as usize;
+            let i = c.inst as usize * ny + yk;
+            if exam[k] > 0.0 {
+                ie[i].push(f64::from(c.exam_pm) / exam[k]);
+            }
+            if care[k] > 0.0 {
+                ica[i].push(f64::from(c.care_pm) / care[k]);
+            }
+        }
         let fix = |m: f64| if m.is_finite() && m > 0.0 { m } else { 1.0 };
         let inst_cost = ic.par_iter_mut().map(|v| fix(median(v))).collect();
         let inst_los = il.par_iter_mut().map(|v| fix(median(v))).collect();
+        let inst_exam = ie.par_iter_mut().map(|v| fix(median(v))).collect();
+        let inst_care = ica.par_iter_mut().map(|v| fix(median(v))).collect();
         Norms {
             y0,
             ng,
@@ -486,6 +506,8 @@ impl Norms {
             inst_los,
             exam,
             care,
+            inst_exam,
+            inst_care,
         }
     }
 
@@ -529,13 +551,25 @@ impl Norms {
     /// A case's examination share / its DRG's median; `None` when the cost
     /// categories are not given (no total, or a zero median).
     pub fn exam_ratio(&self, c: &Case) -> Option<f64> {
-        let m = self.exam_share(c.year(), c.drg);
+        let m = self.exam_norm(c);
         (c.total > 0 && m > 0.0).then(|| f64::from(c.exam_pm) / m)
     }
-    /// A case's care share / its DRG's median, likewise.
+    /// A case's care share / its DRG's median, likewise (both at the institution's own mix).
     pub fn care_ratio(&self, c: &Case) -> Option<f64> {
-        let m = self.care_share(c.year(), c.drg);
+        let m = self.care_norm(c);
         (c.total > 0 && m > 0.0).then(|| f64::from(c.care_pm) / m)
+    }
+    /// The examination share a case is compared with: its DRG's median in the year at
+    /// its institution's own cost mix (per mille).
+    pub fn exam_norm(&self, c: &Case) -> f64 {
+        self.exam_share(c.year(), c.drg) * self.inst_mix(&self.inst_exam, c)
+    }
+    /// The care share a case is compared with, likewise.
+    pub fn care_norm(&self, c: &Case) -> f64 {
+        self.care_share(c.year(), c.drg) * self.inst_mix(&self.inst_care, c)
+    }
+    fn inst_mix(&self, v: &[f64], c: &Case) -> f64 {
+        v[c.inst as usize * self.ny() + (c.year() - self.y0) as usize]
     }
 }
 
@@ -1046,7 +1080,7 @@ pub fn low_indication(data: &Dataset, norms: &Norms, p: &LowIndicationParams, ou
             score: 1.0 / r.max(0.01),
             reason: format!(
                 "{}（{}）为可门诊治疗病种，住院 {} 天、无手术操作、无并发症，费用 {:.2} 元为本组标准的 {:.0}%，\
-                 其中诊查、检查、化验费占 {:.0}%（本组中位 {:.0}%），以检查为主；\
+                 其中诊查、检查、化验费占 {:.0}%（本组中位按本院费用结构调整为 {:.0}%），以检查为主；\
                  所在机构此类病例显著多于同级机构（见机构筛查）",
                 g.code,
                 g.name,
@@ -1054,7 +1088,7 @@ pub fn low_indication(data: &Dataset, norms: &Norms, p: &LowIndicationParams, ou
                 c.total as f64 / 100.0,
                 r * 100.0,
                 f64::from(c.exam_pm) / 10.0,
-                norms.exam_share(c.year(), c.drg) / 10.0
+                norms.exam_norm(c) / 10.0
             ),
         });
     }
@@ -1154,7 +1188,7 @@ pub fn reduced_services(
             score: 1.0 / (rc * rl).max(1e-4).sqrt(),
             reason: format!(
                 "{}（{}）费用 {:.2} 元为本组标准（按本院费用水平调整）的 {:.0}%，住院 {} 天为标准的 {:.0}%，{}；\
-                 药品、检查化验、治疗、耗材费用仅占 {:.0}%（本组中位 {:.0}%），必要诊疗明显不足；\
+                 药品、检查化验、治疗、耗材费用仅占 {:.0}%（本组中位按本院费用结构调整为 {:.0}%），必要诊疗明显不足；\
                  所在机构此类病例显著多于同级机构（见机构筛查）",
                 g.code,
                 g.name,
@@ -1164,7 +1198,7 @@ pub fn reduced_services(
                 rl * 100.0,
                 way,
                 f64::from(c.care_pm) / 10.0,
-                norms.care_share(c.year(), c.drg) / 10.0
+                norms.care_norm(c) / 10.0
             ),
         });
     }

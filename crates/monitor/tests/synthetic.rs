@@ -208,3 +208,4 @@ fn planned_treatment_is_never_labelled_a_split() {
         assert!(bad.is_empty(), "seed {seed}: {} split labels on planned treatment, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
     }
 }
+
