@@ -131,17 +131,26 @@ fn load_institutions(path: &Path) -> anyhow::Result<Vec<Institution>> {
     let col = |n: &str| h.iter().position(|x| x.trim().trim_start_matches('\u{feff}') == n);
     let id = col("institution_id").with_context(|| format!("{}: no institution_id column", path.display()))?;
     let (name, level, drg, dip) = (col("name"), col("level"), col("drg_payment"), col("dip_payment"));
+    let (kind, specialty, tcm) = (col("type"), col("specialty"), col("tcm"));
     let mut out = Vec::new();
     for row in r.records() {
         let row = row?;
         let get = |c: Option<usize>| c.and_then(|c| row.get(c)).map(str::trim).unwrap_or("");
         let yes = |s: &str| matches!(s, "1" | "true" | "是" | "Y");
         let paid = (drg.is_some() || dip.is_some()).then(|| yes(get(drg)) || yes(get(dip)));
+        // Kind of institution for peer comparison: `type` (综合/中医/专科) with its
+        // `specialty` (专科/精神), else 中医 from the `tcm` flag.
+        let kind = match (get(kind), get(specialty)) {
+            ("", _) if yes(get(tcm)) => "中医".to_owned(),
+            (k, "") => k.to_owned(),
+            (k, s) => format!("{k}/{s}"),
+        };
         out.push(Institution {
             id: get(Some(id)).to_owned(),
             name: get(name).to_owned(),
             level: get(level).to_owned(),
             drg_dip: paid,
+            kind,
         });
     }
     Ok(out)

@@ -4,9 +4,10 @@
 //! Every detector returns [`Flag`]s that say why a case or an institution was
 //! flagged, with the figures behind it. Thresholds are data ([`Params`],
 //! loadable from JSON). Institution-level screening uses indirect
-//! standardisation against peers of the same level: for a case property P,
-//! O = the institution's cases with P, E = Σ over its cases of the peer rate
-//! of P in the same (level, year, DRG or ADRG); an institution is screened in
+//! standardisation against peers of the same level and kind (综合, 中医, 专科/…; a
+//! class smaller than [`MIN_CLASS_SIZE`] is compared with its level): for a case
+//! property P, O = the institution's cases with P, E = Σ over its cases of the peer
+//! rate of P in the same (class, year, DRG or ADRG); an institution is screened in
 //! when z = (O − E) / √E and O / E pass the thresholds. Case flags are then
 //! raised on its cases with P, as review leads for the agency, not verdicts.
 
@@ -660,35 +661,50 @@ pub fn split_admissions(data: &Dataset, p: &SplitParams, out: &mut Detection) {
 }
 
 /// Indirect standardisation: institutions whose count of cases with property
-/// `has` exceeds what peers of their level (same year and stratum) would give.
-/// Peer rates leave the institution itself out (so a large institution does not
-/// set its own norm); a stratum without other peers contributes its own rate.
+/// `has` exceeds what their peers in the same year and stratum would give. Peers are
+/// the institutions of the same level *and* kind (综合, 中医, 专科/…) when that class
+/// has at least [`MIN_CLASS_SIZE`] institutions, else all of the level (a lone
+/// tertiary TCM hospital is compared with its level, its cost mix adjusted by the
+/// norms). Peer rates leave the institution itself out (so a large institution does
+/// not set its own norm); a stratum without other peers contributes its own rate.
 /// Returns (institution, year) → (observed, expected, z).
 fn screen(
     data: &Dataset,
     eligible: impl Fn(&Case) -> Option<u32> + Sync,
     has: impl Fn(&Case) -> bool + Sync,
 ) -> FxHashMap<(u32, i32), (u64, f64, f64)> {
+    let class_of = data.peer_class_of_institutions();
     let level_of = data.level_of_institutions();
-    // Counts per (institution, year, stratum) and per (level, year, stratum).
+    let mut class_size: FxHashMap<u32, usize> = FxHashMap::default();
+    for &c in &class_of {
+        *class_size.entry(c).or_default() += 1;
+    }
+    // Counts per (institution, year, stratum), per (class, year, stratum) and per
+    // (level, year, stratum).
     let mut own: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
-    let mut peer: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
+    let mut by_class: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
+    let mut by_level: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
     for c in &data.cases {
         if let Some(s) = eligible(c) {
             let h = u64::from(has(c));
-            let e = own.entry((c.inst, c.year(), s)).or_default();
-            e.0 += 1;
-            e.1 += h;
-            let e = peer
-                .entry((level_of[c.inst as usize], c.year(), s))
-                .or_default();
-            e.0 += 1;
-            e.1 += h;
+            for e in [
+                own.entry((c.inst, c.year(), s)).or_default(),
+                by_class.entry((class_of[c.inst as usize], c.year(), s)).or_default(),
+                by_level.entry((level_of[c.inst as usize], c.year(), s)).or_default(),
+            ] {
+                e.0 += 1;
+                e.1 += h;
+            }
         }
     }
     let mut per: FxHashMap<(u32, i32), (u64, f64)> = FxHashMap::default();
     for (&(inst, year, s), &(n, k)) in &own {
-        let (pn, pk) = peer[&(level_of[inst as usize], year, s)];
+        let class = class_of[inst as usize];
+        let (pn, pk) = if class_size[&class] >= MIN_CLASS_SIZE {
+            by_class[&(class, year, s)]
+        } else {
+            by_level[&(level_of[inst as usize], year, s)]
+        };
         let (on, ok) = (pn - n, pk - k);
         let rate = if on > 0 {
             ok as f64 / on as f64
@@ -967,6 +983,7 @@ fn overused_codes(
     p: &UpcodingParams,
 ) -> FxHashMap<(u32, i32, u32), (u64, f64, f64)> {
     let mut out = FxHashMap::default();
+    // Peers: the same level (code habits are compared across kinds).
     let level_of = data.level_of_institutions();
     // (level, year, adrg) → cases; (level, year, adrg, dx) → cases with dx.
     let mut peer_n: FxHashMap<(u32, i32, u32), u64> = FxHashMap::default();
@@ -1321,6 +1338,10 @@ pub fn shirking(
         }
     }
 }
+
+/// Least institutions of one level and kind for them to be each other's peers; a
+/// smaller class is compared with its whole level.
+pub const MIN_CLASS_SIZE: usize = 2;
 
 /// Observed against expected for a reason text: "3.2 倍", or, when peers have (almost)
 /// none, that in words instead of an enormous ratio.

@@ -57,6 +57,10 @@ pub struct Institution {
     pub level: String,
     /// Paid by DRG or DIP (`None`: not given). Needed for institution and fund coverage.
     pub drg_dip: Option<bool>,
+    /// The kind of institution peers are compared within, e.g. `综合`, `中医`, `专科/精神`
+    /// (empty: not given). Detectors compare an institution with peers of the same level
+    /// *and* kind: a TCM or psychiatric hospital's case mix is not a general hospital's.
+    pub kind: String,
 }
 
 /// One inpatient case, interned. Dates are days from the common era
@@ -181,6 +185,25 @@ impl Dataset {
         self.institutions
             .iter()
             .map(|i| levels.iter().position(|l| *l == i.level).unwrap_or(0) as u32)
+            .collect()
+    }
+
+    /// Index of each institution's peer class: (level, kind), numbered in order of
+    /// [`Dataset::levels`] then kind. Detectors compare like with like within it.
+    pub fn peer_class_of_institutions(&self) -> Vec<u32> {
+        let mut classes: Vec<(u8, &str, &str)> = self
+            .institutions
+            .iter()
+            .map(|i| (level_rank(&i.level), i.level.as_str(), i.kind.as_str()))
+            .collect();
+        classes.sort_unstable();
+        classes.dedup();
+        self.institutions
+            .iter()
+            .map(|i| {
+                let k = (level_rank(&i.level), i.level.as_str(), i.kind.as_str());
+                classes.binary_search(&k).unwrap_or(0) as u32
+            })
             .collect()
     }
 
@@ -627,6 +650,30 @@ mod tests {
         assert_eq!(Severity::of_code("BR25"), Severity::None);
         assert_eq!(Severity::of_code("FV29"), Severity::Unsplit);
         assert!(Severity::Cc.upper() && !Severity::Unsplit.upper());
+    }
+
+    #[test]
+    fn peer_classes_are_level_and_kind() {
+        let inst = |id: &str, level: &str, kind: &str| Institution {
+            id: id.into(),
+            level: level.into(),
+            kind: kind.into(),
+            ..Default::default()
+        };
+        let b = DatasetBuilder::new([
+            inst("A", "三级", "综合"),
+            inst("B", "三级", "中医"),
+            inst("C", "三级", "综合"),
+            inst("D", "二级", "专科/精神"),
+            inst("E", "二级", "综合"),
+        ]);
+        let d = b.finish();
+        let c = d.peer_class_of_institutions();
+        assert_eq!(c[0], c[2], "two tertiary general hospitals are peers");
+        assert_ne!(c[0], c[1], "a TCM hospital is not a general hospital's peer");
+        assert_ne!(c[3], c[4], "a psychiatric hospital is not a general hospital's peer");
+        let l = d.level_of_institutions();
+        assert_eq!((l[0], l[1]), (l[2], l[2]), "levels ignore kind");
     }
 
     #[test]

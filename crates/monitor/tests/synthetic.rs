@@ -17,6 +17,10 @@ fn region(cfg: synth::Config) -> (Dataset, Vec<eval::Label>) {
         name: h.name.clone(),
         level: h.level.zh().to_owned(),
         drg_dip: Some(h.drg || h.dip),
+        kind: match h.kind {
+            synth::region::Kind::Specialty(s) => format!("专科/{}", s.zh()),
+            k => k.zh().to_owned(),
+        },
     });
     let mut b = DatasetBuilder::new(insts);
     let mut labels = String::from(synth::ANOMALIES_HEADER);

@@ -45,6 +45,8 @@ fn build(kind: PeriodKind, period: Period, inst: Option<&str>, inp: Inputs) -> R
         name: i.name.clone(),
         level: i.level.clone(),
         drg_dip: Some(true),
+        // The store knows TCM institutions; others are compared as one kind.
+        kind: if i.tcm { "中医".to_owned() } else { String::new() },
     });
     let mut b = monitor::DatasetBuilder::new(insts);
     let mut points: Vec<(String, f64)> = Vec::new();
