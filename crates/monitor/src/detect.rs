@@ -12,7 +12,7 @@
 //! raised on its cases with P, as review leads for the agency, not verdicts.
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::model::{Case, Dataset, Severity, NO_GROUP};
 
@@ -137,8 +137,18 @@ pub struct UpcodingParams {
     pub code_min_ratio: f64,
     /// …least z = (O − E) / √E…
     pub code_min_z: f64,
-    /// …and least cases with the code.
+    /// …and least cases with the code (over all years of the input)…
     pub code_min_cases: u64,
+    /// …at this false-alarm probability for the whole region (divided among the
+    /// institution × code pairs tested)…
+    pub code_alpha: f64,
+    /// …and the upper-split cases carrying the code cost less than their norm: largest
+    /// z of their mean ln(cost / norm) (against the region's own mean).
+    pub code_max_cost_z: f64,
+    /// Peer rates of a code in an ADRG are shrunk towards the code's rate over all
+    /// ADRGs of the level with this many pseudo-cases (empirical Bayes), so that a
+    /// code no peer happened to use in a small stratum is not "expected 0 times".
+    pub code_prior_cases: f64,
 }
 
 impl Default for UpcodingParams {
@@ -154,6 +164,9 @@ impl Default for UpcodingParams {
             code_min_ratio: 5.0,
             code_min_z: 5.0,
             code_min_cases: 8,
+            code_alpha: 0.01,
+            code_max_cost_z: -2.0,
+            code_prior_cases: 50.0,
         }
     }
 }
@@ -180,6 +193,9 @@ pub struct LowIndicationParams {
     /// fees is at least this multiple of the DRG's median share (not applied
     /// when the cost categories are not given).
     pub min_exam_ratio: f64,
+    /// …and at least this many of the institution's own robust standard deviations
+    /// above its usual examination share (see `Norms::exam_z`).
+    pub min_exam_z: f64,
 }
 
 /// A short, cheap, medical stay without CC/MCC, discharged home, whose cost is
@@ -193,6 +209,7 @@ fn short_stay(data: &Dataset, norms: &Norms, p: &LowIndicationParams, c: &Case) 
         && (c.way == 1 || c.way == 0)
         && (norms.cost_ratio(c) <= p.max_cost_ratio || norms.los_ratio(c) <= p.max_los_ratio)
         && norms.exam_ratio(c).is_none_or(|r| r >= p.min_exam_ratio)
+        && norms.exam_z(c).is_none_or(|z| z >= p.min_exam_z)
 }
 
 /// CHS-DRG ADRG codes: second letter A–J operating-room procedures, K–Q other
@@ -213,6 +230,7 @@ impl Default for LowIndicationParams {
             outpatient_adrgs: Vec::new(),
             specificity: 1.5,
             min_exam_ratio: 1.6,
+            min_exam_z: 1.5,
         }
     }
 }
@@ -231,17 +249,32 @@ pub struct ReducedParams {
     /// median share (what remains is mostly bed, nursing and the operation; not
     /// applied when the cost categories are not given).
     pub max_care_ratio: f64,
+    /// How far the case is from what its own hospital usually does, in that
+    /// hospital's robust standard deviations (its stays' spread around its own level
+    /// and mix; see `Norms::cost_z`): the combined deviation care_z + (cost_z +
+    /// los_z) / 2 must be at most this. Care carries most weight because what is left
+    /// out is care; a short, cheap stay with its usual care is not reduced service.
+    pub max_combined_z: f64,
 }
 
 impl Default for ReducedParams {
     fn default() -> Self {
         ReducedParams {
             screen: Screen::default(),
-            max_cost_ratio: 0.7,
-            max_los_ratio: 0.8,
-            max_care_ratio: 0.85,
+            max_cost_ratio: 0.8,
+            max_los_ratio: 0.9,
+            max_care_ratio: 0.95,
+            max_combined_z: -4.0,
         }
     }
+}
+
+/// The combined deviation of a case from its hospital's usual care, cost and stay:
+/// care_z + (cost_z + los_z) / 2 (without cost categories, the care term is the mean
+/// of the other two, so a file without them is judged on cost and stay alone).
+pub fn reduced_z(norms: &Norms, c: &Case) -> f64 {
+    let cl = (norms.cost_z(c) + norms.los_z(c)) / 2.0;
+    norms.care_z(c).unwrap_or(cl) + cl
 }
 
 /// Patient shirking (推诿患者), institution level, year on year.
@@ -347,6 +380,9 @@ impl Params {
         p.range_f64("upcoding.code_min_ratio", u.code_min_ratio, excess, "observed / expected");
         p.range_f64("upcoding.code_min_z", u.code_min_z, z_pos, "a z score");
         cases(&mut p, "upcoding.code_min_cases", u.code_min_cases);
+        p.range_f64("upcoding.code_alpha", u.code_alpha, Interval::open(dec("0"), dec("0.5")), "a probability");
+        p.range_f64("upcoding.code_max_cost_z", u.code_max_cost_z, z_neg, "a z score of cheaper cases");
+        p.range_f64("upcoding.code_prior_cases", u.code_prior_cases, Interval::closed(dec("0"), dec("100000")), "pseudo-cases");
 
         let l = &self.low_indication;
         screen(&mut p, "low_indication", &l.screen);
@@ -359,12 +395,14 @@ impl Params {
         check::unique(&mut p, l.outpatient_adrgs.iter().map(String::as_str), |i| format!("low_indication.outpatient_adrgs[{i}]"));
         p.range_f64("low_indication.specificity", l.specificity, excess, "a ratio of O/E");
         p.range_f64("low_indication.min_exam_ratio", l.min_exam_ratio, multiple, "a multiple of the median share");
+        p.range_f64("low_indication.min_exam_z", l.min_exam_z, z_pos, "a z score of more examinations");
 
         let r = &self.reduced;
         screen(&mut p, "reduced", &r.screen);
         p.range_f64("reduced.max_cost_ratio", r.max_cost_ratio, at_most_1, "a cost ratio");
         p.range_f64("reduced.max_los_ratio", r.max_los_ratio, at_most_1, "a length-of-stay ratio");
         p.range_f64("reduced.max_care_ratio", r.max_care_ratio, at_most_1, "a multiple of the median share");
+        p.range_f64("reduced.max_combined_z", r.max_combined_z, z_neg, "a z score of less care, cost and stay");
 
         let sh = &self.shirking;
         p.range_f64("shirking.high_weight_percentile", sh.high_weight_percentile, Interval::open(dec("0"), dec("100")), "a percentile");
@@ -431,6 +469,49 @@ pub struct Norms {
     /// that a case is compared with its own hospital's mix, not the region's.
     inst_exam: Vec<f64>,
     inst_care: Vec<f64>,
+    /// The institution's own spread of ln(cost / norm), ln(LOS / norm), ln(exam share /
+    /// norm) and ln(care share / norm) per (institution, year): 1.4826 × the median
+    /// absolute deviation (a robust standard deviation). Hospitals differ in how
+    /// variable their stays are, not only in their level; a case is judged against
+    /// its own hospital's spread (see [`Norms::cost_z`]).
+    sd_cost: Vec<f64>,
+    sd_los: Vec<f64>,
+    sd_exam: Vec<f64>,
+    sd_care: Vec<f64>,
+    /// Per DRG: an operating-room group (its mix is judged against the hospital's
+    /// surgical stays; the exam and care vectors have three slots per institution-year:
+    /// medical, surgical, both).
+    surgical: Vec<bool>,
+}
+
+/// Robust centre and spread of logarithms: (median, 1.4826 × MAD), the spread at
+/// least `floor` (NaN centre without values).
+fn log_centre_spread(v: &mut [f64], floor: f64) -> (f64, f64) {
+    for x in v.iter_mut() {
+        *x = x.ln();
+    }
+    let m = median(v);
+    for x in v.iter_mut() {
+        *x = (*x - m).abs();
+    }
+    let mad = median(v);
+    (m, if mad.is_finite() { (1.4826 * mad).max(floor) } else { f64::NAN })
+}
+
+/// The odds of a share given per mille (share : rest), kept finite at 0 and 1000 ‰
+/// by half a per mille on each side.
+fn odds(pm: f64) -> f64 {
+    let pm = pm.clamp(0.5, 999.5);
+    pm / (1000.0 - pm)
+}
+
+/// The share (per mille) of given odds.
+fn share_of_odds(o: f64) -> f64 {
+    if o.is_finite() {
+        1000.0 * o / (1.0 + o)
+    } else {
+        f64::NAN
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -472,31 +553,68 @@ impl Norms {
             let yk = (c.year() - y0) as usize;
             let k = yk * ng + c.drg as usize;
             let i = c.inst as usize * ny + yk;
-            if cost[k] > 0.0 {
+            // Positive ratios only (their logarithms are taken).
+            if cost[k] > 0.0 && c.total > 0 {
                 ic[i].push(c.total as f64 / cost[k]);
             }
-            if los[k] > 0.0 {
+            if los[k] > 0.0 && c.los > 0 {
                 il[i].push(f64::from(c.los) / los[k]);
             }
         }
-        let mut ie: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
-        let mut ica: Vec<Vec<f64>> = vec![Vec::new(); ni * ny];
+        // Cost mixes per (institution, year, operating-room or medical group): a
+        // hospital that charges much for operations has a different mix in its
+        // surgical stays than in its medical ones. Slot 2 pools both (the fallback of a
+        // slot with fewer than 20 stays).
+        let surgical: Vec<bool> = data
+            .groups
+            .iter()
+            .map(|g| !medical_adrg(&data.adrgs[g.adrg as usize]))
+            .collect();
+        let mut ie: Vec<Vec<f64>> = vec![Vec::new(); ni * ny * 3];
+        let mut ica: Vec<Vec<f64>> = vec![Vec::new(); ni * ny * 3];
         for c in data.cases.iter().filter(|c| c.drg != NO_GROUP && c.total > 0) {
             let yk = (c.year() - y0) as usize;
             let k = yk * ng + c.drg as usize;
-            let i = c.inst as usize * ny + yk;
-            if exam[k] > 0.0 {
-                ie[i].push(f64::from(c.exam_pm) / exam[k]);
+            let base = (c.inst as usize * ny + yk) * 3;
+            // Shares are compared as odds (share : rest): a stay whose care is cut to a
+            // third still has most of its cost in care when care is most of a stay's
+            // cost, and its share moves little while its odds fall threefold.
+            let r = |pm: u16, m: f64| odds(f64::from(pm)) / odds(m);
+            let slot = base + usize::from(surgical[c.drg as usize]);
+            if exam[k] > 0.0 && c.exam_pm > 0 && c.exam_pm < 1000 {
+                ie[slot].push(r(c.exam_pm, exam[k]));
+                ie[base + 2].push(r(c.exam_pm, exam[k]));
             }
-            if care[k] > 0.0 {
-                ica[i].push(f64::from(c.care_pm) / care[k]);
+            if care[k] > 0.0 && c.care_pm > 0 && c.care_pm < 1000 {
+                ica[slot].push(r(c.care_pm, care[k]));
+                ica[base + 2].push(r(c.care_pm, care[k]));
             }
         }
-        let fix = |m: f64| if m.is_finite() && m > 0.0 { m } else { 1.0 };
-        let inst_cost = ic.par_iter_mut().map(|v| fix(median(v))).collect();
-        let inst_los = il.par_iter_mut().map(|v| fix(median(v))).collect();
-        let inst_exam = ie.par_iter_mut().map(|v| fix(median(v))).collect();
-        let inst_care = ica.par_iter_mut().map(|v| fix(median(v))).collect();
+        let few: Vec<bool> = ica.iter().map(|v| v.len() < 20).collect();
+        // Centre (as a ratio; 1 without cases) and spread (NaN without cases).
+        let split = |v: &mut Vec<Vec<f64>>, floor: f64| -> (Vec<f64>, Vec<f64>) {
+            v.par_iter_mut()
+                .map(|v| {
+                    let (m, sd) = log_centre_spread(v, floor);
+                    (if m.is_finite() { m.exp() } else { 1.0 }, sd)
+                })
+                .unzip()
+        };
+        // Floors: a hospital whose stays barely vary is not made infinitely strict
+        // (length of stay is whole days; shares are per mille).
+        let (inst_cost, sd_cost) = split(&mut ic, 0.05);
+        let (inst_los, sd_los) = split(&mut il, 0.1);
+        let (mut inst_exam, mut sd_exam) = split(&mut ie, 0.05);
+        let (mut inst_care, mut sd_care) = split(&mut ica, 0.05);
+        for (j, &f) in few.iter().enumerate() {
+            if f && j % 3 != 2 {
+                let pooled = j - j % 3 + 2;
+                inst_exam[j] = inst_exam[pooled];
+                sd_exam[j] = sd_exam[pooled];
+                inst_care[j] = inst_care[pooled];
+                sd_care[j] = sd_care[pooled];
+            }
+        }
         Norms {
             y0,
             ng,
@@ -509,7 +627,38 @@ impl Norms {
             care,
             inst_exam,
             inst_care,
+            sd_cost,
+            sd_los,
+            sd_exam,
+            sd_care,
+            surgical,
         }
+    }
+
+    /// How far a case's cost is from what its hospital would charge for its DRG, in
+    /// its hospital's own robust standard deviations: ln(cost_ratio) / spread.
+    /// Negative is cheaper. NaN when it cannot be said.
+    pub fn cost_z(&self, c: &Case) -> f64 {
+        self.cost_ratio(c).ln() / self.inst_mix(&self.sd_cost, c)
+    }
+    /// Likewise for the length of stay.
+    pub fn los_z(&self, c: &Case) -> f64 {
+        self.los_ratio(c).ln() / self.inst_mix(&self.sd_los, c)
+    }
+    /// Likewise for the examination share, on the odds scale (positive: more
+    /// examinations than usual).
+    pub fn exam_z(&self, c: &Case) -> Option<f64> {
+        let m = self.exam_norm(c);
+        (c.total > 0 && m > 0.0).then(|| {
+            (odds(f64::from(c.exam_pm)) / odds(m)).ln() / self.mix_of(&self.sd_exam, c)
+        })
+    }
+    /// Likewise for the care share (negative: less care than usual).
+    pub fn care_z(&self, c: &Case) -> Option<f64> {
+        let m = self.care_norm(c);
+        (c.total > 0 && m > 0.0).then(|| {
+            (odds(f64::from(c.care_pm)) / odds(m)).ln() / self.mix_of(&self.sd_care, c)
+        })
     }
 
     fn ny(&self) -> usize {
@@ -561,16 +710,22 @@ impl Norms {
         (c.total > 0 && m > 0.0).then(|| f64::from(c.care_pm) / m)
     }
     /// The examination share a case is compared with: its DRG's median in the year at
-    /// its institution's own cost mix (per mille).
+    /// its institution's own cost mix (per mille; the odds of the median times the
+    /// institution's median odds ratio).
     pub fn exam_norm(&self, c: &Case) -> f64 {
-        self.exam_share(c.year(), c.drg) * self.inst_mix(&self.inst_exam, c)
+        share_of_odds(odds(self.exam_share(c.year(), c.drg)) * self.mix_of(&self.inst_exam, c))
     }
     /// The care share a case is compared with, likewise.
     pub fn care_norm(&self, c: &Case) -> f64 {
-        self.care_share(c.year(), c.drg) * self.inst_mix(&self.inst_care, c)
+        share_of_odds(odds(self.care_share(c.year(), c.drg)) * self.mix_of(&self.inst_care, c))
     }
     fn inst_mix(&self, v: &[f64], c: &Case) -> f64 {
         v[c.inst as usize * self.ny() + (c.year() - self.y0) as usize]
+    }
+    /// An exam or care vector's value for a case's institution, year and kind of group.
+    fn mix_of(&self, v: &[f64], c: &Case) -> f64 {
+        let base = (c.inst as usize * self.ny() + (c.year() - self.y0) as usize) * 3;
+        v[base + usize::from(self.surgical.get(c.drg as usize).copied().unwrap_or(false))]
     }
 }
 
@@ -660,16 +815,38 @@ pub fn split_admissions(data: &Dataset, p: &SplitParams, out: &mut Detection) {
     }
 }
 
+/// Who an institution is compared with in [`screen`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Peers {
+    /// The institutions of its level and kind (综合, 中医, 专科/…) when that class has
+    /// at least [`MIN_CLASS_SIZE`] institutions, else all of its level: for properties
+    /// whose natural rate depends on the level (the share of CC/MCC cases).
+    Level,
+    /// Every other institution of the region: for properties measured against the
+    /// institution's own cost level, mix and spread ([`Norms::cost_z`] …), whose
+    /// natural rate does not depend on the level or kind.
+    Region,
+}
+
 /// Indirect standardisation: institutions whose count of cases with property
-/// `has` exceeds what their peers in the same year and stratum would give. Peers are
-/// the institutions of the same level *and* kind (综合, 中医, 专科/…) when that class
-/// has at least [`MIN_CLASS_SIZE`] institutions, else all of the level (a lone
-/// tertiary TCM hospital is compared with its level, its cost mix adjusted by the
-/// norms). Peer rates leave the institution itself out (so a large institution does
-/// not set its own norm); a stratum without other peers contributes its own rate.
+/// `has` exceeds what their peers in the same year and stratum would give. Peer rates
+/// leave the institution itself out (so a large institution does not set its own
+/// norm); a stratum without other peers contributes its own rate.
+///
+/// The evidence `z` is the smaller of two, so that neither a small nor a large
+/// institution is flagged for what is only noise:
+/// - the exact Poisson tail P(X ≥ O | E) as a normal deviate (a small hospital with
+///   3 cases where 0.4 are expected is not "z = 4");
+/// - the random-effects funnel (Spiegelhalter 2005): institutions differ by more than
+///   chance even without abuse, by a between-institution variance τ² of O/E estimated
+///   from the institution-years that do not stand out (10 % winsorised at each end,
+///   so that abusers do not set it): z = (O/E − 1) / √(1/E + τ²). A large hospital 1.3 × its peers is
+///   ordinary variation, not a 10σ outlier.
+///
 /// Returns (institution, year) → (observed, expected, z).
 fn screen(
     data: &Dataset,
+    peers: Peers,
     eligible: impl Fn(&Case) -> Option<u32> + Sync,
     has: impl Fn(&Case) -> bool + Sync,
 ) -> FxHashMap<(u32, i32), (u64, f64, f64)> {
@@ -679,54 +856,122 @@ fn screen(
     for &c in &class_of {
         *class_size.entry(c).or_default() += 1;
     }
-    // Counts per (institution, year, stratum), per (class, year, stratum) and per
-    // (level, year, stratum).
+    // The group an institution's peers are counted in.
+    let group_of: Vec<u32> = (0..data.institutions.len())
+        .map(|i| match peers {
+            Peers::Region => 0,
+            Peers::Level if class_size[&class_of[i]] >= MIN_CLASS_SIZE => class_of[i],
+            Peers::Level => u32::MAX - level_of[i],
+        })
+        .collect();
+    // Counts per (institution, year, stratum) and per (peer group, year, stratum).
     let mut own: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
-    let mut by_class: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
-    let mut by_level: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
+    let mut by_group: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
     for c in &data.cases {
         if let Some(s) = eligible(c) {
             let h = u64::from(has(c));
             for e in [
                 own.entry((c.inst, c.year(), s)).or_default(),
-                by_class.entry((class_of[c.inst as usize], c.year(), s)).or_default(),
-                by_level.entry((level_of[c.inst as usize], c.year(), s)).or_default(),
+                by_group.entry((group_of[c.inst as usize], c.year(), s)).or_default(),
             ] {
                 e.0 += 1;
                 e.1 += h;
             }
         }
     }
-    let mut per: FxHashMap<(u32, i32), (u64, f64)> = FxHashMap::default();
-    for (&(inst, year, s), &(n, k)) in &own {
-        let class = class_of[inst as usize];
-        let (pn, pk) = if class_size[&class] >= MIN_CLASS_SIZE {
-            by_class[&(class, year, s)]
-        } else {
-            by_level[&(level_of[inst as usize], year, s)]
-        };
-        let (on, ok) = (pn - n, pk - k);
-        let rate = if on > 0 {
-            ok as f64 / on as f64
-        } else {
-            k as f64 / n as f64
-        };
-        let e = per.entry((inst, year)).or_default();
-        e.0 += k;
-        e.1 += n as f64 * rate;
-    }
-    per.into_iter()
-        .map(|(k, (o, e))| {
-            let z = if e > 0.0 {
-                (o as f64 - e) / e.sqrt()
-            } else if o > 0 {
-                f64::INFINITY
+    // Expected counts with the institution-years in `out` left out of every peer
+    // rate (and each institution always left out of its own).
+    let expect = |out: &FxHashSet<(u32, i32)>| -> FxHashMap<(u32, i32), (u64, f64)> {
+        let mut removed: FxHashMap<(u32, i32, u32), (u64, u64)> = FxHashMap::default();
+        for (&(inst, year, s), &(n, k)) in &own {
+            if out.contains(&(inst, year)) {
+                let e = removed.entry((group_of[inst as usize], year, s)).or_default();
+                e.0 += n;
+                e.1 += k;
+            }
+        }
+        let mut per: FxHashMap<(u32, i32), (u64, f64)> = FxHashMap::default();
+        for (&(inst, year, s), &(n, k)) in &own {
+            let g = (group_of[inst as usize], year, s);
+            let (pn, pk) = by_group[&g];
+            let (rn, rk) = removed.get(&g).copied().unwrap_or_default();
+            let (rn, rk) = if out.contains(&(inst, year)) { (rn, rk) } else { (rn + n, rk + k) };
+            let (on, ok) = (pn - rn, pk - rk);
+            let rate = if on > 0 {
+                ok as f64 / on as f64
             } else {
-                0.0
+                k as f64 / n as f64
             };
-            (k, (o, e, z))
-        })
+            let e = per.entry((inst, year)).or_default();
+            e.0 += k;
+            e.1 += n as f64 * rate;
+        }
+        per
+    };
+    // Two passes: institution-years that stand out in the first by the exact test
+    // alone (z ≥ 3 and 1.5 × their expectation) are left out of the peer rates of the
+    // second, so that one abuser does not raise the norm another is measured against
+    // (two abusers of a level must not hide each other), and out of the estimate of
+    // the between-institution variance, so that abusers do not pass for variation.
+    let first = expect(&FxHashSet::default());
+    let outliers: FxHashSet<(u32, i32)> = first
+        .iter()
+        .filter(|(_, &(o, e))| funnel_z(o, e, 0.0) >= 3.0 && o as f64 >= 1.5 * e)
+        .map(|(&k, _)| k)
+        .collect();
+    let second = if outliers.is_empty() { first } else { expect(&outliers) };
+    let tau2 = between_variance(
+        second.iter().filter(|(k, _)| !outliers.contains(k)).map(|(_, v)| *v),
+    );
+    second
+        .into_iter()
+        .map(|(k, (o, e))| (k, (o, e, funnel_z(o, e, tau2))))
         .collect()
+}
+
+/// The between-institution variance τ² of O/E (additive random effects, Spiegelhalter
+/// 2005, §3.3): from the institution-years with E ≥ 1 (at least 5 of them), Poisson
+/// z-scores winsorised at 10 % each end give the overdispersion φ = mean(z²); τ² =
+/// (nφ − (n − 1)) / (Σw − Σw² / Σw) with w = E, and 0 when φ shows no overdispersion.
+fn between_variance(v: impl Iterator<Item = (u64, f64)>) -> f64 {
+    let pts: Vec<(f64, f64)> = v
+        .filter(|&(_, e)| e >= 1.0)
+        .map(|(o, e)| ((o as f64 - e) / e.sqrt(), e))
+        .collect();
+    let n = pts.len();
+    // Too few institution-years to tell variation from chance.
+    if n < 5 {
+        return 0.0;
+    }
+    let mut zs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    zs.sort_unstable_by(f64::total_cmp);
+    let (lo, hi) = (zs[n / 10], zs[n - 1 - n / 10]);
+    let phi = zs.iter().map(|z| z.clamp(lo, hi).powi(2)).sum::<f64>() / n as f64;
+    let nf = n as f64;
+    if nf * phi <= nf - 1.0 {
+        return 0.0;
+    }
+    let sw: f64 = pts.iter().map(|p| p.1).sum();
+    let sw2: f64 = pts.iter().map(|p| p.1 * p.1).sum();
+    ((nf * phi - (nf - 1.0)) / (sw - sw2 / sw)).max(0.0)
+}
+
+/// The evidence that O exceeds E: the smaller of the exact Poisson tail as a normal
+/// deviate and the random-effects z (see [`screen`]). 0 when O ≤ E.
+fn funnel_z(o: u64, e: f64, tau2: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, DiscreteCDF, Normal, Poisson};
+    if (o as f64) <= e {
+        return if e > 0.0 { (o as f64 - e) / e.sqrt() } else { 0.0 };
+    }
+    if e <= 0.0 {
+        return f64::INFINITY;
+    }
+    // P(X ≥ O) = P(X > O − 1).
+    let tail = Poisson::new(e).map_or(0.0, |d| d.sf(o - 1));
+    let std = Normal::standard();
+    let z_exact = if tail <= 0.0 { 40.0 } else { -std.inverse_cdf(tail.min(0.5)) };
+    let z_re = (o as f64 / e - 1.0) / (1.0 / e + tau2).sqrt();
+    z_exact.min(z_re)
 }
 
 fn passes(s: &Screen, (o, e, z): (u64, f64, f64)) -> bool {
@@ -759,7 +1004,7 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             .then(|| data.groups[c.drg as usize].adrg)
     };
     let upper = |c: &Case| data.groups[c.drg as usize].severity.upper();
-    let scr = screen(data, eligible, upper);
+    let scr = screen(data, Peers::Level, eligible, upper);
     // Cost of upper-split cases against their own norm: mean ln ratio and its z.
     let mut cost_gap: FxHashMap<(u32, i32), (f64, f64, u64)> = FxHashMap::default();
     for c in data
@@ -775,11 +1020,23 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             e.2 += 1;
         }
     }
-    // Mean ln ratio, its z and the geometric mean from (Σ ln r, Σ ln² r, n).
+    // The region's own mean ln ratio of upper-split cases: a DRG that mixes CC and MCC
+    // cases is skewed, so its cases' mean ln(cost / median) is not 0 (about −0.03 in
+    // every hospital); an institution is compared with that, not with 0.
+    let centre = {
+        let (mut sum, mut n) = (0.0, 0u64);
+        for v in cost_gap.values() {
+            sum += v.0;
+            n += v.2;
+        }
+        if n > 0 { sum / n as f64 } else { 0.0 }
+    };
+    // Mean ln ratio against the centre, and its z, from (Σ ln r, Σ ln² r, n).
     let stats = |(sum, sq, n): (f64, f64, u64)| {
         let nf = n as f64;
-        let mean = sum / nf;
-        let sd = ((sq / nf - mean * mean).max(0.0) * nf / (nf - 1.0).max(1.0))
+        let raw = sum / nf;
+        let mean = raw - centre;
+        let sd = ((sq / nf - raw * raw).max(0.0) * nf / (nf - 1.0).max(1.0))
             .sqrt()
             .max(1e-9);
         (mean, mean / (sd / nf.sqrt()))
@@ -787,8 +1044,10 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
     // Secondary diagnoses an institution-year uses far more than peers, whose
     // upper-split cases cost less than their DRG norm: codes that move cases
     // up a split without the complication's cost.
-    let cand = overused_codes(data, eligible, p);
-    let mut code_cost: FxHashMap<(u32, i32, u32), (f64, f64, u64)> = FxHashMap::default();
+    let cand = overused_codes(data, eligible, &scr, p);
+    // The cost of the upper-split cases carrying a code, over all years (a coder's
+    // habit is the institution's, not one year's).
+    let mut code_cost: FxHashMap<(u32, u32), (f64, f64, u64)> = FxHashMap::default();
     if !cand.is_empty() {
         for c in data.cases.iter().filter(|c| eligible(c).is_some() && upper(c)) {
             let r = norms.cost_ratio(c);
@@ -796,9 +1055,8 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
                 continue;
             }
             for &d in data.secondaries(c) {
-                let k = (c.inst, c.year(), d);
-                if cand.contains_key(&k) {
-                    let e = code_cost.entry(k).or_default();
+                if cand.contains_key(&(c.inst, c.year(), d)) {
+                    let e = code_cost.entry((c.inst, d)).or_default();
                     e.0 += r.ln();
                     e.1 += r.ln().powi(2);
                     e.2 += 1;
@@ -810,12 +1068,12 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
     let mut suspect: FxHashMap<(u32, i32, u32), (u64, f64, f64, f64, f64)> = FxHashMap::default();
     let mut by_inst: FxHashMap<(u32, i32), Vec<u32>> = FxHashMap::default();
     for (&k, &(o, e, z)) in &cand {
-        let Some(&cs) = code_cost.get(&k) else { continue };
+        let Some(&cs) = code_cost.get(&(k.0, k.2)) else { continue };
         if cs.2 < 2 {
             continue;
         }
         let (mean, cz) = stats(cs);
-        if cz <= p.max_cost_z && mean.exp() <= p.max_cost_ratio {
+        if cz <= p.code_max_cost_z && mean.exp() <= p.max_cost_ratio {
             suspect.insert(k, (o, e, z, mean.exp(), cz));
             by_inst.entry((k.0, k.1)).or_default().push(k.2);
         }
@@ -971,17 +1229,23 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
     }
 }
 
-/// Secondary diagnoses an institution-year codes far more often than peers of
-/// its level: over cases of ADRGs that split by severity, O = its cases with
-/// the code, E = Σ over its ADRGs of cases × the code's rate among the other
-/// institutions of the level in the same year and ADRG.
-/// Returns (institution, year, diagnosis) → (O, E, z) for the codes passing
-/// the thresholds.
+/// Secondary diagnoses an institution codes far more often than peers of its level:
+/// over cases of ADRGs that split by severity, O = its cases with the code, E = Σ over
+/// its ADRGs of cases × the code's rate among the other institutions of the level in
+/// the same year and ADRG. The evidence is pooled over the years of the input (a
+/// coder's habit persists) and judged by the exact Poisson tail P(X ≥ O | E), at a
+/// false-alarm probability `code_alpha` for the whole region: divided by the number of
+/// institution × code pairs tested (Bonferroni), so that among thousands of codes the
+/// one that is common by chance is not taken for a habit.
+/// Returns (institution, year, diagnosis) → (O, E of that year, pooled z) for the
+/// codes passing.
 fn overused_codes(
     data: &Dataset,
     eligible: impl Fn(&Case) -> Option<u32>,
+    share: &FxHashMap<(u32, i32), (u64, f64, f64)>,
     p: &UpcodingParams,
 ) -> FxHashMap<(u32, i32, u32), (u64, f64, f64)> {
+    use statrs::distribution::{ContinuousCDF, DiscreteCDF, Normal, Poisson};
     let mut out = FxHashMap::default();
     // Peers: the same level (code habits are compared across kinds).
     let level_of = data.level_of_institutions();
@@ -1006,6 +1270,15 @@ fn overused_codes(
             *own_k.entry((c.inst, y, a, d)).or_default() += 1;
         }
     }
+    // The code's rate over all ADRGs of the level and year (the prior of each stratum).
+    let mut level_n: FxHashMap<(u32, i32), u64> = FxHashMap::default();
+    let mut level_k: FxHashMap<(u32, i32, u32), u64> = FxHashMap::default();
+    for (&(l, y, _), &n) in &peer_n {
+        *level_n.entry((l, y)).or_default() += n;
+    }
+    for (&(l, y, _, d), &k) in &peer_k {
+        *level_k.entry((l, y, d)).or_default() += k;
+    }
     // Per institution-year: its strata and the codes it uses.
     let mut strata: FxHashMap<(u32, i32), Vec<(u32, u64)>> = FxHashMap::default();
     for (&(i, y, a), &n) in &own_n {
@@ -1015,26 +1288,70 @@ fn overused_codes(
     for (&(i, y, _, d), &k) in &own_k {
         *observed.entry((i, y, d)).or_default() += k;
     }
-    for (&(i, y, d), &o) in &observed {
-        if o < p.code_min_cases {
-            continue;
-        }
+    // Per (institution, year, code): O and E; pooled per (institution, code).
+    let mut per_year: FxHashMap<(u32, i32, u32), (u64, f64)> = FxHashMap::default();
+    let mut pooled: FxHashMap<(u32, u32), (u64, f64)> = FxHashMap::default();
+    let mut keys: Vec<(u32, i32, u32)> = observed.keys().copied().collect();
+    keys.sort_unstable();
+    for &(i, y, d) in &keys {
+        let o = observed[&(i, y, d)];
         let l = level_of[i as usize];
+        // The prior: the code's rate among the other institutions of the level, all ADRGs.
+        let own_all: u64 = strata[&(i, y)].iter().map(|&(_, n)| n).sum();
+        let ln = level_n[&(l, y)] - own_all;
+        let lk = level_k.get(&(l, y, d)).copied().unwrap_or(0) - o.min(level_k.get(&(l, y, d)).copied().unwrap_or(0));
+        let prior = if ln > 0 { lk as f64 / ln as f64 } else { 0.0 };
+        let a0 = p.code_prior_cases;
         let mut e = 0.0;
         for &(a, n) in &strata[&(i, y)] {
             let pn = peer_n[&(l, y, a)] - n;
             let own = own_k.get(&(i, y, a, d)).copied().unwrap_or(0);
             let pk = peer_k.get(&(l, y, a, d)).copied().unwrap_or(0) - own;
-            e += if pn > 0 {
-                n as f64 * pk as f64 / pn as f64
+            e += if pn > 0 || a0 > 0.0 {
+                n as f64 * (pk as f64 + a0 * prior) / (pn as f64 + a0)
             } else {
                 own as f64
             };
         }
-        // A code no peer uses counts as expected once in the institution's cases.
-        let e_floor = e.max(0.5);
-        let z = (o as f64 - e_floor) / e_floor.sqrt();
-        if z >= p.code_min_z && o as f64 >= p.code_min_ratio * e_floor {
+        per_year.insert((i, y, d), (o, e));
+    }
+    // A hospital with more complicated cases (or more thorough coders) has more of
+    // every complication code: each code's expectation is raised by the institution's
+    // O/E of cases in CC/MCC splits (`share`, never lowered), so that only codes used
+    // out of proportion to its own share of complications stand out.
+    for &(i, y, d) in &keys {
+        let (o, e) = per_year[&(i, y, d)];
+        let f = share.get(&(i, y)).map_or(1.0, |&(so, se, _)| {
+            if se > 0.0 { (so as f64 / se).max(1.0) } else { 1.0 }
+        });
+        let e = e * f;
+        per_year.insert((i, y, d), (o, e));
+        let t = pooled.entry((i, d)).or_default();
+        t.0 += o;
+        t.1 += e;
+    }
+    let tested = pooled.values().filter(|v| v.0 >= p.code_min_cases).count().max(1);
+    let std = Normal::standard();
+    // The deviate the tail must reach: the larger of code_min_z and the Bonferroni one.
+    let need = p.code_min_z.max(-std.inverse_cdf(p.code_alpha / tested as f64));
+    let mut pass: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+    for (&(i, d), &(o, e)) in &pooled {
+        if o < p.code_min_cases {
+            continue;
+        }
+        // A code no peer uses counts as expected half a time in the institution's cases.
+        let e = e.max(0.5);
+        if (o as f64) < p.code_min_ratio * e {
+            continue;
+        }
+        let tail = Poisson::new(e).map_or(0.0, |pd| pd.sf(o - 1));
+        let z = if tail <= 0.0 { 40.0 } else { -std.inverse_cdf(tail.min(0.5)) };
+        if z >= need {
+            pass.insert((i, d), z);
+        }
+    }
+    for (&(i, y, d), &(o, e)) in &per_year {
+        if let Some(&z) = pass.get(&(i, d)) {
             out.insert((i, y, d), (o, e, z));
         }
     }
@@ -1053,13 +1370,13 @@ pub fn low_indication(data: &Dataset, norms: &Norms, p: &LowIndicationParams, ou
     let eligible = |c: &Case| (c.drg != NO_GROUP).then_some(c.drg);
     let short = |c: &Case| short_stay(data, norms, p, c);
     let has = |c: &Case| short(c) && listed[data.groups[c.drg as usize].adrg as usize];
-    let scr = screen(data, eligible, has);
+    let scr = screen(data, Peers::Region, eligible, has);
     // With a list: the excess must be specific to the listed conditions (short,
     // cheap stays everywhere point to reduced services instead).
     let outside = if p.outpatient_adrgs.is_empty() {
         FxHashMap::default()
     } else {
-        screen(data, eligible, |c: &Case| {
+        screen(data, Peers::Region, eligible, |c: &Case| {
             short(c) && !listed[data.groups[c.drg as usize].adrg as usize]
         })
     };
@@ -1173,10 +1490,11 @@ pub fn reduced_services(
             && norms.cost_ratio(c) <= p.max_cost_ratio
             && norms.los_ratio(c) <= p.max_los_ratio
             && norms.care_ratio(c).is_none_or(|r| r <= p.max_care_ratio)
+            && reduced_z(norms, c) <= p.max_combined_z
             && !(listed[data.groups[c.drg as usize].adrg as usize]
                 && short_stay(data, norms, low, c))
     };
-    let scr = screen(data, eligible, has);
+    let scr = screen(data, Peers::Region, eligible, has);
     let hit = screened(
         data,
         &scr,
@@ -1375,8 +1693,10 @@ mod tests {
             ("\"min_cases\": 20", "\"min_cases\": 0", "upcoding.min_cases = 0: must be at least 1"),
             ("\"min_cases\": 20", "\"min_cases\": -3", "upcoding.min_cases (line 3): invalid value"),
             ("\"max_cost_z\": -1.0", "\"max_cost_z\": 1.0", "upcoding.max_cost_z = 1: must lie in [-50, 0]"),
-            ("\"max_cost_ratio\": 0.95", "\"max_cost_ratio\": 1.95", "upcoding.max_cost_ratio = 1.95: must lie in (0, 1]"),
-            ("\"max_care_ratio\": 0.85", "\"max_care_ratio\": 0", "reduced.max_care_ratio = 0: must lie in (0, 1]"),
+            ("\"max_cost_ratio\": 0.9", "\"max_cost_ratio\": 1.95", "upcoding.max_cost_ratio = 1.95: must lie in (0, 1]"),
+            ("\"max_care_ratio\": 0.95", "\"max_care_ratio\": 0", "reduced.max_care_ratio = 0: must lie in (0, 1]"),
+            ("\"max_combined_z\": -4.0", "\"max_combined_z\": 4.0", "reduced.max_combined_z = 4: must lie in [-50, 0]"),
+            ("\"code_alpha\": 0.01", "\"code_alpha\": 0.7", "upcoding.code_alpha = 0.7: must lie in (0, 0.5)"),
             ("\"high_weight_percentile\": 75.0", "\"high_weight_percentile\": 100.0", "shirking.high_weight_percentile = 100: must lie in (0, 100)"),
             ("\"min_share_ratio\": 1.05", "\"min_share_ratio\": 0.5", "upcoding.min_share_ratio = 0.5: must lie in [1, 1000]"),
             ("\"FV2\", \"KS1\"", "\"FV2\", \"FV2\"", "low_indication.outpatient_adrgs[1] = \"FV2\": repeats"),

@@ -213,3 +213,95 @@ fn planned_treatment_is_never_labelled_a_split() {
     }
 }
 
+
+/// Issue 15: the generator's giveaways are gone. In a clean region patients come back
+/// (a repeated patient is not a label), MCC-only cases exist (a genuine MCC does not
+/// always bring a CC along), and in an abusive region the cost mixes of labelled
+/// cases overlap those of unlabelled ones (a cost-share threshold alone cannot read
+/// the labels back).
+#[test]
+fn the_generator_leaves_no_giveaways() {
+    use std::collections::{HashMap, HashSet};
+    let clean = synth::Config { hospitals: 40, cases: 80_000, years: vec![2024, 2025], seed: 21, anomaly_rate: 0.0, ..Default::default() };
+    let grouper = drg::Grouper::new(synth::demo::scheme().expect("demo scheme")).expect("demo scheme");
+    let gen = synth::Generator::new(clean.clone(), &grouper, None);
+    let cc: HashSet<String> = gen.catalog().secondaries.cc.iter().map(|(c, _)| codes::normalize(c).into_owned()).collect();
+    let (data, labels) = region(clean);
+    assert!(labels.is_empty());
+
+    // Returning patients, at a realistic rate, some at another hospital, some in cycles.
+    let mut stays: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, c) in data.cases.iter().enumerate() {
+        stays.entry(c.patient).or_default().push(i);
+    }
+    let repeated: usize = stays.values().filter(|v| v.len() > 1).map(Vec::len).sum();
+    let share = repeated as f64 / data.cases.len() as f64;
+    let elsewhere = stays.values().filter(|v| v.len() > 1 && v.iter().any(|&i| data.cases[i].inst != data.cases[v[0]].inst)).count();
+    let cycles = stays
+        .values()
+        .filter(|v| v.len() > 2 && v.iter().all(|&i| data.diagnoses[data.cases[i].main_dx as usize].starts_with("Z51") || i == v[0]))
+        .count();
+    println!("clean region: {:.1} % of stays belong to returning patients; {elsewhere} patients seen at two hospitals; {cycles} in treatment cycles", share * 100.0);
+    assert!((0.05..0.4).contains(&share), "returning patients: {share:.3} of stays");
+    assert!(elsewhere > 0 && cycles > 0, "returning patients are all alike: {elsewhere} elsewhere, {cycles} in cycles");
+
+    // MCC-only cases: in an MCC split with no CC code beside the MCC.
+    let mcc: Vec<usize> = (0..data.cases.len())
+        .filter(|&i| data.cases[i].drg != monitor::model::NO_GROUP && data.groups[data.cases[i].drg as usize].severity == monitor::model::Severity::Mcc)
+        .collect();
+    let mcc_only = mcc
+        .iter()
+        .filter(|&&i| !data.secondaries(&data.cases[i]).iter().any(|&d| cc.contains(&data.diagnoses[d as usize])))
+        .count();
+    println!("{} cases in MCC splits, {mcc_only} of them without a CC", mcc.len());
+    assert!(mcc.len() > 100 && mcc_only as f64 >= 0.2 * mcc.len() as f64, "MCC-only: {mcc_only} of {}", mcc.len());
+
+    // Cost mixes overlap: some labelled cases look like unlabelled ones in the share the
+    // detectors read (care for reduced services, examinations for low indication).
+    let abusive = synth::Config { hospitals: 40, cases: 80_000, years: vec![2024, 2025], seed: 21, anomaly_rate: 0.08, ..Default::default() };
+    let (data, labels) = region(abusive);
+    let norms = monitor::detect::Norms::new(&data, &data.years());
+    let by_id: HashMap<&str, usize> = data.case_ids.iter().enumerate().map(|(i, s)| (s, i)).collect();
+    let q = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p) as usize]
+    };
+    for (pattern, ratio, low_side) in [
+        (Pattern::ReducedServices, (|n: &monitor::detect::Norms, c: &monitor::Case| n.care_ratio(c)) as fn(&_, &_) -> Option<f64>, true),
+        (Pattern::LowIndication, |n: &monitor::detect::Norms, c: &monitor::Case| n.exam_ratio(c), false),
+    ] {
+        let labelled: HashSet<usize> = labels.iter().filter(|l| l.pattern == pattern).filter_map(|l| by_id.get(l.case_id.as_str()).copied()).collect();
+        let groups: HashSet<u32> = labelled.iter().map(|&i| data.cases[i].drg).collect();
+        let mut lab: Vec<f64> = labelled.iter().filter_map(|&i| ratio(&norms, &data.cases[i])).collect();
+        let mut unl: Vec<f64> = (0..data.cases.len())
+            .filter(|i| !labelled.contains(i) && groups.contains(&data.cases[*i].drg))
+            .filter_map(|i| ratio(&norms, &data.cases[i]))
+            .collect();
+        assert!(lab.len() >= 50, "{}: {} labelled cases", pattern.label(), lab.len());
+        // The unlabelled cases' 2nd percentile (reduced services: less care) or 98th
+        // (low indication: more examinations), and how many labelled cases lie on the
+        // unlabelled side of it.
+        let edge = q(&mut unl, if low_side { 0.02 } else { 0.98 });
+        let inside = lab.iter().filter(|&&x| if low_side { x >= edge } else { x <= edge }).count() as f64 / lab.len() as f64;
+        println!(
+            "{}: {} labelled, median share ratio {:.2}; unlabelled {} percentile {:.2}; {:.1} % of labelled cases inside the unlabelled range",
+            pattern.label(), lab.len(), q(&mut lab, 0.5), if low_side { "2nd" } else { "98th" }, edge, inside * 100.0
+        );
+        assert!(inside >= 0.01, "{}: only {:.1} % of labelled cases overlap the unlabelled range", pattern.label(), inside * 100.0);
+        // And the share alone does not read the labels back: the best threshold on it
+        // (over the labelled cases' groups) stays below the detectors' bar.
+        let mut all: Vec<(f64, bool)> = lab.iter().map(|&x| (x, true)).chain(unl.iter().map(|&x| (x, false))).collect();
+        all.sort_by(|a, b| if low_side { a.0.total_cmp(&b.0) } else { b.0.total_cmp(&a.0) });
+        let (mut tp, mut best) = (0usize, (0.0f64, 0.0f64, 0.0f64));
+        for (k, &(_, is_lab)) in all.iter().enumerate() {
+            tp += usize::from(is_lab);
+            let (p, r) = (tp as f64 / (k + 1) as f64, tp as f64 / lab.len() as f64);
+            let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+            if f1 > best.0 {
+                best = (f1, p, r);
+            }
+        }
+        println!("  the best threshold on the share alone: precision {:.3}, recall {:.3}", best.1, best.2);
+        assert!(best.1 < 0.8 || best.2 < 0.9, "{}: the share alone separates the labels (precision {:.3}, recall {:.3})", pattern.label(), best.1, best.2);
+    }
+}

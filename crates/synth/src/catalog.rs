@@ -279,7 +279,7 @@ fn unit_hash(s: &str, seed: u64, salt: u64) -> f64 {
 }
 
 /// A standard normal number from a string and a seed (Box–Muller on two hashes).
-fn normal_hash(s: &str, seed: u64, salt: u64) -> f64 {
+pub(crate) fn normal_hash(s: &str, seed: u64, salt: u64) -> f64 {
     let u1 = unit_hash(s, seed, salt).max(1e-12);
     let u2 = unit_hash(s, seed, salt ^ 0x5555);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

@@ -71,13 +71,14 @@ enum Severity {
 }
 
 /// How a stay's cost splits into the 14 categories.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Mix {
     Usual,
-    /// A work-up admission: mostly examinations, inspections and laboratory tests.
-    Examinations,
-    /// Reduced services: little of drugs, tests, treatment and materials.
-    Thin,
+    /// A work-up admission: mostly examinations, inspections and laboratory tests
+    /// (the usual mix blended with a work-up's, this much of the latter, 0–1).
+    Examinations(f64),
+    /// Reduced services: drugs, tests, treatment and materials at this fraction.
+    Thin(f64),
 }
 
 struct Profile {
@@ -106,6 +107,18 @@ struct HospPlan {
     shirker: bool,
     profile: usize,
     shirk_profile: usize,
+    /// Share of this institution's cases that carry one of its patterns (the
+    /// configured rate × 0.5–1.5: abusers differ in how much they abuse).
+    rate: f64,
+    /// How strongly it abuses, 0 (mildly) to 1 (blatantly): how far costs, stays
+    /// and cost mixes move from the usual.
+    intensity: f64,
+    /// Coding habits: how thoroughly its coders record complications (multiplies the
+    /// chance of a CC or MCC), and the chance that an MCC case also gets a CC coded.
+    coding: f64,
+    cc_with_mcc: f64,
+    /// Its cost mix: a factor per fee category (charging habits, pharmacy, lab).
+    mix: [f64; 14],
 }
 
 /// A configured generator. Build once, then write the files.
@@ -121,11 +134,31 @@ pub struct Generator {
     low_indication: Profile,
     /// Relative weight above which a case counts as high-weight (shirking).
     high_rw: f64,
+    /// Per ADRG: how common complications are in it (multiplies the chance of CC/MCC).
+    adrg_severity: Vec<f64>,
+    /// Templates of planned treatment in cycles (chemotherapy, radiotherapy: Z51).
+    planned: Vec<usize>,
+    /// How often each MCC and CC code is coded in the region: a few complications
+    /// (pneumonia, heart failure, electrolyte disorders…) are common and most are
+    /// rare, as in real coding (Zipf-like weights over a seeded order; cumulative).
+    mcc_use: Profile,
+    cc_use: Profile,
+}
+
+/// A patient coming back: the template of the new stay, the previous stay, the days
+/// between its discharge and the new admission, and the admission route if not drawn.
+struct Visit<'p, 'a> {
+    template: usize,
+    prev: &'p Rec<'a>,
+    gap: i64,
+    route: Option<u8>,
 }
 
 /// One record being built (codes borrow from the catalog).
 struct Rec<'a> {
     case_ix: u64,
+    /// Index of its template in the catalogue.
+    template: usize,
     hosp: usize,
     employee: bool,
     patient: (i32, u64),
@@ -205,13 +238,24 @@ impl Generator {
         let mut plans: Vec<HospPlan> = region
             .institutions
             .iter()
-            .map(|h| HospPlan {
-                patterns: Vec::new(),
-                upcode_mcc: Vec::new(),
-                upcode_cc: Vec::new(),
-                shirker: false,
-                profile: profile_of((h.level, h.kind, false), &mut profiles),
-                shirk_profile: profile_of((h.level, h.kind, true), &mut profiles),
+            .map(|h| {
+                let mut mix = [1.0; 14];
+                for m in mix.iter_mut() {
+                    *m = (0.25 * normal(&mut rng)).exp();
+                }
+                HospPlan {
+                    patterns: Vec::new(),
+                    upcode_mcc: Vec::new(),
+                    upcode_cc: Vec::new(),
+                    shirker: false,
+                    profile: profile_of((h.level, h.kind, false), &mut profiles),
+                    shirk_profile: profile_of((h.level, h.kind, true), &mut profiles),
+                    rate: cfg.anomaly_rate * rng.random_range(0.5..1.5),
+                    intensity: rng.random::<f64>(),
+                    coding: (0.3 * normal(&mut rng)).exp(),
+                    cc_with_mcc: rng.random_range(0.2..0.8),
+                    mix,
+                }
             })
             .collect();
         // Abusive institutions: a shuffled choice, patterns dealt round-robin so each occurs.
@@ -230,9 +274,13 @@ impl Generator {
         let n_abusive = ((n as f64 * cfg.abusive_share).ceil() as usize)
             .max(n.min(4))
             .min(n);
-        for k in 0..n_abusive.max(case_patterns.len()) {
+        // Every pattern at two institutions at least (two abusers of one level must
+        // not hide each other), more in larger regions.
+        for k in 0..n_abusive.max(2 * case_patterns.len()) {
             let h = order[k % n_abusive.max(1)];
-            let p = case_patterns[k % case_patterns.len()];
+            // Each round over the institutions deals the patterns shifted by one, so
+            // that a second round gives an institution another pattern.
+            let p = case_patterns[(k + k / n_abusive.max(1)) % case_patterns.len()];
             if !plans[h].patterns.contains(&p) {
                 plans[h].patterns.push(p);
             }
@@ -240,7 +288,7 @@ impl Generator {
         // Shirking needs a second year: a secondary or tertiary general hospital. With
         // `anomaly_rate = 0` nothing is injected, shirking included.
         if cfg.years.len() > 1 && cfg.anomaly_rate > 0.0 {
-            let n_shirk = (n / 100).max(1);
+            let n_shirk = (n / 60).max(1);
             let mut cands: Vec<usize> = order
                 .iter()
                 .copied()
@@ -276,8 +324,9 @@ impl Generator {
         };
         for plan in plans.iter_mut() {
             if plan.patterns.contains(&Pattern::Upcoding) {
-                plan.upcode_mcc = pick(2, &mcc_ok, &mut rng);
-                plan.upcode_cc = pick(1, &cc_ok, &mut rng);
+                let (n_mcc, n_cc) = (rng.random_range(2..=5), rng.random_range(1..=2));
+                plan.upcode_mcc = pick(n_mcc, &mcc_ok, &mut rng);
+                plan.upcode_cc = pick(n_cc, &cc_ok, &mut rng);
             }
         }
         let mut acc = 0.0;
@@ -310,6 +359,34 @@ impl Generator {
             }
             low.push(acc);
         }
+        let adrg_severity = catalog
+            .adrgs
+            .iter()
+            .map(|a| (0.4 * crate::catalog::normal_hash(&a.code, cfg.seed, 11)).exp())
+            .collect();
+        let planned = (0..catalog.templates.len())
+            .filter(|&i| {
+                let t = &catalog.templates[i];
+                t.demography.newborn.is_none()
+                    && catalog.adrgs[t.adrg].kind == StayKind::Acute
+                    && t.dx.first().is_some_and(|d| PLANNED_TREATMENT_DX.iter().any(|p| d.starts_with(p)))
+            })
+            .collect();
+        let usage = |n: usize, salt: u64| -> Profile {
+            let mut order: Vec<usize> = (0..n).collect();
+            let mut r = ChaCha8Rng::seed_from_u64(mix(cfg.seed, salt));
+            for i in (1..n).rev() {
+                order.swap(i, r.random_range(0..=i));
+            }
+            let mut w = vec![0.0; n];
+            for (rank, &i) in order.iter().enumerate() {
+                w[i] = 1.0 / (rank as f64 + 1.0).powf(0.9);
+            }
+            let mut acc = 0.0;
+            Profile { cum: w.iter().map(|x| { acc += x; acc }).collect() }
+        };
+        let mcc_use = usage(catalog.secondaries.mcc.len(), 0x6d63_63);
+        let cc_use = usage(catalog.secondaries.cc.len(), 0x6363);
         Generator {
             cfg,
             region,
@@ -321,6 +398,10 @@ impl Generator {
             year_cases,
             low_indication: Profile { cum: low },
             high_rw,
+            adrg_severity,
+            planned,
+            mcc_use,
+            cc_use,
         }
     }
 
@@ -421,7 +502,7 @@ impl Generator {
             let hosp = self.pick_hospital(&mut rng);
             let plan = &self.plans[hosp];
             let mut pattern = None;
-            if !plan.patterns.is_empty() && rng.random_bool(self.cfg.anomaly_rate) {
+            if !plan.patterns.is_empty() && rng.random_bool(plan.rate.min(1.0)) {
                 pattern = Some(plan.patterns[rng.random_range(0..plan.patterns.len())]);
             }
             let pair = if pattern == Some(Pattern::SplitAdmission) && i + 1 < len {
@@ -457,8 +538,25 @@ impl Generator {
             } else {
                 pattern
             };
-            let (rec, applied) = self.case(&mut rng, year_ix, idx, hosp, pattern);
+            let (rec, applied) = self.case(&mut rng, year_ix, idx, hosp, pattern, None);
             self.line(&mut out, &rec, year);
+            // Patients come back: chronic readmissions, another condition, care at
+            // another hospital, treatment cycles. None of these is a split by policy.
+            if applied.is_none() {
+                let mut prev = rec;
+                let mut k = 1;
+                while i + k < len {
+                    let Some(next) = self.return_visit(&mut rng, year_ix, idx + k as u64, &prev)
+                    else {
+                        break;
+                    };
+                    self.line(&mut out, &next, year);
+                    prev = next;
+                    k += 1;
+                }
+                i += k;
+                continue;
+            }
             if let Some((p, detail)) = applied {
                 let id = self.case_id(year, idx);
                 label(
@@ -495,6 +593,7 @@ impl Generator {
         idx: u64,
         hosp: usize,
         pattern: Option<Pattern>,
+        visit: Option<Visit<'_, '_>>,
     ) -> (Rec<'_>, Option<(Pattern, String)>) {
         let plan = &self.plans[hosp];
         let shirking = plan.shirker && year_ix > 0;
@@ -524,12 +623,25 @@ impl Generator {
                 }
                 pick
             }
-            _ => profile.sample(rng),
+            _ => visit.as_ref().map_or_else(|| profile.sample(rng), |v| v.template),
         };
         let t = &self.catalog.templates[t_ix];
         let a = &self.catalog.adrgs[t.adrg];
         let h = &self.region.institutions[hosp];
         let mut rec = self.base_record(rng, year_ix, idx, hosp, t);
+        rec.template = t_ix;
+        if let Some(v) = &visit {
+            // The same patient, back.
+            rec.patient = v.prev.patient;
+            rec.sex = v.prev.sex;
+            rec.birth = v.prev.birth;
+            rec.age = v.prev.age;
+            rec.employee = v.prev.employee;
+            rec.offsite = v.prev.offsite;
+            if let Some(r) = v.route {
+                rec.route = r;
+            }
+        }
 
         // Severity and secondary diagnoses.
         let old = rec.age >= 65;
@@ -542,8 +654,13 @@ impl Generator {
         let (p_mcc, p_cc) = if t.demography.newborn.is_some() {
             (0.0, 0.3)
         } else {
-            let f = level_f * if old { 1.6 } else { 1.0 };
-            (0.09 * f, 0.2 * f)
+            // Complications are commoner in some groups, in older patients and at
+            // higher levels, and some hospitals' coders record them more thoroughly.
+            let f = level_f
+                * if old { 1.6 } else { 1.0 }
+                * self.adrg_severity[t.adrg]
+                * plan.coding;
+            ((0.09 * f).min(0.45), (0.2 * f).min(0.5))
         };
         let u: f64 = rng.random();
         let mut sev = if u < p_mcc {
@@ -565,6 +682,20 @@ impl Generator {
         sev = self.add_secondaries(rng, &mut rec, t, sev);
         if upcode {
             if let Some((code, coded)) = self.add_upcode(rng, &mut rec, t, hosp) {
+                // Not always the MCC alone: a CC may be coded beside it, as with a
+                // genuine complication.
+                if coded == Severity::Mcc && rng.random_bool(plan.cc_with_mcc * 0.7) {
+                    let cc = &self.catalog.secondaries.cc;
+                    if !cc.is_empty() {
+                        let (c, table) = &cc[rng.random_range(0..cc.len())];
+                        if !rec.dx.contains(&&**c)
+                            && self.rules.dx_sex(c).is_none_or(|x| x == rec.sex)
+                            && !self.catalog.excluded(t.dx[0].as_ref(), table)
+                        {
+                            rec.dx.push(c);
+                        }
+                    }
+                }
                 applied = Some((
                     Pattern::Upcoding,
                     format!(
@@ -587,7 +718,10 @@ impl Generator {
                 * rng.random_range(0.2..0.45)
                 * (0.15 * normal(rng)).exp();
             // Admitted from the clinic for a work-up: mostly examinations, sent home.
-            mix = Mix::Examinations;
+            // How much of the stay is examinations varies by hospital and case (some
+            // such stays look like any other in their cost mix).
+            let s = plan.intensity;
+            mix = Mix::Examinations(rng.random_range(0.35 + 0.35 * s..1.0));
             rec.route = 2;
             way = 1;
             applied = Some((
@@ -595,14 +729,17 @@ impl Generator {
                 format!("{}-day stay for {}, mostly examinations", los, a.code),
             ));
         } else if pattern == Some(Pattern::ReducedServices) && a.kind == StayKind::Acute {
-            let f = rng.random_range(0.2..0.4);
+            // A blatant abuser cuts more than a mild one.
+            let mild = 1.0 - plan.intensity;
+            let f = rng.random_range(0.2..0.4) + 0.1 * mild;
             cost *= f;
-            los = ((los as f64) * rng.random_range(0.25..0.5))
+            los = ((los as f64) * (rng.random_range(0.25..0.5) + 0.1 * mild))
                 .round()
                 .max(1.0) as u32;
-            // Drugs, tests and materials left out; the stay ends early, often by a
-            // transfer or a discharge the patient did not ask for.
-            mix = Mix::Thin;
+            // Drugs, tests and materials left out (how much varies by hospital and
+            // case); the stay ends early, often by a transfer or a discharge the
+            // patient did not ask for.
+            mix = Mix::Thin(((0.2 + 0.15 * mild) * (0.25 * normal(rng)).exp()).min(1.0));
             way = match rng.random_range(0..100) {
                 0..=34 => 2,
                 35..=49 => 3,
@@ -618,10 +755,13 @@ impl Generator {
                 ),
             ));
         }
-        if shirking && a.rw >= self.high_rw && way == 1 && rng.random_bool(0.3) {
+        // A shirking hospital sends high-weight patients on after the admission work-up
+        // (a returning patient is not: return visits carry no pattern).
+        if shirking && visit.is_none() && a.rw >= self.high_rw && way == 1 && rng.random_bool(0.3) {
             way = 2;
             los = ((los as f64) * 0.5).round().max(1.0) as u32;
             cost *= 0.6;
+            mix = Mix::Examinations(rng.random_range(0.3..0.7));
             applied = Some((
                 Pattern::PatientShirking,
                 format!("high-weight {} transferred out", a.code),
@@ -631,13 +771,99 @@ impl Generator {
         if way == 5 || sev == Severity::Mcc {
             rec.route = if rng.random_bool(0.6) { 1 } else { rec.route };
         }
-        self.set_dates(rng, &mut rec, t, year_ix, los, None, true);
+        let discharge = visit.as_ref().map(|v| {
+            v.prev.discharged.date() + Duration::days(v.gap + i64::from(los))
+        });
+        self.set_dates(rng, &mut rec, t, year_ix, los, discharge, true);
+        if visit.is_some() {
+            rec.age = rec.admitted.date().years_since(rec.birth).unwrap_or(rec.age);
+        }
         if sev == Severity::Mcc && rng.random_bool(0.1) {
             let stay_h = (rec.discharged - rec.admitted).num_hours().clamp(1, 480);
             rec.vent = rng.random_range(1..=stay_h) as u32;
         }
         self.set_money(rng, &mut rec, t, cost.max(20_000.0) as i64, mix);
         (rec, applied)
+    }
+
+    /// Whether the patient of `prev` comes back within the year, and the stay if so:
+    /// a chronic readmission (same condition, after more than 15 days, mostly at the
+    /// same hospital), another condition (any time, often the same hospital), the same
+    /// condition at another hospital within 15 days (referred on), or the next cycle
+    /// of planned treatment (chemo- or radiotherapy, every 2–4 weeks). None is a split
+    /// admission by policy, so none is labelled.
+    fn return_visit<'s>(
+        &'s self,
+        rng: &mut ChaCha8Rng,
+        year_ix: usize,
+        idx: u64,
+        prev: &Rec<'s>,
+    ) -> Option<Rec<'s>> {
+        if prev.way == 5 || prev.age_days.is_some() || prev.template == usize::MAX {
+            return None;
+        }
+        let pt = &self.catalog.templates[prev.template];
+        let pa = &self.catalog.adrgs[pt.adrg];
+        let in_cycles = pt.dx.first().is_some_and(|d| PLANNED_TREATMENT_DX.iter().any(|p| d.starts_with(p)));
+        // Cycles go on; cancer patients start them; others come back less often,
+        // the old more than the young.
+        let p_back = if in_cycles {
+            0.75
+        } else if pa.cancer && !self.planned.is_empty() {
+            0.3
+        } else if prev.age >= 65 {
+            0.14
+        } else {
+            0.07
+        };
+        if !rng.random_bool(p_back) {
+            return None;
+        }
+        let fits = |i: usize| {
+            let t = &self.catalog.templates[i];
+            t.demography.newborn.is_none()
+                && (t.demography.age.0..=t.demography.age.1).contains(&prev.age)
+                && t.demography.sex.is_none_or(|s| s == prev.sex)
+        };
+        let other_hospital = |rng: &mut ChaCha8Rng| {
+            for _ in 0..10 {
+                let h = self.pick_hospital(rng);
+                if h != prev.hosp {
+                    return Some(h);
+                }
+            }
+            None
+        };
+        let dx_cat = |i: usize| -> &str {
+            let d = &self.catalog.templates[i].dx[0];
+            &d[..d.len().min(3)]
+        };
+        let (template, hosp, gap, route) = if (in_cycles || pa.cancer) && !self.planned.is_empty() {
+            let t = self.planned[rng.random_range(0..self.planned.len())];
+            (fits(t).then_some(t)?, prev.hosp, rng.random_range(14..=28), Some(2))
+        } else {
+            match rng.random_range(0..100) {
+                0..=49 => (prev.template, if rng.random_bool(0.85) { prev.hosp } else { other_hospital(rng)? }, rng.random_range(16..=180), None),
+                50..=74 => {
+                    let profile = &self.profiles[self.plans[prev.hosp].profile];
+                    let mut pick = None;
+                    for _ in 0..20 {
+                        let t = profile.sample(rng);
+                        let ta = self.catalog.templates[t].adrg;
+                        if fits(t) && ta != pt.adrg && dx_cat(t) != dx_cat(prev.template) {
+                            pick = Some(t);
+                            break;
+                        }
+                    }
+                    let hosp = if rng.random_bool(0.7) { prev.hosp } else { other_hospital(rng)? };
+                    (pick?, hosp, rng.random_range(1..=90), None)
+                }
+                _ => (prev.template, other_hospital(rng)?, rng.random_range(1..=14), Some(3)),
+            }
+        };
+        let visit = Visit { template, prev, gap, route };
+        let (rec, _) = self.case(rng, year_ix, idx, hosp, None, Some(visit));
+        (rec.discharged.year() == self.cfg.years[year_ix] && rec.admitted > prev.discharged).then_some(rec)
     }
 
     /// A split admission: one stay cut in two, same patient and main diagnosis,
@@ -789,6 +1015,7 @@ impl Generator {
             .expect("time");
         Rec {
             case_ix: idx,
+            template: usize::MAX,
             hosp,
             employee,
             patient: (year, idx),
@@ -834,13 +1061,20 @@ impl Generator {
             !rec.dx.contains(&c) && self.rules.dx_sex(c).is_none_or(|x| x == rec.sex)
         };
         let mut reached = Severity::None;
-        let try_add =
-            |rec: &mut Rec<'s>, pool: &'s [(Box<str>, Box<str>)], rng: &mut ChaCha8Rng| -> bool {
+        let try_add = |rec: &mut Rec<'s>,
+                       pool: &'s [(Box<str>, Box<str>)],
+                       usage: Option<&Profile>,
+                       rng: &mut ChaCha8Rng|
+         -> bool {
                 if pool.is_empty() {
                     return false;
                 }
                 for _ in 0..8 {
-                    let (c, table) = &pool[rng.random_range(0..pool.len())];
+                    let k = match usage {
+                        Some(u) => u.sample(rng),
+                        None => rng.random_range(0..pool.len()),
+                    };
+                    let (c, table) = &pool[k];
                     if fits(rec, c) && !self.catalog.excluded(main, table) {
                         rec.dx.push(c);
                         return true;
@@ -849,7 +1083,7 @@ impl Generator {
                 false
             };
         if t.demography.newborn.is_some() {
-            if want > Severity::None && try_add(rec, &s.newborn_cc, rng) {
+            if want > Severity::None && try_add(rec, &s.newborn_cc, None, rng) {
                 reached = Severity::Cc;
             }
             return reached;
@@ -869,10 +1103,14 @@ impl Generator {
                 rec.dx.push(c);
             }
         }
-        if want == Severity::Mcc && try_add(rec, &s.mcc, rng) {
+        if want == Severity::Mcc && try_add(rec, &s.mcc, Some(&self.mcc_use), rng) {
             reached = Severity::Mcc;
         }
-        if want >= Severity::Cc && try_add(rec, &s.cc, rng) && reached == Severity::None {
+        // An MCC case has a CC coded as well only as often as its hospital's coders
+        // record one (MCC-only cases are common).
+        let with_cc = want == Severity::Cc
+            || (want == Severity::Mcc && rng.random_bool(self.plans[rec.hosp].cc_with_mcc));
+        if with_cc && try_add(rec, &s.cc, Some(&self.cc_use), rng) && reached == Severity::None {
             reached = Severity::Cc;
         }
         reached
@@ -1151,21 +1389,27 @@ impl Generator {
         match mix {
             Mix::Usual => {}
             //     bed  exam  insp  lab   treat surg nurs mat  west herb pat  gen  reg   other
-            Mix::Examinations => {
-                w = [
+            Mix::Examinations(b) => {
+                let work_up = [
                     6.0, 12.0, 28.0, 30.0, 4.0, 0.0, 3.0, 2.0, 8.0, 0.3, 2.0, 1.0, 0.05, 2.0,
-                ]
+                ];
+                let (sw, su): (f64, f64) = (work_up.iter().sum(), w.iter().sum());
+                for i in 0..14 {
+                    w[i] = (1.0 - b) * w[i] / su + b * work_up[i] / sw;
+                }
             }
             // Necessary drugs, tests, treatment and materials cut; bed, nursing,
             // general services and the operation itself remain (TCM hospitals too).
-            Mix::Thin => {
+            Mix::Thin(f) => {
                 for i in [1, 2, 3, 4, 7, 8, 9, 10, 13] {
-                    w[i] *= 0.2;
+                    w[i] *= f;
                 }
             }
         }
-        for x in w.iter_mut() {
-            *x *= (0.35 * normal(rng)).exp();
+        // The hospital's own charging habits, then the case's.
+        let plan = &self.plans[rec.hosp];
+        for (x, m) in w.iter_mut().zip(plan.mix) {
+            *x *= m * (0.35 * normal(rng)).exp();
         }
         let sum: f64 = w.iter().sum();
         let mut parts = [0i64; 14];
