@@ -129,6 +129,10 @@ struct Outcome {
     worst: Vec<(String, f64, f64)>,
     worst_clean: f64,
     clean_institution_flags: usize,
+    /// Per detector: TP, FP, FN summed over the regions.
+    pooled: Vec<(u64, u64, u64)>,
+    clean_case_flags: usize,
+    clean_cases: u64,
 }
 
 fn seeds_from_env(default: &[u64]) -> Vec<u64> {
@@ -154,6 +158,7 @@ fn sweep(seeds: &[u64], sizes: &[Size]) -> Outcome {
     let mut o = Outcome::default();
     for (d, _) in DETECTORS {
         o.worst.push((d.to_owned(), 1.0, 1.0));
+        o.pooled.push((0, 0, 0));
     }
     o.table.push(format!(
         "{:<12} {:<7} {:>4} {:>6} {:>8}  {}",
@@ -174,6 +179,12 @@ fn sweep(seeds: &[u64], sizes: &[Size]) -> Outcome {
                     let row = s.iter().find(|r| r.0 == *d && r.1 == *level);
                     let (p, r) = row.map_or((f64::NAN, f64::NAN), |r| (r.5, r.6));
                     let labelled = row.map_or(0, |r| r.2 + r.4);
+                    if let Some(r) = row {
+                        let t = &mut o.pooled[k];
+                        t.0 += r.2;
+                        t.1 += r.3;
+                        t.2 += r.4;
+                    }
                     cells.push(format!("{:>6.3}/{:<6.3}", p, r));
                     let bad = labelled == 0 || !(p >= MIN_PRECISION && r >= MIN_RECALL);
                     if bad {
@@ -200,6 +211,8 @@ fn sweep(seeds: &[u64], sizes: &[Size]) -> Outcome {
                 let screened = lines(&tmp.join("det/screened.csv"));
                 let per_1000 = case_flags as f64 * 1000.0 / f64::from(size.cases);
                 o.worst_clean = o.worst_clean.max(per_1000);
+                o.clean_case_flags += case_flags;
+                o.clean_cases += u64::from(size.cases);
                 o.clean_institution_flags += screened + shirk;
                 if per_1000 > MAX_CLEAN_FLAGS_PER_1000 || screened + shirk > 0 {
                     o.failures.push(format!(
@@ -231,6 +244,12 @@ fn short(d: &str) -> &str {
     }
 }
 
+fn pooled(tp: u64, fp: u64, fn_: u64) -> (f64, f64) {
+    let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 1.0 };
+    let r = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 1.0 };
+    (p, r)
+}
+
 fn report(o: &Outcome) {
     println!("\n{}", o.table.join("\n"));
     println!("\nworst case over the sweep (precision / recall at the detector's level):");
@@ -241,6 +260,11 @@ fn report(o: &Outcome) {
         "  clean regions: at most {:.3} flags per 1000 cases; {} institution-level flags",
         o.worst_clean, o.clean_institution_flags
     );
+    println!("pooled over the regions (precision / recall):");
+    for ((d, _), (tp, fp, fn_)) in DETECTORS.iter().zip(&o.pooled) {
+        let (p, r) = pooled(*tp, *fp, *fn_);
+        println!("  {d:<26} {p:.3} / {r:.3}  (TP {tp}, FP {fp}, FN {fn_})");
+    }
     println!("\n{} of the bar's checks failed:", o.failures.len());
     for f in &o.failures {
         println!("  {f}");
@@ -259,24 +283,30 @@ fn full_sweep_meets_the_bar() {
 }
 
 /// The default suite's part of the sweep: the small size (30 institutions, 100,000
-/// cases) over five seeds and both schemes. What it asserts is what holds in every
-/// region today (docs/MONITORING.md gives the full sweep and which detectors fall short
-/// of the bar, and where): split admissions meet the bar, clean regions carry no label,
-/// and every detector finds something of what is injected (recall and precision above
-/// 0.1 in every region: a detector that stops working fails here).
+/// cases) over five seeds and both schemes. It does not assert issue 15's bar, which
+/// small regions do not meet yet (docs/MONITORING.md gives the full sweep and where the
+/// detectors fall short). It asserts what holds today, so that a change that breaks a
+/// detector fails here: split admissions meet the bar in every region, every pattern is
+/// injected, clean regions carry no label; pooled over the regions every detector keeps
+/// precision ≥ 0.8 and recall ≥ 0.3, and clean regions stay under 0.2 case flags per
+/// 1,000 cases.
 #[test]
 fn small_regions_sweep() {
     let seeds = seeds_from_env(&[1, 2, 3, 4, 5]);
     let sizes = sizes_from_env(&["small"]);
     let o = sweep(&seeds, &sizes);
     report(&o);
+    // Split admissions meet the bar everywhere, and every detector has labels to find.
     let broken: Vec<&String> = o
         .failures
         .iter()
-        .filter(|f| f.contains("split_admission") || f.contains("labelled)") && f.contains("(0 labelled)"))
+        .filter(|f| f.contains("split_admission") || f.contains("(0 labelled)"))
         .collect();
     assert!(broken.is_empty(), "{broken:?}");
-    for (d, p, r) in &o.worst {
-        assert!(*p > 0.1 && *r > 0.1, "{d}: worst precision {p:.3}, recall {r:.3}");
+    for ((d, _), (tp, fp, fn_)) in DETECTORS.iter().zip(&o.pooled) {
+        let (p, r) = pooled(*tp, *fp, *fn_);
+        assert!(p >= 0.8 && r >= 0.3, "{d}: pooled precision {p:.3}, recall {r:.3}");
     }
+    let per_1000 = o.clean_case_flags as f64 * 1000.0 / o.clean_cases as f64;
+    assert!(per_1000 <= MAX_CLEAN_FLAGS_PER_1000, "clean regions: {per_1000:.3} case flags per 1000 cases");
 }

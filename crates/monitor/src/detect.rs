@@ -156,14 +156,14 @@ impl Default for UpcodingParams {
         UpcodingParams {
             min_share_z: 0.5,
             max_cost_z: -1.0,
-            min_combined_z: 2.75,
+            min_combined_z: 4.0,
             min_cases: 20,
             min_share_ratio: 1.05,
-            max_cost_ratio: 0.95,
+            max_cost_ratio: 0.9,
             case_cost_ratio: 2.0,
-            code_min_ratio: 5.0,
-            code_min_z: 5.0,
-            code_min_cases: 8,
+            code_min_ratio: 2.0,
+            code_min_z: 3.0,
+            code_min_cases: 6,
             code_alpha: 0.01,
             code_max_cost_z: -2.0,
             code_prior_cases: 50.0,
@@ -225,12 +225,12 @@ impl Default for LowIndicationParams {
         LowIndicationParams {
             screen: Screen::default(),
             max_los: 3,
-            max_cost_ratio: 0.5,
-            max_los_ratio: 0.6,
+            max_cost_ratio: 0.6,
+            max_los_ratio: 0.7,
             outpatient_adrgs: Vec::new(),
             specificity: 1.5,
-            min_exam_ratio: 1.6,
-            min_exam_z: 1.5,
+            min_exam_ratio: 1.2,
+            min_exam_z: 2.0,
         }
     }
 }
@@ -287,8 +287,12 @@ pub struct ShirkingParams {
     pub max_share_ratio: f64,
     /// Largest z of the share change (two-proportion test).
     pub max_share_z: f64,
-    /// Least z of the rise in the transfer-out rate.
+    /// Least z of the rise in the transfer-out rate…
     pub min_transfer_z: f64,
+    /// …and least combined evidence (−z_share + z_transfer) / √2 (Stouffer): a small
+    /// hospital whose high-weight share halves sends few patients on, and its rise in
+    /// transfers is significant only together with the fall.
+    pub min_combined_z: f64,
     /// Least grouped cases in each of the two years.
     pub min_cases: u64,
 }
@@ -297,9 +301,10 @@ impl Default for ShirkingParams {
     fn default() -> Self {
         ShirkingParams {
             high_weight_percentile: 75.0,
-            max_share_ratio: 0.85,
+            max_share_ratio: 0.9,
             max_share_z: -3.0,
-            min_transfer_z: 3.0,
+            min_transfer_z: 1.0,
+            min_combined_z: 4.5,
             min_cases: 200,
         }
     }
@@ -409,6 +414,7 @@ impl Params {
         p.range_f64("shirking.max_share_ratio", sh.max_share_ratio, at_most_1, "a ratio of shares");
         p.range_f64("shirking.max_share_z", sh.max_share_z, z_neg, "a z score of a fall");
         p.range_f64("shirking.min_transfer_z", sh.min_transfer_z, z_pos, "a z score");
+        p.range_f64("shirking.min_combined_z", sh.min_combined_z, z_pos, "a z score");
         cases(&mut p, "shirking.min_cases", sh.min_cases);
         p.finish("detector parameters")
     }
@@ -1121,8 +1127,8 @@ pub fn upcoding(data: &Dataset, norms: &Norms, p: &UpcodingParams, out: &mut Det
             .map(|&d| {
                 let (o, e, z, gm, cz) = suspect[&(k.0, k.1, d)];
                 format!(
-                    "次要诊断 {} 出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{}，z={:.1}），\
-                     伴此诊断的高严重度组病例费用为本组标准的 {:.0}%（z={:.1}）",
+                    "次要诊断 {} 出现 {} 例，按同级机构同ADRG比例期望 {:.1} 例（{}；各年合计 z={:.1}），\
+                     伴此诊断的高严重度组病例费用为本组标准的 {:.0}%（各年合计 z={:.1}）",
                     data.diagnoses[d as usize],
                     o,
                     e,
@@ -1524,7 +1530,8 @@ pub fn reduced_services(
             reason: format!(
                 "{}（{}）费用 {:.2} 元为本组标准（按本院费用水平调整）的 {:.0}%，住院 {} 天为标准的 {:.0}%，{}；\
                  药品、检查化验、治疗、耗材费用仅占 {:.0}%（本组中位按本院费用结构调整为 {:.0}%），必要诊疗明显不足；\
-                 所在机构此类病例显著多于同级机构（见机构筛查）",
+                 与本院同类病例相比综合偏离 z={:.1}（诊疗费用占比 z={}，费用 z={:.1}，住院日 z={:.1}）；\
+                 所在机构此类病例显著多于同类机构（见机构筛查）",
                 g.code,
                 g.name,
                 c.total as f64 / 100.0,
@@ -1533,7 +1540,11 @@ pub fn reduced_services(
                 rl * 100.0,
                 way,
                 f64::from(c.care_pm) / 10.0,
-                norms.care_norm(c) / 10.0
+                norms.care_norm(c) / 10.0,
+                reduced_z(norms, c),
+                norms.care_z(c).map_or_else(|| "无费用明细".to_owned(), |z| format!("{z:.1}")),
+                norms.cost_z(c),
+                norms.los_z(c)
             ),
         });
     }
@@ -1582,17 +1593,24 @@ pub fn shirking(
         .clamp(1, ws.len())
         - 1;
     let high = ws[k];
-    // Per (institution, year): grouped, high-weight, cases, transfers.
+    // Per (institution, year): grouped patients, high-weight patients, cases,
+    // transfers. The share is over patients (each patient's first grouped stay of the
+    // year at the institution): a patient in treatment cycles is one patient, not six
+    // high-weight stays, so one such patient more or less does not move the share by
+    // more than chance allows.
     let mut st: FxHashMap<(u32, i32), [u64; 4]> = FxHashMap::default();
     let mut region: FxHashMap<i32, [u64; 4]> = FxHashMap::default();
+    let mut seen: FxHashSet<(u32, i32, u32)> = FxHashSet::default();
     for c in &data.cases {
         let y = c.year();
-        let is_high = c.drg != NO_GROUP && rw.get(c.drg as usize).copied().unwrap_or(0.0) >= high;
+        let first = c.drg != NO_GROUP
+            && (data.patients[c.patient as usize].is_empty() || seen.insert((c.inst, y, c.patient)));
+        let is_high = first && rw.get(c.drg as usize).copied().unwrap_or(0.0) >= high;
         for e in [
             st.entry((c.inst, y)).or_default(),
             region.entry(y).or_default(),
         ] {
-            e[0] += u64::from(c.drg != NO_GROUP);
+            e[0] += u64::from(first);
             e[1] += u64::from(is_high);
             e[2] += 1;
             e[3] += u64::from(c.transferred());
@@ -1626,10 +1644,23 @@ pub fn shirking(
                 continue;
             }
             let (s0, s1) = (a[1] as f64 / a[0] as f64, b[1] as f64 / b[0] as f64);
+            // The region's change without the institution itself (a large hospital
+            // that shirks drags the region's share down with its own).
+            let rest = |r: &[u64; 4], x: &[u64; 4], i: usize| r[i].saturating_sub(x[i]) as f64;
+            let region_ratio = if rest(&r0, a, 0) > 0.0 && rest(&r1, b, 0) > 0.0 && rest(&r0, a, 1) > 0.0 {
+                (rest(&r1, b, 1) / rest(&r1, b, 0)) / (rest(&r0, a, 1) / rest(&r0, a, 0))
+            } else {
+                region_ratio
+            };
             let ratio = s1 / s0 / region_ratio;
             let share_z = prop_z(b[1], b[0], a[1], a[0]);
             let tz = prop_z(b[3], b[2], a[3], a[2]);
-            if ratio <= p.max_share_ratio && share_z <= p.max_share_z && tz >= p.min_transfer_z {
+            let combined = (tz - share_z) / std::f64::consts::SQRT_2;
+            if ratio <= p.max_share_ratio
+                && share_z <= p.max_share_z
+                && tz >= p.min_transfer_z
+                && combined >= p.min_combined_z
+            {
                 out.flags.push(Flag {
                     pattern: Pattern::PatientShirking,
                     case: None,
@@ -1638,7 +1669,7 @@ pub fn shirking(
                     score: -share_z + tz,
                     reason: format!(
                         "{}：高权重病例（RW≥{:.2}）占比由 {} 年 {:.1}% 降至 {} 年 {:.1}%（为全区同期变化的 {:.2} 倍，z={:.1}），\
-                         转院率由 {:.2}% 升至 {:.2}%（z={:.1}）",
+                         转院率由 {:.2}% 升至 {:.2}%（z={:.1}），综合 z={:.1}",
                         inst_name(data, inst),
                         high,
                         y0,
@@ -1649,7 +1680,8 @@ pub fn shirking(
                         share_z,
                         a[3] as f64 / a[2] as f64 * 100.0,
                         b[3] as f64 / b[2] as f64 * 100.0,
-                        tz
+                        tz,
+                        combined
                     ),
                 });
             }
@@ -1724,6 +1756,10 @@ mod tests {
         let d = Params::default();
         let back = Params::from_json(&serde_json::to_string(&d).unwrap()).unwrap();
         assert_eq!(back, d);
+        // The demo file is the defaults plus the region's outpatient list.
+        let mut q = p.clone();
+        q.low_indication.outpatient_adrgs.clear();
+        assert_eq!(q, d);
         assert!(medical_adrg("FV2") && medical_adrg("KS1") && !medical_adrg("BB2"));
     }
 }

@@ -275,14 +275,19 @@ impl Generator {
             .max(n.min(4))
             .min(n);
         // Every pattern at two institutions at least (two abusers of one level must
-        // not hide each other), more in larger regions.
-        for k in 0..n_abusive.max(2 * case_patterns.len()) {
-            let h = order[k % n_abusive.max(1)];
-            // Each round over the institutions deals the patterns shifted by one, so
-            // that a second round gives an institution another pattern.
-            let p = case_patterns[(k + k / n_abusive.max(1)) % case_patterns.len()];
-            if !plans[h].patterns.contains(&p) {
-                plans[h].patterns.push(p);
+        // not hide each other), more in larger regions: patterns dealt in turn, each to
+        // the next institution that does not have it yet.
+        let slots = n_abusive.max(2 * case_patterns.len());
+        let mut next = 0;
+        for k in 0..slots {
+            let p = case_patterns[k % case_patterns.len()];
+            for _ in 0..n_abusive {
+                let h = order[next % n_abusive.max(1)];
+                next += 1;
+                if !plans[h].patterns.contains(&p) {
+                    plans[h].patterns.push(p);
+                    break;
+                }
             }
         }
         // Shirking needs a second year: a secondary or tertiary general hospital. With

@@ -356,7 +356,9 @@ fn cost_and_stay_statistics_are_plausible() {
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
         let body: Vec<f64> = costs.iter().copied().filter(|c| *c <= 8.0 * median).collect();
-        assert!(body.len() * 100 >= costs.len() * 99, "DRG {drg}: over 1 % extreme costs");
+        // 0.15 % are expected: at most 1 %, or 3 stays in a DRG of a few hundred.
+        let extreme = costs.len() - body.len();
+        assert!(extreme * 100 <= costs.len() || extreme <= 3, "DRG {drg}: {extreme} of {} extreme costs", costs.len());
         let n = body.len() as f64;
         let mean = body.iter().sum::<f64>() / n;
         let sd = (body.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt();
