@@ -109,6 +109,9 @@ pub enum RecordErrorKind {
     TextAfterQuote { cell: usize },
     /// Bytes that are not text in the file's encoding.
     Encoding,
+    /// A control character (NUL and the like; tab and line breaks aside), a
+    /// bidirectional control or an invisible character ([`forbidden_char`]): the code point.
+    ForbiddenChar { code: u32 },
     /// A cell longer than [`MAX_CELL_BYTES`].
     CellTooLong { bytes: usize },
     /// A line longer than [`MAX_LINE_BYTES`] (bytes before its line feed).
@@ -163,6 +166,10 @@ impl std::fmt::Display for RecordError {
                          comma, or a line break inside a cell)"
                     ),
                     RecordErrorKind::Encoding => write!(f, ": bytes that are not valid text in the file's encoding"),
+                    RecordErrorKind::ForbiddenChar { code } => write!(
+                        f,
+                        ": the cell holds U+{code:04X}, a control, bidirectional or invisible character (it would make values look alike or read differently)"
+                    ),
                     RecordErrorKind::CellTooLong { bytes } => {
                         write!(f, ": cell of {bytes} bytes, longer than the limit of {MAX_CELL_BYTES}")
                     }
@@ -1144,12 +1151,43 @@ fn cells_record<'a>(header: &Header, cells: impl Iterator<Item = &'a [u8]>, enc:
         let Some(text) = decode(cell, enc) else {
             return Err(RecordError { line, column: Some(header.names[i].clone()), kind: RecordErrorKind::Encoding });
         };
+        if let Some(c) = forbidden_in(&text) {
+            return Err(forbidden_error(&header.names[i], c, line));
+        }
         if let Some(f) = col {
             b.set(*f, &text);
         }
     }
     let (claim, issues) = b.finish();
     Ok(Record { line, claim, issues })
+}
+
+/// A character no settlement-list value may hold: controls other than tab and line
+/// breaks, bidirectional controls, zero-width and other invisible format characters.
+pub fn forbidden_char(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        || matches!(c as u32,
+            0x200B..=0x200F   // zero-width space, joiners, LRM/RLM
+            | 0x202A..=0x202E // embeddings and overrides
+            | 0x2060..=0x2064 // word joiner, invisible operators
+            | 0x2066..=0x2069 // isolates
+            | 0xFEFF          // byte-order mark / zero-width no-break space
+            | 0x00AD          // soft hyphen
+            | 0xFFF9..=0xFFFB)
+}
+
+/// The first forbidden character of a cell; a byte pre-filter keeps plain cells fast
+/// (every forbidden character is an ASCII control or starts with 0xC2, 0xE2 or 0xEF).
+#[inline]
+fn forbidden_in(cell: &str) -> Option<char> {
+    if !cell.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || b == 0xE2 || b == 0xEF) {
+        return None;
+    }
+    cell.chars().find(|c| forbidden_char(*c))
+}
+
+fn forbidden_error(header_name: &str, c: char, line: u64) -> RecordError {
+    RecordError { line, column: Some(header_name.to_owned()), kind: RecordErrorKind::ForbiddenChar { code: c as u32 } }
 }
 
 /// A record from its cells, already text (as [`cells_record`] of valid text).
@@ -1162,6 +1200,9 @@ fn text_cells_record<'a>(header: &Header, cells: impl Iterator<Item = &'a str>, 
                 column: Some(header.names[i].clone()),
                 kind: RecordErrorKind::CellTooLong { bytes: cell.len() },
             });
+        }
+        if let Some(c) = forbidden_in(cell) {
+            return Err(forbidden_error(&header.names[i], c, line));
         }
         if let Some(f) = col {
             b.set(*f, cell);
@@ -1197,6 +1238,9 @@ fn json_record(header: &mut Header, buf: &[u8], line: u64) -> Item {
                 column: Some(key.clone()),
                 kind: RecordErrorKind::CellTooLong { bytes: cell.len() },
             });
+        }
+        if let Some(c) = forbidden_in(&cell) {
+            return Err(forbidden_error(key, c, line));
         }
         b.set(f, &cell);
     }

@@ -194,5 +194,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         point_value: None,
         reference: reference.clone(),
         builtin_scheme: reference.is_none(),
+        behind_proxy: false,
     })
 }

@@ -43,6 +43,12 @@ pub struct ServeArgs {
     /// Keep the embedded demo scheme as the default even when the reference data is present.
     #[arg(long)]
     pub builtin_scheme: bool,
+    /// Served behind a TLS-terminating reverse proxy on the same host or network (see
+    /// docs/API.md "TLS"): the client address for login backoff is the last entry of
+    /// X-Forwarded-For, and Strict-Transport-Security is sent. Without it, the peer
+    /// address is used and forwarded headers are ignored.
+    #[arg(long)]
+    pub behind_proxy: bool,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -132,6 +138,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             server::Options {
                 point_value: a.point_value,
                 dicts,
+                behind_proxy: a.behind_proxy,
+                ..Default::default()
             },
         )
         .await

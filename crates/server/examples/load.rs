@@ -81,8 +81,8 @@ fn main() {
         let app = server::app(
             store,
             server::Options {
-                point_value: None,
                 dicts,
+                ..Default::default()
             },
         )
         .await
@@ -91,7 +91,7 @@ fn main() {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
         (addr, demo.sample_csv, backend)
     });
     // Settlement lists as JSON objects, from the demo sample (institution H0001).

@@ -29,14 +29,26 @@ const fn doc(
         access,
         body: None,
         query: &[],
+        body_limit: 0,
     }
 }
 
+/// A route taking a body of `media`, limited by its kind (`crate::limits`).
 const fn with_body(d: RouteDoc, media: &'static str) -> RouteDoc {
+    let limit = match media.as_bytes() {
+        b"application/octet-stream" => crate::limits::BATCH,
+        b"text/plain" => crate::limits::CONFIG,
+        _ => crate::limits::JSON,
+    };
     RouteDoc {
         body: Some(media),
+        body_limit: limit,
         ..d
     }
+}
+
+const fn with_limit(d: RouteDoc, limit: usize) -> RouteDoc {
+    RouteDoc { body_limit: limit, ..d }
 }
 
 const fn with_query(d: RouteDoc, q: &'static [&'static str]) -> RouteDoc {
@@ -49,8 +61,10 @@ pub fn routes() -> Api {
     Api::new()
         .add(doc("GET", "/api/health", "Liveness: the service and its database answer", Public), get(health))
         .add(doc("GET", "/api/openapi.json", "This OpenAPI document", Public), get(openapi))
-        .add(with_body(doc("POST", "/api/login", "Sign in with username and password; returns a bearer token", Public), "application/json"), post(login))
+        .add(with_limit(with_body(doc("POST", "/api/login", "Sign in with username and password; returns a bearer token (a new session each time; the session of a bearer token sent along ends). Backoff and lockout after repeated failures: 429 with Retry-After", Public), "application/json"), crate::limits::LOGIN), post(login))
         .add(doc("POST", "/api/logout", "End the current session", Authenticated), post(logout))
+        .add(doc("GET", "/api/login-locks", "Accounts and client addresses in login backoff or locked", Admin), get(login_locks))
+        .add(with_body(doc("POST", "/api/login-locks/unlock", "Unlock an account (username) or a client address (address); audited", Admin), "application/json"), post(login_unlock))
         .add(doc("GET", "/api/me", "The signed-in user", Authenticated), get(me))
         .add(doc("GET", "/api/institutions", "Institutions (a hospital user sees its own)", Authenticated), get(list_institutions))
         .add(with_body(doc("POST", "/api/institutions", "Create or update an institution", Admin), "application/json"), post(put_institution))
@@ -116,15 +130,16 @@ pub fn routes() -> Api {
         .add(with_query(doc("GET", "/api/dashboard", "Dashboard of the region (agency) or one institution for a year: cases, 入组率, points, estimated payment, CMI, QC findings, special cases, the latest settlement", Authenticated), &["year", "institution_id"]), get(crate::dashboard::dashboard))
         .add(with_query(doc("GET", "/api/charts/{chart}", "A chart as SVG: monthly.svg (cases and 入组率 per month) or point-values.svg (quarterly point values)", Authenticated), &["year", "institution_id"]), get(crate::dashboard::chart))
         .add(with_query(doc("GET", "/api/special-cases/bulletin", "Half-year special-case bulletin (特例单议通报): applications by reason and results per hospital", Authenticated), &["year", "half"]), get(crate::dashboard::bulletin))
-        .add(with_body(doc("POST", "/api/export.xlsx", "A table as an XLSX workbook (body: title, columns, rows)", Authenticated), "application/json"), post(crate::dashboard::export))
+        .add(with_limit(with_body(doc("POST", "/api/export.xlsx", "A table as an XLSX workbook (body: title, columns, rows)", Authenticated), "application/json"), crate::limits::EXPORT), post(crate::dashboard::export))
         .add(with_query(doc("GET", "/api/reports/{kind}", "A report of the monitor as HTML (format=xlsx: XLSX): monthly feedback to an institution (period 2025-03; a hospital user: its own), quarterly bulletin (2025Q1) or annual disclosure (2025) (agency)", Authenticated), &["period", "institution_id", "format"]), get(crate::reports::report))
         .add(with_query(doc("GET", "/api/audit", "Audit log, newest first", Admin), &["limit"]), get(audit))
 }
 
 async fn health(State(s): State<AppState>) -> R {
-    let n = s.store.user_count().await?;
+    // Liveness only: the database answers (a cheap query); nothing about the data.
+    s.store.upload_count().await?;
     Ok(Json(
-        json!({"status": "ok", "database": format!("{:?}", s.store.dialect()).to_lowercase(), "users": n}),
+        json!({"status": "ok", "database": format!("{:?}", s.store.dialect()).to_lowercase()}),
     ))
 }
 
@@ -133,6 +148,7 @@ async fn openapi(State(s): State<AppState>) -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Login {
     username: String,
     password: String,
@@ -141,35 +157,100 @@ struct Login {
 /// Session lifetime: 12 hours.
 const SESSION_MS: i64 = 12 * 3600 * 1000;
 
-async fn login(State(s): State<AppState>, body: Bytes) -> R {
-    let l: Login = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("login body: {e}")))?;
+fn refusal(r: crate::guard::Refusal, now: i64) -> ApiError {
+    use crate::guard::Refusal::*;
+    let secs = |until: i64| ((until - now).max(0) as u64).div_ceil(1000).max(1);
+    match r {
+        Backoff { retry_after_ms } => {
+            let s = (retry_after_ms.max(0) as u64).div_ceil(1000).max(1);
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "login_backoff", format!("too many failed sign-ins for this account: try again in {s} s"))
+                .zh(format!("该账户连续登录失败，请 {s} 秒后再试"))
+                .retry_after(s)
+        }
+        AccountLocked { until_ms } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "account_locked",
+            format!("the account is locked after repeated failed sign-ins for {} more minutes; an administrator can unlock it", secs(until_ms).div_ceil(60)),
+        )
+        .zh(format!("该账户因连续登录失败已被锁定，{} 分钟后自动解锁；也可请管理员解锁", secs(until_ms).div_ceil(60)))
+        .retry_after(secs(until_ms)),
+        AddressLocked { until_ms } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "address_locked",
+            format!("too many failed sign-ins from this address: locked for {} more minutes", secs(until_ms).div_ceil(60)),
+        )
+        .zh(format!("该网络地址登录失败次数过多，{} 分钟内禁止登录", secs(until_ms).div_ceil(60)))
+        .retry_after(secs(until_ms)),
+    }
+}
+
+/// Sign in. The order of the work keeps timing and memory independent of whether the
+/// username exists: refuse malformed input and blocked accounts or addresses before
+/// any work; wait for a hashing slot (bounded pool); verify against the stored hash or
+/// a dummy one; record a failure (backoff, lockout, an audit entry of bounded size).
+async fn login(
+    State(s): State<AppState>,
+    peer: Option<axum::extract::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> R {
+    let l: Login = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("login body: {e}")).zh("登录请求须为 {\"username\", \"password\"}").field("body")
+    })?;
+    crate::validate::username(&l.username)?;
+    if l.password.is_empty() || l.password.chars().count() > crate::validate::PASSWORD_MAX {
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("password: 1 to {} characters", crate::validate::PASSWORD_MAX),
+            format!("密码长度须为 1–{} 个字符", crate::validate::PASSWORD_MAX),
+        ));
+    }
+    let addr = crate::web::client_address(peer.map(|p| p.0 .0), &headers, s.behind_proxy);
+    let now = store::now_ms();
+    s.guard.check(&l.username, addr, now).map_err(|r| refusal(r, now))?;
     let user = s.store.user_by_name(&l.username).await?;
     let phc = user
         .as_ref()
         .map(|u| u.password_hash.clone())
-        .unwrap_or_default();
-    let pw = l.password.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
-        .await
-        .unwrap_or(false);
+        .unwrap_or_else(|| s.guard.dummy_phc().to_owned());
+    let pw = l.password;
+    let ok = s.guard.hash(move || verify_password(&pw, &phc)).await?;
     let user = match (user, ok) {
         (Some(u), true) if u.active => u,
         _ => {
+            let now = store::now_ms();
+            let (acc, adr) = s.guard.failed(&l.username, addr, now);
+            let actor = store::Actor { user_id: None, username: l.username.clone() };
+            let address = addr.map(|a| a.to_string());
             s.store
-                .audit(
-                    &store::Actor {
-                        user_id: None,
-                        username: l.username.clone(),
-                    },
-                    "session.login_failed",
-                    &format!("user:{}", l.username),
-                    json!({}),
-                )
+                .audit(&actor, "session.login_failed", &format!("user:{}", l.username), json!({"address": address, "failures": acc.failures}))
                 .await?;
-            return Err(ApiError::unauthorized("wrong username or password"));
+            if let Some(until) = acc.locked_until_ms {
+                s.store
+                    .audit(&actor, "session.account_locked", &format!("user:{}", l.username), json!({"address": address, "failures": acc.failures, "until_ms": until}))
+                    .await?;
+            }
+            if let (Some(a), Some(until)) = (&address, adr.and_then(|f| f.locked_until_ms)) {
+                s.store
+                    .audit(&actor, "session.address_locked", &format!("address:{a}"), json!({"until_ms": until}))
+                    .await?;
+            }
+            return Err(ApiError::unauthorized("wrong username or password").zh("用户名或密码错误"));
         }
     };
+    s.guard.succeeded(&l.username);
+    // Rotation: a sign-in always makes a new token; a session sent along ends.
+    if let Some(old) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        let th = token_hash(old.trim());
+        if let Some(prev) = s.store.session_user(&th).await? {
+            s.store.end_session(&prev, &th).await?;
+            s.sessions.remove(&th);
+        }
+    }
     let token = new_token()?;
     s.store
         .create_session(&user, &token_hash(&token), SESSION_MS)
@@ -177,6 +258,55 @@ async fn login(State(s): State<AppState>, body: Bytes) -> R {
     Ok(Json(
         json!({"token": token, "expires_in_s": SESSION_MS / 1000, "user": user}),
     ))
+}
+
+/// Accounts and client addresses in backoff or locked now (the administrator's view).
+async fn login_locks(State(s): State<AppState>, a: Auth) -> R {
+    a.require_admin()?;
+    let now = store::now_ms();
+    let (acc, adr) = s.guard.blocked(now);
+    let row = |(k, t): (String, crate::guard::Track)| {
+        json!({"key": k, "failures": t.failures, "locked": t.locked, "until_ms": t.not_before_ms, "last_failure_ms": t.last_failure_ms})
+    };
+    Ok(Json(json!({
+        "accounts": acc.into_iter().map(row).collect::<Vec<_>>(),
+        "addresses": adr.into_iter().map(row).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unlock {
+    username: Option<String>,
+    address: Option<String>,
+}
+
+/// An administrator unlocks an account or a client address (audited).
+async fn login_unlock(State(s): State<AppState>, a: Auth, body: Bytes) -> R {
+    a.require_admin()?;
+    let u: Unlock = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("unlock body: {e}")).field("body"))?;
+    let (target, cleared) = match (&u.username, &u.address) {
+        (Some(n), None) => {
+            crate::validate::username(n)?;
+            (format!("user:{n}"), s.guard.unlock_account(n))
+        }
+        (None, Some(ad)) => {
+            let ip: std::net::IpAddr = ad.trim().parse().map_err(|_| {
+                ApiError::invalid_field("address", format!("address {ad:?}: an IP address"), "address：须为 IP 地址")
+            })?;
+            (format!("address:{ip}"), s.guard.unlock_address(&ip.to_string()))
+        }
+        _ => {
+            return Err(ApiError::bad_request("give username or address (one of them)")
+                .zh("请给出 username 或 address 之一"))
+        }
+    };
+    if !cleared {
+        return Err(ApiError::not_found(format!("{target} is not in backoff or locked")).zh(format!("{target} 未被锁定")));
+    }
+    s.store.audit(&a.actor(), "session.unlock", &target, json!({})).await?;
+    Ok(Json(json!({"unlocked": target})))
 }
 
 async fn logout(State(s): State<AppState>, a: Auth) -> R {
@@ -208,9 +338,9 @@ struct PostedInstitution {
     alliance_lead: Option<String>,
 }
 
-/// Check a posted institution against the stored ones: id and name not empty, a
-/// known level, an alliance lead that is stored (or the institution itself: it
-/// leads) and is not itself a member of another alliance, and no institution led
+/// Check a posted institution against the stored ones: id an identifier, name a
+/// one-line name, a known level, an alliance lead that is stored, is not the
+/// institution itself (a lead leaves the field empty) and is not itself a member of another alliance, and no institution led
 /// by this one when it becomes a member; its level must have a coefficient in the
 /// parameters in force today.
 async fn checked_institution(s: &AppState, body: &[u8]) -> Result<Institution, ApiError> {
@@ -220,11 +350,22 @@ async fn checked_institution(s: &AppState, body: &[u8]) -> Result<Institution, A
     let id = b.id.trim().to_owned();
     p.nonempty("id", &b.id);
     p.nonempty("name", &b.name);
+    if let Some((en, _)) = crate::validate::id_problem(&id).filter(|_| !id.is_empty()) {
+        p.bad("id", format!("{id:?}"), en);
+    }
+    if let Err(e) = crate::validate::name("name", &b.name) {
+        if !b.name.trim().is_empty() {
+            p.bad("name", format!("{} characters", b.name.chars().count()), e.message);
+        }
+    }
     if !points::LEVELS.contains(&b.level.as_str()) {
         p.bad("level", format!("{:?}", b.level), format!("must be one of {}", points::LEVELS.join(", ")));
     }
     let lead = b.alliance_lead.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
     let stored = s.store.institutions().await?;
+    if lead.as_deref() == Some(id.as_str()) {
+        p.bad("alliance_lead", &id, format!("{id} names itself: a lead leaves alliance_lead empty and its members name it"));
+    }
     if let Some(l) = lead.as_deref().filter(|l| *l != id) {
         match stored.iter().find(|i| i.id == l) {
             None => p.bad("alliance_lead", l, "names no institution (create the lead first)"),
@@ -289,20 +430,59 @@ struct CasesQ {
     offset: Option<i64>,
 }
 
-fn case_query(q: CasesQ, inst: Option<String>) -> CaseQuery {
-    CaseQuery {
+/// A discharge month `YYYY-MM` of a query.
+fn month(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok = v.len() == 7
+        && v.as_bytes()[4] == b'-'
+        && v[..4].bytes().all(|b| b.is_ascii_digit())
+        && matches!(v[5..].parse::<u32>(), Ok(1..=12));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(field, format!("{field} {v:?}: a month YYYY-MM"), format!("{field}：须为年月 YYYY-MM")))
+    }
+}
+
+/// A page of a listing: `limit` 1–10,000 (default `default`), `offset` ≥ 0.
+pub fn page(limit: Option<i64>, offset: Option<i64>, default: i64) -> Result<(i64, i64), ApiError> {
+    let l = limit.unwrap_or(default);
+    if !(1..=10_000).contains(&l) {
+        return Err(ApiError::invalid_field("limit", format!("limit {l}: 1 to 10000"), "limit：须为 1–10000"));
+    }
+    let o = offset.unwrap_or(0);
+    if o < 0 {
+        return Err(ApiError::invalid_field("offset", format!("offset {o}: not negative"), "offset：不能为负数"));
+    }
+    Ok((l, o))
+}
+
+fn case_query(q: CasesQ, inst: Option<String>) -> Result<CaseQuery, ApiError> {
+    if let Some(p) = &q.period_from {
+        month("period_from", p)?;
+    }
+    if let Some(p) = &q.period_to {
+        month("period_to", p)?;
+    }
+    if let Some(d) = &q.drg {
+        crate::validate::id("drg", d)?;
+    }
+    if let Some(i) = &inst {
+        crate::validate::id("institution_id", i)?;
+    }
+    let (limit, offset) = page(q.limit, q.offset, 100)?;
+    Ok(CaseQuery {
         institution_id: inst,
         period_from: q.period_from,
         period_to: q.period_to,
         drg: q.drg,
-        limit: q.limit.unwrap_or(100),
-        offset: q.offset.unwrap_or(0),
-    }
+        limit,
+        offset,
+    })
 }
 
 async fn list_cases(State(s): State<AppState>, a: Auth, Query(q): Query<CasesQ>) -> R {
     let inst = a.scope(q.institution_id.as_deref())?;
-    let rows = s.store.cases(&case_query(q, inst)).await?;
+    let rows = s.store.cases(&case_query(q, inst)?).await?;
     Ok(Json(json!(rows)))
 }
 
@@ -313,7 +493,7 @@ async fn institution_cases(
     Query(q): Query<CasesQ>,
 ) -> R {
     a.require_access(&id)?;
-    let rows = s.store.cases(&case_query(q, Some(id))).await?;
+    let rows = s.store.cases(&case_query(q, Some(id))?).await?;
     Ok(Json(json!(rows)))
 }
 
@@ -354,6 +534,7 @@ async fn list_users(State(s): State<AppState>, a: Auth) -> R {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreateUser {
     username: String,
     password: String,
@@ -373,13 +554,16 @@ async fn create_user(State(s): State<AppState>, a: Auth, body: Bytes) -> R {
             c.role
         ))
     })?;
-    if c.password.chars().count() < 8 {
-        return Err(ApiError::bad_request("password: at least 8 characters"));
+    crate::validate::username(&c.username)?;
+    crate::validate::password(&c.password)?;
+    if !c.display_name.is_empty() {
+        crate::validate::name("display_name", &c.display_name)?;
+    }
+    if let Some(i) = &c.institution_id {
+        crate::validate::id("institution_id", i)?;
     }
     let pw = c.password.clone();
-    let phc = tokio::task::spawn_blocking(move || hash_password(&pw))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let phc = s.guard.hash(move || hash_password(&pw)).await??;
     let id = s
         .store
         .create_user(
@@ -541,7 +725,7 @@ async fn list_uploads(State(s): State<AppState>, a: Auth, Query(q): Query<Upload
     let inst = a.scope(q.institution_id.as_deref())?;
     Ok(Json(json!(
         s.store
-            .uploads(inst.as_deref(), q.limit.unwrap_or(100).clamp(1, 10_000))
+            .uploads(inst.as_deref(), page(q.limit, None, 100)?.0)
             .await?
     )))
 }
@@ -598,6 +782,16 @@ async fn add_config(
     let kind = parse_kind(q.kind.as_deref().unwrap_or(""))?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|e| ApiError::bad_request(format!("configuration: not UTF-8: {e}")))?;
+    if let Some((n, c)) = text.lines().enumerate().find_map(|(n, l)| l.chars().find(|c| crate::validate::forbidden_char(*c)).map(|c| (n, c))) {
+        return Err(ApiError::invalid_field(
+            "body",
+            format!("configuration line {}: character U+{:04X} is not allowed (control, bidirectional or invisible)", n + 1, c as u32),
+            format!("配置第 {} 行含不允许的字符 U+{:04X}", n + 1, c as u32),
+        ));
+    }
+    if let Some(n) = &q.name {
+        crate::validate::name("name", n)?;
+    }
     let t2 = text.clone();
     tokio::task::spawn_blocking(move || crate::engines::validate(kind, &t2))
         .await
@@ -687,7 +881,7 @@ async fn audit(State(s): State<AppState>, a: Auth, Query(q): Query<LimitQ>) -> R
     a.require_admin()?;
     Ok(Json(json!(
         s.store
-            .audit_log(q.limit.unwrap_or(200).clamp(1, 10_000))
+            .audit_log(page(q.limit, None, 200)?.0)
             .await?
     )))
 }

@@ -24,80 +24,32 @@ pub struct DashQuery {
     pub institution_id: Option<String>,
 }
 
-/// Totals of a set of cases. The estimated payment (预估支付) counts payable cases
-/// with an estimate only; withheld cases (QC) and cases without an estimate or
-/// with pending points are counted apart, never as 0.
+/// Totals of a set of cases, maintained by the store per institution and month
+/// (`store::stats::Totals`: one definition of what a case contributes).
 #[derive(Default, Clone)]
-struct Agg {
-    cases: i64,
-    grouped: i64,
-    points: Decimal,
-    fen: i64,
-    drg_fen: i64,
-    weight: Decimal,
-    weighted: i64,
-    withheld: i64,
-    withheld_fen: i64,
-    no_estimate: i64,
-    points_pending: i64,
-    override_pv: i64,
-}
+struct Agg(store::stats::Totals);
 
 impl Agg {
-    fn add(&mut self, c: &store::CaseSummary) {
-        self.cases += 1;
-        if c.status == "grouped" {
-            self.grouped += 1;
-        }
-        match c.points.parse::<Decimal>() {
-            Ok(p) => self.points += p,
-            Err(_) => self.points_pending += 1,
-        }
-        // "" : stored before the estimate recorded its derivation — not counted as known.
-        let estimated = matches!(c.estimate_status.as_str(), "expected" | "override");
-        if !estimated {
-            self.no_estimate += 1;
-        }
-        self.override_pv += i64::from(c.estimate_status == "override");
-        if !c.payable {
-            self.withheld += 1;
-            if estimated {
-                self.withheld_fen += c.yuan_fen;
-            }
-            return;
-        }
-        if !estimated {
-            return;
-        }
-        self.fen += c.yuan_fen;
-        if c.method == "drg" || c.method == "dip" {
-            self.drg_fen += c.yuan_fen;
-        }
-        if let Some(w) = c.weight.as_deref().and_then(|w| w.parse::<Decimal>().ok()) {
-            self.weight += w;
-            self.weighted += 1;
-        }
-    }
-
     fn ratio(a: i64, b: i64) -> Option<Decimal> {
         (b > 0).then(|| (Decimal::from(a) / Decimal::from(b)).round_dp(4))
     }
 
     fn json(&self) -> Value {
+        let t = &self.0;
         json!({
-            "cases": self.cases,
-            "grouped": self.grouped,
-            "group_rate": Agg::ratio(self.grouped, self.cases),
-            "points": self.points.round_dp(4).to_string(),
-            "estimated_yuan": Decimal::new(self.fen, 2).to_string(),
-            "withheld_cases": self.withheld,
-            "withheld_estimated_yuan": Decimal::new(self.withheld_fen, 2).to_string(),
-            "estimate_unavailable_cases": self.no_estimate,
-            "points_pending_cases": self.points_pending,
-            "estimate_override_cases": self.override_pv,
-            "drg_payment_share": Agg::ratio(self.drg_fen, self.fen),
-            "total_weight": self.weight.round_dp(4).to_string(),
-            "cmi": (self.weighted > 0).then(|| (self.weight / Decimal::from(self.weighted)).round_dp(4).to_string()),
+            "cases": t.cases,
+            "grouped": t.grouped,
+            "group_rate": Agg::ratio(t.grouped, t.cases),
+            "points": t.points.round_dp(4).to_string(),
+            "estimated_yuan": Decimal::new(t.fen, 2).to_string(),
+            "withheld_cases": t.withheld,
+            "withheld_estimated_yuan": Decimal::new(t.withheld_fen, 2).to_string(),
+            "estimate_unavailable_cases": t.no_estimate,
+            "points_pending_cases": t.points_pending,
+            "estimate_override_cases": t.override_pv,
+            "drg_payment_share": Agg::ratio(t.drg_fen, t.fen),
+            "total_weight": t.weight.round_dp(4).to_string(),
+            "cmi": (t.weighted > 0).then(|| (t.weight / Decimal::from(t.weighted)).round_dp(4).to_string()),
         })
     }
 }
@@ -120,14 +72,17 @@ async fn year_of(s: &AppState, q: Option<i32>) -> Result<i32, ApiError> {
 }
 
 async fn monthly(s: &AppState, year: i32, inst: Option<&str>) -> Result<(Agg, BTreeMap<String, Agg>, BTreeMap<String, Agg>), ApiError> {
-    let rows = s.store.case_summaries(&format!("{year}-01"), &format!("{year}-12"), inst).await?;
+    let rows = s.store.case_stats(&format!("{year}-01"), &format!("{year}-12"), inst).await?;
     let mut total = Agg::default();
     let mut months: BTreeMap<String, Agg> = (1..=12).map(|m| (format!("{year}-{m:02}"), Agg::default())).collect();
     let mut by_inst: BTreeMap<String, Agg> = BTreeMap::new();
-    for c in &rows {
-        total.add(c);
-        months.entry(c.period.clone()).or_default().add(c);
-        by_inst.entry(c.institution_id.clone()).or_default().add(c);
+    for (i, period, t) in &rows {
+        if t.cases == 0 {
+            continue; // every case of the row was replaced by versions of other months
+        }
+        total.0.merge(t, 1);
+        months.entry(period.clone()).or_default().0.merge(t, 1);
+        by_inst.entry(i.clone()).or_default().0.merge(t, 1);
     }
     Ok((total, months, by_inst))
 }
@@ -137,16 +92,7 @@ pub async fn dashboard(State(s): State<AppState>, a: Auth, Query(q): Query<DashQ
     let inst = a.scope(q.institution_id.as_deref())?;
     let year = year_of(&s, q.year).await?;
     let (total, months, by_inst) = monthly(&s, year, inst.as_deref()).await?;
-    let qc = s.store.qc_counts(&format!("{year}-01"), &format!("{year}-12"), inst.as_deref()).await?;
-    let mut qc_by: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (i, sev, n) in qc {
-        let e = qc_by.entry(i).or_default();
-        if sev == "error" {
-            e.0 += n;
-        } else {
-            e.1 += n;
-        }
-    }
+    let qc_by: BTreeMap<String, (i64, i64)> = by_inst.iter().map(|(i, a)| (i.clone(), (a.0.qc_errors, a.0.qc_warnings))).collect();
     let sc = s.store.special_case_counts(&year.to_string()).await?;
     let mut sc_by: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for (i, st, n) in sc {
@@ -239,10 +185,10 @@ pub async fn chart(
         "monthly.svg" => {
             let (_, months, _) = monthly(&s, year, inst.as_deref()).await?;
             let labels: Vec<String> = (1..=12).map(|m| format!("{m}月")).collect();
-            let cases: Vec<f64> = months.values().map(|g| g.cases as f64).collect();
+            let cases: Vec<f64> = months.values().map(|g| g.0.cases as f64).collect();
             let rate: Vec<f64> = months
                 .values()
-                .map(|g| if g.cases > 0 { g.grouped as f64 / g.cases as f64 } else { 0.0 })
+                .map(|g| if g.0.cases > 0 { g.0.grouped as f64 / g.0.cases as f64 } else { 0.0 })
                 .collect();
             let title = match &inst {
                 Some(i) => format!("{i} {year}年 月度出院病例与入组率"),
@@ -351,17 +297,43 @@ pub async fn bulletin(State(s): State<AppState>, a: Auth, Query(q): Query<Bullet
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExportTable {
     title: String,
     columns: Vec<String>,
     rows: Vec<Vec<Value>>,
 }
 
+/// The most characters an XLSX cell holds.
+const XLSX_CELL_MAX: usize = 32_767;
+
 /// `POST /api/export.xlsx`: a table a page shows, as an XLSX workbook (numbers stay numbers).
 pub async fn export(_a: Auth, body: Bytes) -> Result<Response, ApiError> {
     let t: ExportTable = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("table: {e}")))?;
     if t.rows.len() > 1_000_000 || t.columns.len() > 200 {
         return Err(ApiError::bad_request("table too large: at most 1,000,000 rows and 200 columns"));
+    }
+    // What XLSX cannot hold is refused naming the cell, not answered 500.
+    crate::validate::text("title", &t.title, XLSX_CELL_MAX, false)?;
+    for (c, h) in t.columns.iter().enumerate() {
+        crate::validate::text(&format!("columns[{c}]"), h, XLSX_CELL_MAX, false)?;
+    }
+    for (r, row) in t.rows.iter().enumerate() {
+        if row.len() > 200 {
+            return Err(ApiError::invalid_field(&format!("rows[{r}]"), format!("rows[{r}]: {} cells (at most 200)", row.len()), format!("第 {} 行超过 200 列", r + 1)));
+        }
+        for (c, v) in row.iter().enumerate() {
+            match v {
+                Value::String(x) => crate::validate::text(&format!("rows[{r}][{c}]"), x, XLSX_CELL_MAX, false)?,
+                Value::Number(n) if n.as_f64().is_none_or(|f| !f.is_finite()) => {
+                    return Err(ApiError::invalid_field(&format!("rows[{r}][{c}]"), format!("rows[{r}][{c}]: not a finite number"), "数值超出范围"));
+                }
+                Value::Array(_) | Value::Object(_) if v.to_string().chars().count() > XLSX_CELL_MAX => {
+                    return Err(ApiError::invalid_field(&format!("rows[{r}][{c}]"), format!("rows[{r}][{c}]: over {XLSX_CELL_MAX} characters"), "单元格内容过长"));
+                }
+                _ => {}
+            }
+        }
     }
     let bytes = tokio::task::spawn_blocking(move || xlsx(&t))
         .await

@@ -145,7 +145,7 @@ pub async fn bootstrap(
             name: i.name.clone(),
             level: i.level.zh().to_owned(),
             tcm: matches!(i.kind, synth::region::Kind::Tcm),
-            alliance_lead: i.alliance.as_ref().map(|(_, lead)| lead.clone()),
+            alliance_lead: i.alliance.as_ref().map(|(_, lead)| lead.clone()).filter(|l| *l != i.id),
         };
         store.upsert_institution(&sys, &inst).await?;
     }

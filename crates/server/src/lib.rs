@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod engines;
 pub mod error;
+pub mod guard;
 pub mod history;
 pub mod openapi;
 pub mod pipeline;
@@ -27,6 +28,8 @@ pub mod review;
 pub mod settlement;
 pub mod ui;
 pub mod upload;
+pub mod validate;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +51,10 @@ pub struct AppState {
     pub sessions: Arc<auth::SessionCache>,
     pub committer: Committer,
     pub docs: Arc<Vec<RouteDoc>>,
+    pub guard: Arc<guard::LoginGuard>,
+    /// Behind a TLS-terminating reverse proxy: the client address is the last entry of
+    /// `X-Forwarded-For`, and HSTS is sent.
+    pub behind_proxy: bool,
 }
 
 /// Options of the service.
@@ -60,6 +67,11 @@ pub struct Options {
     pub point_value: Option<rust_decimal::Decimal>,
     /// Code dictionaries for QC (e.g. the demo dictionaries); None: dictionary rules are skipped.
     pub dicts: Option<Arc<codes::Dictionaries>>,
+    /// Login protection (hashing pool, backoff, lockout).
+    pub login: guard::LoginPolicy,
+    /// Served behind a TLS-terminating reverse proxy (`drgdip serve --behind-proxy`):
+    /// client addresses from `X-Forwarded-For`, HSTS sent. See docs/API.md "TLS".
+    pub behind_proxy: bool,
 }
 
 type Job = (NewUpload, oneshot::Sender<Result<CommittedUpload, String>>);
@@ -164,6 +176,22 @@ pub struct RouteDoc {
     pub body: Option<&'static str>,
     /// Query parameters.
     pub query: &'static [&'static str],
+    /// The largest request body the route takes, in bytes (0: none).
+    pub body_limit: usize,
+}
+
+/// Body limits by kind of route (docs/API.md "Limits").
+pub mod limits {
+    /// Login: a username and a password.
+    pub const LOGIN: usize = 4 << 10;
+    /// A JSON request (one settlement list, a review, an institution, …).
+    pub const JSON: usize = 1 << 20;
+    /// A table to export as XLSX.
+    pub const EXPORT: usize = 32 << 20;
+    /// A configuration (a scheme's six files as JSON are ~4 MB).
+    pub const CONFIG: usize = 64 << 20;
+    /// A batch file (streamed to disk, not held in memory).
+    pub const BATCH: usize = 256 << 20;
 }
 
 /// The router under construction, with the documentation of every route added.
@@ -180,8 +208,13 @@ impl Api {
         }
     }
 
-    /// Add a route and its documentation.
+    /// Add a route and its documentation; its body limit applies to it alone.
     pub fn add(mut self, doc: RouteDoc, handler: MethodRouter<AppState>) -> Api {
+        // The announced length is checked before any byte is read, the bytes read
+        // against the same limit (a body without Content-Length).
+        let handler = handler
+            .layer(axum::extract::DefaultBodyLimit::max(doc.body_limit))
+            .layer(axum::middleware::from_fn_with_state(doc.body_limit, web::announced_length));
         self.router = self.router.route(doc.path, handler);
         self.docs.push(doc);
         self
@@ -204,12 +237,18 @@ pub async fn app(store: Store, opts: Options) -> Result<Router, ApiError> {
     if filled > 0 {
         eprintln!("note: the payable flag of {filled} case versions stored before QC gated payment was filled from their QC findings");
     }
+    if filled > 0 || store.case_stats_need_rebuild().await? {
+        let t = std::time::Instant::now();
+        let rows = store.rebuild_case_stats().await?;
+        eprintln!("note: the monthly totals ({rows} institution-months) were rebuilt from the stored cases in {:.1} s", t.elapsed().as_secs_f64());
+    }
     let interrupted = store.interrupt_running_settlements().await?;
     if interrupted > 0 {
         eprintln!("note: {interrupted} settlement run(s) interrupted by the last stop are marked failed");
     }
     let api = api::routes();
     let docs = Arc::new(api.docs);
+    let guard = Arc::new(guard::LoginGuard::new(opts.login.clone())?);
     let state = AppState {
         committer: Committer::start(store.clone()),
         store,
@@ -218,16 +257,17 @@ pub async fn app(store: Store, opts: Options) -> Result<Router, ApiError> {
         dicts: opts.dicts,
         sessions: Arc::new(auth::SessionCache::default()),
         docs,
+        guard,
+        behind_proxy: opts.behind_proxy,
     };
-    Ok(ui::routes(api.router)
-        .layer(axum::extract::DefaultBodyLimit::max(256 << 20))
-        .with_state(state))
+    Ok(web::layers(ui::routes(api.router), opts.behind_proxy).with_state(state))
 }
 
-/// Serve on `addr` until the process is stopped (Ctrl-C / SIGTERM).
+/// Serve on `addr` until the process is stopped (Ctrl-C / SIGTERM). Each request
+/// knows its peer's address (login backoff per client address).
 pub async fn serve(app: Router, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -24,10 +24,12 @@ pub fn document(docs: &[RouteDoc]) -> Value {
             "responses": {
                 "200": {"description": "OK (JSON)"},
                 "201": {"description": "Created (JSON)"},
-                "400": {"description": "Bad request: located error {error: {code, message, details}}"},
+                "400": {"description": "Bad request: {error: {code, message, message_zh, field?, details?}}"},
                 "401": {"description": "Not signed in"},
                 "403": {"description": "Not allowed for this role or institution"},
-                "404": {"description": "Not found"}
+                "404": {"description": "Not found"},
+                "413": {"description": "Body over the route's limit (x-body-limit)"},
+                "429": {"description": "Too many attempts (login): Retry-After"}
             }
         });
         if d.access != Access::Public {
@@ -35,6 +37,7 @@ pub fn document(docs: &[RouteDoc]) -> Value {
         }
         if let Some(media) = d.body {
             op["requestBody"] = json!({"required": true, "content": {media: {}}});
+            op["x-body-limit"] = json!(d.body_limit);
         }
         let entry = paths.entry(d.path.to_owned()).or_insert_with(|| json!({}));
         entry[d.method.to_lowercase()] = op;

@@ -61,6 +61,7 @@ pub async fn get_quota(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Apply {
     institution_id: Option<String>,
     case_id: String,
@@ -80,6 +81,8 @@ pub async fn apply(
     if let Some(i) = &b.institution_id {
         a.require_access(i)?;
     }
+    crate::validate::id("case_id", &b.case_id)?;
+    crate::validate::text("note", &b.note, crate::validate::TEXT_MAX, false)?;
     let hist = s.store.case_history(&own, &b.case_id).await?;
     let latest = hist
         .last()
@@ -145,6 +148,7 @@ pub async fn get_one(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Review {
     /// `approve` or `reject`.
     decision: String,
@@ -178,6 +182,10 @@ pub async fn review(
             )))
         }
     };
+    crate::validate::text("comment", &b.comment, crate::validate::TEXT_MAX, false)?;
+    if let Some(o) = &b.qc_override {
+        crate::validate::text("qc_override", o, crate::validate::TEXT_MAX, false)?;
+    }
     if !approve && b.comment.trim().is_empty() {
         return Err(ApiError::bad_request(
             "comment: a rejection gives its reasons",
@@ -204,6 +212,7 @@ pub async fn review(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raise {
     institution_id: Option<String>,
     case_id: Option<String>,
@@ -222,8 +231,9 @@ pub async fn raise(
     if let Some(i) = &b.institution_id {
         a.require_access(i)?;
     }
-    if b.body.trim().is_empty() {
-        return Err(ApiError::bad_request("body: empty"));
+    crate::validate::text("body", &b.body, crate::validate::TEXT_MAX, true)?;
+    if let Some(c) = &b.case_id {
+        crate::validate::id("case_id", c)?;
     }
     let d = s
         .store
@@ -279,6 +289,7 @@ pub async fn dispute(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Answer {
     answer: String,
     #[serde(default)]
@@ -294,9 +305,7 @@ pub async fn answer(
     a.require_agency()?;
     let b: Answer = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("answer body: {e}")))?;
-    if b.answer.trim().is_empty() {
-        return Err(ApiError::bad_request("answer: empty"));
-    }
+    crate::validate::text("answer", &b.answer, crate::validate::TEXT_MAX, true)?;
     let d = s
         .store
         .answer_dispute(&a.actor(), id, &b.answer, b.close)

@@ -266,6 +266,23 @@ pub fn prepare(
             ));
             continue;
         }
+        // Identifiers are keys of versions and listings: refused when they hold what
+        // would make two ids look alike (invisible or bidirectional characters) or are over-long.
+        if let Some((field, v, (_, zh))) = [("case_id", &c.case_id), ("institution_id", &c.institution_id)]
+            .into_iter()
+            .find_map(|(f, v)| crate::validate::id_problem(v).map(|p| (f, v, p)))
+        {
+            let shown: String = v.chars().take(80).collect();
+            rejected.push(reject(
+                rec.line,
+                "",
+                "KEY",
+                Some(field),
+                &shown,
+                format!("第 {} 行：{field} {zh}；该记录不能受理", rec.line),
+            ));
+            continue;
+        }
         if let Some(own) = &own {
             if &c.institution_id != own {
                 rejected.push(reject(

@@ -221,6 +221,7 @@ async fn access_matrix_on_both_databases() {
             ),
             row("GET", "/api/engine", "/api/engine".into(), &all_ok(200)),
             row("GET", "/api/audit", "/api/audit".into(), &admin_only(200)),
+            row("GET", "/api/login-locks", "/api/login-locks".into(), &admin_only(200)),
         ];
         // Special cases and disputes: one of B's each, made by B.
         let hist: Value = f
@@ -385,6 +386,14 @@ async fn access_matrix_on_both_databases() {
             *n += 1;
             json!({"username": format!("new{n}"), "password": "long-password", "role": "agency_reviewer"})
         };
+        for who in ["admin", "reviewer", "hosp_a"] {
+            // Unlocking an account that is not locked: 404 for the administrator.
+            let expect = if who == "admin" { 404 } else { 403 };
+            m.push(Case {
+                body: Some(json!({"username": "nobody"})),
+                ..row("POST", "/api/login-locks/unlock", "/api/login-locks/unlock".into(), &[(who, expect)])
+            });
+        }
         for who in ["admin", "reviewer", "hosp_a"] {
             let expect = if who == "admin" { 200 } else { 403 };
             m.push(Case {

@@ -104,10 +104,10 @@ fn hospital_uploads_applies_reviewer_approves_settlement_pays() {
         let demo = server::demo::bootstrap(&store, 6, 6_000, Some(dicts.clone()), None).await.expect("demo");
         let run = server::settlement::run_now(&store, &store::Actor::system(), 2025).await.expect("first settlement");
         assert!(run > 0);
-        let app = server::app(store, server::Options { point_value: None, dicts: Some(dicts) }).await.expect("app");
+        let app = server::app(store, server::Options { dicts: Some(dicts), ..Default::default() }).await.expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
         (format!("http://{addr}"), demo)
     });
     let hospital = demo.accounts.iter().find(|a| a.username == "hospital1").expect("hospital1");

@@ -21,6 +21,7 @@ mod migrate;
 mod model;
 mod review;
 mod settlement;
+pub mod stats;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -437,6 +438,7 @@ impl Store {
     pub async fn commit_uploads(&self, uploads: &[NewUpload]) -> Result<Vec<CommittedUpload>> {
         let (_g, mut tx) = self.begin_write().await?;
         let mut out = Vec::with_capacity(uploads.len());
+        let mut deltas: std::collections::BTreeMap<(String, String), stats::Totals> = Default::default();
         for up in uploads {
             let now = now_ms();
             let upload_id: i64 = sqlx::query(
@@ -459,60 +461,21 @@ impl Store {
             .await?
             .try_get(0)?;
             let mut cases = Vec::with_capacity(up.cases.len());
-            for c in &up.cases {
-                let last: Option<i64> = sqlx::query("SELECT MAX(version) FROM case_versions WHERE institution_id = $1 AND case_id = $2")
-                    .bind(&c.institution_id)
-                    .bind(&c.case_id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get(0)?;
-                let version = last.unwrap_or(0) + 1;
-                let id: i64 = sqlx::query(
-                    "INSERT INTO case_versions (institution_id, case_id, version, upload_id, line, period, discharge_date, claim_json, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(&c.institution_id)
-                .bind(&c.case_id)
-                .bind(version)
-                .bind(upload_id)
-                .bind(c.line)
-                .bind(&c.period)
-                .bind(&c.discharge_date)
-                .bind(&c.claim_json)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-                let r = &c.result;
-                sqlx::query(
-                    "INSERT INTO case_results (case_version_id, mdc, adrg, drg, drg_name, status, method, rule, points, yuan_fen, point_value, trace, points_json, payable, withheld, estimate_json) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(id)
-                .bind(&r.mdc)
-                .bind(&r.adrg)
-                .bind(&r.drg)
-                .bind(&r.drg_name)
-                .bind(&r.status)
-                .bind(&r.method)
-                .bind(&r.rule)
-                .bind(&r.points)
-                .bind(r.yuan_fen)
-                .bind(&r.point_value)
-                .bind(&r.trace)
-                .bind(&r.points_json)
-                .bind(i64::from(r.payable))
-                .bind(&r.withheld)
-                .bind(&r.estimate_json)
-                .execute(&mut *tx)
-                .await?;
-                for f in &c.findings {
-                    insert_finding(&mut tx, Some(id), upload_id, f).await?;
+            // Chunks of cases written with multi-row statements; a chunk ends before a
+            // case that is already in it (its earlier version must be stored first).
+            let mut i = 0;
+            while i < up.cases.len() {
+                let mut seen = std::collections::HashSet::new();
+                let mut j = i;
+                while j < up.cases.len() && j - i < COMMIT_CHUNK && seen.insert((&up.cases[j].institution_id, &up.cases[j].case_id)) {
+                    j += 1;
                 }
-                cases.push((id, version));
+                let done = commit_chunk(&mut tx, upload_id, now, &up.cases[i..j], &mut deltas).await?;
+                cases.extend(done);
+                i = j;
             }
-            for f in &up.rejected {
-                insert_finding(&mut tx, None, upload_id, f).await?;
+            for chunk in up.rejected.chunks(FINDING_CHUNK) {
+                insert_findings(&mut tx, upload_id, chunk.iter().map(|f| (None, f))).await?;
             }
             let detail = serde_json::json!({"kind": up.kind, "file_name": up.file_name, "records": up.records, "accepted": up.cases.len(), "rejected": up.rejected.len()});
             Store::audit_tx(
@@ -524,6 +487,9 @@ impl Store {
             )
             .await?;
             out.push(CommittedUpload { upload_id, cases });
+        }
+        for ((i, p), d) in &deltas {
+            stats::apply(&mut tx, self.dialect, i, p, d).await?;
         }
         tx.commit().await?;
         Ok(out)
@@ -622,9 +588,7 @@ impl Store {
 
     /// The latest version of each case matching the query, newest first.
     pub async fn cases(&self, q: &CaseQuery) -> Result<Vec<CaseVersion>> {
-        let mut sql = format!(
-            "{CASE_SELECT} WHERE v.version = (SELECT MAX(v2.version) FROM case_versions v2 WHERE v2.institution_id = v.institution_id AND v2.case_id = v.case_id)"
-        );
+        let mut sql = format!("{CASE_SELECT} WHERE v.latest = 1");
         let mut binds: Vec<String> = Vec::new();
         if let Some(i) = &q.institution_id {
             binds.push(i.clone());
@@ -804,24 +768,179 @@ impl Store {
     }
 }
 
-async fn insert_finding(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    case_version_id: Option<i64>,
+/// Cases per multi-row statement of a commit (10 columns each: well inside SQLite's
+/// and PostgreSQL's bind-parameter limits).
+const COMMIT_CHUNK: usize = 500;
+/// Findings per multi-row statement (9 columns each).
+const FINDING_CHUNK: usize = 1_000;
+
+/// `$k, $k+1, …` groups of `width` for `rows` rows, numbered from 1.
+fn placeholders(rows: usize, width: usize) -> String {
+    let mut s = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..width {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * width + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Store one chunk of distinct cases: versions numbered after each case's latest, the
+/// replaced latest versions unflagged and their contributions to the totals taken
+/// out, the new ones put in; results and findings. Returns (id, version) in order.
+async fn commit_chunk(
+    tx: &mut Tx<'static>,
     upload_id: i64,
-    f: &NewFinding,
+    now: i64,
+    chunk: &[NewCase],
+    deltas: &mut std::collections::BTreeMap<(String, String), stats::Totals>,
+) -> Result<Vec<(i64, i64)>> {
+    use std::collections::HashMap;
+    // The latest stored version of each case, looked up per institution.
+    let mut by_inst: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in chunk {
+        by_inst.entry(&c.institution_id).or_default().push(&c.case_id);
+    }
+    let mut prev: HashMap<(String, String), (i64, i64, String)> = HashMap::new();
+    for (inst, ids) in &by_inst {
+        let list = (0..ids.len()).map(|k| format!("${}", k + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT id, case_id, version, period FROM case_versions WHERE institution_id = $1 AND latest = 1 AND case_id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
+        .bind(*inst);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        for (id, case_id, version, period) in q.fetch_all(&mut **tx).await? {
+            prev.insert(((*inst).to_owned(), case_id), (id, version, period));
+        }
+    }
+    if !prev.is_empty() {
+        let old_ids: Vec<(i64, String, String)> = chunk
+            .iter()
+            .filter_map(|c| prev.get(&(c.institution_id.clone(), c.case_id.clone())).map(|(id, _, p)| (*id, c.institution_id.clone(), p.clone())))
+            .collect();
+        let olds = stats::contributions_of(tx, &old_ids).await?;
+        for ((_, inst, period), t) in old_ids.iter().zip(&olds) {
+            deltas.entry((inst.clone(), period.clone())).or_default().merge(t, -1);
+        }
+        let list = (0..old_ids.len()).map(|k| format!("${}", k + 1)).collect::<Vec<_>>().join(", ");
+        let sql = format!("UPDATE case_versions SET latest = 0 WHERE id IN ({list})");
+        let mut q = sqlx::query(&sql);
+        for (id, _, _) in &old_ids {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let versions: Vec<i64> = chunk
+        .iter()
+        .map(|c| prev.get(&(c.institution_id.clone(), c.case_id.clone())).map_or(1, |p| p.1 + 1))
+        .collect();
+    let sql = format!(
+        "INSERT INTO case_versions (institution_id, case_id, version, upload_id, line, period, discharge_date, claim_json, created_at, latest) VALUES {} RETURNING id, institution_id, case_id",
+        placeholders(chunk.len(), 10)
+    );
+        let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
+    for (c, v) in chunk.iter().zip(&versions) {
+        q = q
+            .bind(&c.institution_id)
+            .bind(&c.case_id)
+            .bind(*v)
+            .bind(upload_id)
+            .bind(c.line)
+            .bind(&c.period)
+            .bind(&c.discharge_date)
+            .bind(&c.claim_json)
+            .bind(now)
+            .bind(1i64);
+    }
+    // Ids by (institution, case): the cases of a chunk are distinct, so the mapping
+    // does not rest on the order RETURNING gives them in.
+    let ids: HashMap<(String, String), i64> = q.fetch_all(&mut **tx).await?.into_iter().map(|(id, i, c)| ((i, c), id)).collect();
+    let mut done = Vec::with_capacity(chunk.len());
+    for (c, v) in chunk.iter().zip(&versions) {
+        let id = *ids
+            .get(&(c.institution_id.clone(), c.case_id.clone()))
+            .ok_or_else(|| StoreError::Invalid(format!("case {} of {}: no id returned", c.case_id, c.institution_id)))?;
+        done.push((id, *v));
+    }
+    let sql = format!(
+        "INSERT INTO case_results (case_version_id, mdc, adrg, drg, drg_name, status, method, rule, points, yuan_fen, point_value, trace, points_json, payable, withheld, estimate_json) VALUES {}",
+        placeholders(chunk.len(), 16)
+    );
+        let mut q = sqlx::query(&sql);
+    for (c, (id, _)) in chunk.iter().zip(&done) {
+        let r = &c.result;
+        q = q
+            .bind(*id)
+            .bind(&r.mdc)
+            .bind(&r.adrg)
+            .bind(&r.drg)
+            .bind(&r.drg_name)
+            .bind(&r.status)
+            .bind(&r.method)
+            .bind(&r.rule)
+            .bind(&r.points)
+            .bind(r.yuan_fen)
+            .bind(&r.point_value)
+            .bind(&r.trace)
+            .bind(&r.points_json)
+            .bind(i64::from(r.payable))
+            .bind(&r.withheld)
+            .bind(&r.estimate_json);
+    }
+    q.execute(&mut **tx).await?;
+    let findings: Vec<(Option<i64>, &NewFinding)> =
+        chunk.iter().zip(&done).flat_map(|(c, (id, _))| c.findings.iter().map(move |f| (Some(*id), f))).collect();
+    for part in findings.chunks(FINDING_CHUNK) {
+        insert_findings(tx, upload_id, part.iter().copied()).await?;
+    }
+    for c in chunk {
+        let (errors, warnings) = c.findings.iter().fold((0, 0), |(e, w), f| if f.severity == "error" { (e + 1, w) } else { (e, w + 1) });
+        let new = stats::Totals::of_case(&stats::summary_of(&c.institution_id, &c.period, &c.result), errors, warnings);
+        deltas.entry((c.institution_id.clone(), c.period.clone())).or_default().merge(&new, 1);
+    }
+    Ok(done)
+}
+
+/// Findings in one multi-row statement.
+async fn insert_findings<'a>(
+    tx: &mut Tx<'static>,
+    upload_id: i64,
+    rows: impl Iterator<Item = (Option<i64>, &'a NewFinding)>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO qc_findings (case_version_id, upload_id, line, case_id, rule_id, severity, field, value, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(case_version_id)
-        .bind(upload_id)
-        .bind(f.line)
-        .bind(&f.case_id)
-        .bind(&f.rule_id)
-        .bind(&f.severity)
-        .bind(&f.field)
-        .bind(&f.value)
-        .bind(&f.message)
-        .execute(&mut **tx)
-        .await?;
+    let rows: Vec<(Option<i64>, &NewFinding)> = rows.collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO qc_findings (case_version_id, upload_id, line, case_id, rule_id, severity, field, value, message) VALUES {}",
+        placeholders(rows.len(), 9)
+    );
+        let mut q = sqlx::query(&sql);
+    for (cv, f) in rows {
+        q = q
+            .bind(cv)
+            .bind(upload_id)
+            .bind(f.line)
+            .bind(&f.case_id)
+            .bind(&f.rule_id)
+            .bind(&f.severity)
+            .bind(&f.field)
+            .bind(&f.value)
+            .bind(&f.message);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -11,7 +11,43 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", V1),
     (2, "settlement runs", V2),
     (3, "QC gates payment; the estimate's derivation; QC override of special cases", V3),
+    (4, "latest-version flag and maintained monthly totals (reads from indexes, not scans)", V4),
 ];
+
+/// Issue 16: reads at a province's scale. `case_versions.latest` marks the newest
+/// version of each case (kept by the commit, in its transaction), so listings and
+/// totals read an index instead of a correlated MAX per row; `case_stats` holds the
+/// totals per institution and discharge month the dashboard shows, kept by the commit
+/// (`crate::stats`) and rebuilt from the cases once after this migration (the
+/// `maintenance` task, run at the service's start).
+const V4: &str = r#"
+ALTER TABLE case_versions ADD COLUMN latest BIGINT NOT NULL DEFAULT 0;
+UPDATE case_versions SET latest = 1 WHERE version = (SELECT MAX(v2.version) FROM case_versions v2 WHERE v2.institution_id = case_versions.institution_id AND v2.case_id = case_versions.case_id);
+CREATE INDEX case_versions_latest ON case_versions (latest, id);
+CREATE INDEX case_versions_latest_inst ON case_versions (institution_id, latest, id);
+CREATE INDEX case_versions_latest_period ON case_versions (latest, period, institution_id);
+CREATE TABLE case_stats (
+    institution_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    cases BIGINT NOT NULL,
+    grouped BIGINT NOT NULL,
+    points TEXT NOT NULL,
+    points_pending BIGINT NOT NULL,
+    fen BIGINT NOT NULL,
+    drg_fen BIGINT NOT NULL,
+    weight TEXT NOT NULL,
+    weighted BIGINT NOT NULL,
+    withheld BIGINT NOT NULL,
+    withheld_fen BIGINT NOT NULL,
+    no_estimate BIGINT NOT NULL,
+    override_pv BIGINT NOT NULL,
+    qc_errors BIGINT NOT NULL,
+    qc_warnings BIGINT NOT NULL,
+    PRIMARY KEY (institution_id, period)
+);
+CREATE TABLE maintenance (task TEXT PRIMARY KEY);
+INSERT INTO maintenance (task) VALUES ('rebuild_case_stats')
+"#;
 
 /// Issue 13: whether a case version is payable (QC gates payment, seed 000) and the
 /// withholding rule ids; the estimate with its derivation (JSON); the reviewer's

@@ -482,9 +482,16 @@ impl Store {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::Conflict(format!(
-                "dispute {id} is closed (or does not exist)"
-            )));
+            let exists = sqlx::query("SELECT 1 FROM disputes WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict(format!("dispute {id} is closed"))
+            } else {
+                StoreError::NotFound(format!("dispute {id}"))
+            });
         }
         Store::finish(
             tx,

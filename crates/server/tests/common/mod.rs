@@ -152,15 +152,20 @@ pub async fn seed(store: &Store) -> (String, HashMap<String, Vec<String>>) {
 pub const USERS: [&str; 4] = ["admin", "reviewer", "hosp_a", "hosp_b"];
 
 pub async fn start(store: Store) -> Fixture {
+    start_with(store, server::Options::default()).await
+}
+
+/// A fixture with service options of its own (e.g. a login policy).
+pub async fn start_with(store: Store, opts: server::Options) -> Fixture {
     let (header, rows) = seed(&store).await;
-    let app = server::app(store, server::Options::default())
+    let app = server::app(store, opts)
         .await
         .expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
     let mut tokens = HashMap::new();
