@@ -5,7 +5,7 @@
 //!
 //! Seeds the store once (`--versions`, default 5,000,000, over `--institutions`
 //! institutions, default 600 — several regions' worth; one version in ten replaces an
-//! earlier one of the same case), from the demo region's stored cases as templates,
+//! earlier one of the same case; uploads of 1,000 cases of one institution), from the demo region's stored cases as templates,
 //! through `Store::commit_uploads` (the service's own commit: versions, latest flags,
 //! maintained totals). `--data DIR` keeps a SQLite store between runs; `--pg URL
 //! --schema NAME` a PostgreSQL one. Then serves it in this process and measures.
@@ -97,18 +97,21 @@ async fn seed(store: &store::Store, a: &Args) {
     }
     let start = Instant::now();
     let mut n = have.max(0) as u64;
-    let chunk = 5_000u64;
+    // Uploads of 1,000 cases of one institution each (as hospitals send them); one
+    // version in ten replaces the same institution's case of 1,000 × institutions earlier.
+    let chunk = 1_000u64;
+    let span = chunk * a.institutions;
     while n < a.versions {
         let mut cases = Vec::with_capacity(chunk as usize);
+        let block = n / chunk;
+        let inst = format!("P{:04}", block % a.institutions);
         for j in n..(n + chunk).min(a.versions) {
             let t = &templates[(j as usize) % templates.len()];
-            // One in ten replaces a case of some 50,000 versions earlier.
-            let case_no = if j % 10 == 9 && j > 50_000 { j - 50_000 + (j % 7) } else { j };
-            let inst = format!("P{:04}", case_no % a.institutions);
+            let case_no = if j % 10 == 9 && j >= span { j - span } else { j };
             let month = 1 + (case_no % 12);
             let period = format!("2025-{month:02}");
             cases.push(store::NewCase {
-                institution_id: inst,
+                institution_id: inst.clone(),
                 case_id: format!("S{case_no:010}"),
                 line: (j - n + 1) as i64,
                 period: period.clone(),
@@ -120,7 +123,7 @@ async fn seed(store: &store::Store, a: &Args) {
         }
         let up = store::NewUpload {
             actor: sys.clone(),
-            institution_id: None,
+            institution_id: Some(inst),
             kind: "batch".into(),
             file_name: format!("seed-{n}.csv"),
             format: "csv".into(),
@@ -206,8 +209,9 @@ fn main() {
             tokens.push(r["token"].as_str().expect("token").to_owned());
         }
         println!("{backend}: {versions} case versions, {latest} cases (latest versions), {} institutions", a.institutions + 40);
-        let case_paths: Vec<String> = (0..50u64)
-            .map(|k| match k % 5 {
+        let case_paths: Vec<String> = (0..60u64)
+            .map(|k| match k % 6 {
+                5 => format!("/api/cases?period_from=2025-{:02}&period_to=2025-{:02}&limit=50", 1 + k % 12, 1 + k % 12),
                 0 => "/api/cases?limit=50".to_owned(),
                 1 => format!("/api/cases?institution_id=P{:04}&limit=50", k * 7 % a.institutions),
                 2 => format!("/api/cases?institution_id=P{:04}&period_from=2025-03&period_to=2025-03&limit=50", k * 11 % a.institutions),

@@ -71,18 +71,34 @@ async fn year_of(s: &AppState, q: Option<i32>) -> Result<i32, ApiError> {
         .unwrap_or(2025))
 }
 
+/// The year's totals, its months and its institutions, from the maintained rows: for
+/// one institution its twelve months; for the region the region's months and each
+/// institution's year row (a few hundred rows however many cases are stored).
 async fn monthly(s: &AppState, year: i32, inst: Option<&str>) -> Result<(Agg, BTreeMap<String, Agg>, BTreeMap<String, Agg>), ApiError> {
-    let rows = s.store.case_stats(&format!("{year}-01"), &format!("{year}-12"), inst).await?;
+    let (from, to) = (format!("{year}-01"), format!("{year}-12"));
     let mut total = Agg::default();
     let mut months: BTreeMap<String, Agg> = (1..=12).map(|m| (format!("{year}-{m:02}"), Agg::default())).collect();
     let mut by_inst: BTreeMap<String, Agg> = BTreeMap::new();
-    for (i, period, t) in &rows {
-        if t.cases == 0 {
-            continue; // every case of the row was replaced by versions of other months
+    let who = inst.unwrap_or(store::stats::REGION);
+    for (_, period, t) in s.store.case_stats(&from, &to, Some(who)).await? {
+        if t.cases != 0 {
+            total.0.merge(&t, 1);
+            months.entry(period).or_default().0.merge(&t, 1);
         }
-        total.0.merge(t, 1);
-        months.entry(period.clone()).or_default().0.merge(t, 1);
-        by_inst.entry(i.clone()).or_default().0.merge(t, 1);
+    }
+    match inst {
+        Some(i) => {
+            if total.0.cases != 0 {
+                by_inst.insert(i.to_owned(), total.clone());
+            }
+        }
+        None => {
+            for (i, t) in s.store.year_stats(year).await? {
+                if t.cases != 0 && i != store::stats::REGION {
+                    by_inst.insert(i, Agg(t));
+                }
+            }
+        }
     }
     Ok((total, months, by_inst))
 }

@@ -69,9 +69,13 @@ async fn maintained_totals_equal_the_recomputed_ones() {
         let computed = db.store.computed_case_stats().await.expect("computed");
         let nonzero: std::collections::BTreeMap<_, _> = maintained.into_iter().filter(|(_, t)| *t != store::stats::Totals::default()).collect();
         assert_eq!(nonzero, computed, "{}: maintained totals differ from the recomputed ones", db.name);
-        let cases: i64 = computed.values().map(|t| t.cases).sum();
+        // Institution-month rows (the year and region rows repeat them).
+        let months = |i: &str, p: &str| i != store::stats::REGION && p.len() == 7;
+        let cases: i64 = computed.iter().filter(|((i, p), _)| months(i, p)).map(|(_, t)| t.cases).sum();
         assert_eq!(cases, 120 + 80 + 150 + 10 + 1, "{}", db.name);
-        assert!(computed.values().map(|t| t.withheld).sum::<i64>() >= 20, "{}", db.name);
+        assert!(computed.iter().filter(|((i, p), _)| months(i, p)).map(|(_, t)| t.withheld).sum::<i64>() >= 20, "{}", db.name);
+        let region: i64 = computed.iter().filter(|((i, p), _)| i == store::stats::REGION && p.len() == 4).map(|(_, t)| t.cases).sum();
+        assert_eq!(region, cases, "{}: the region's year rows hold every case", db.name);
         // The rebuild gives the same rows.
         db.store.rebuild_case_stats().await.expect("rebuild");
         let rebuilt: std::collections::BTreeMap<_, _> =
@@ -80,15 +84,22 @@ async fn maintained_totals_equal_the_recomputed_ones() {
         // Listings: latest versions only, newest first.
         let all: Value = f.req("GET", &format!("/api/cases?institution_id={A}&limit=10000"), Some("admin")).send().await.expect("list").json().await.expect("json");
         let rows = all.as_array().expect("rows");
-        let a_cases: i64 = computed.iter().filter(|((i, _), _)| i == A).map(|(_, t)| t.cases).sum();
+        let a_cases: i64 = computed.iter().filter(|((i, p), _)| i == A && p.len() == 7).map(|(_, t)| t.cases).sum();
         assert_eq!(rows.len() as i64, a_cases, "{}", db.name);
         let mut ids = std::collections::BTreeSet::new();
         assert!(rows.iter().all(|r| ids.insert(r["case_id"].as_str().unwrap_or("").to_owned())), "one row per case");
         // The dashboard's totals are the maintained ones.
-        let year = computed.keys().filter_map(|(_, p)| p.get(..4)).max().expect("a year").to_owned();
+        let year = computed.keys().filter(|(i, p)| months(i, p)).filter_map(|(_, p)| p.get(..4)).max().expect("a year").to_owned();
         let d: Value = f.req("GET", &format!("/api/dashboard?year={year}"), Some("admin")).send().await.expect("dash").json().await.expect("json");
-        let want: i64 = computed.iter().filter(|((_, p), _)| p.starts_with(&year)).map(|(_, t)| t.cases).sum();
+        let want: i64 = computed.iter().filter(|((i, p), _)| months(i, p) && p.starts_with(&year)).map(|(_, t)| t.cases).sum();
         assert_eq!(d["totals"]["cases"], json!(want), "{}: {}", db.name, d["totals"]);
+        let listed: i64 = d["institutions"].as_array().expect("institutions").iter().filter_map(|i| i["cases"].as_i64()).sum();
+        assert_eq!(listed, want, "{}: the institutions' rows add up to the region", db.name);
+        let by_month: i64 = d["months"].as_array().expect("months").iter().filter_map(|m| m["cases"].as_i64()).sum();
+        assert_eq!(by_month, want, "{}: the months add up to the year", db.name);
+        let one: Value = f.req("GET", &format!("/api/dashboard?year={year}&institution_id={A}"), Some("admin")).send().await.expect("dash").json().await.expect("json");
+        let want_a: i64 = computed.iter().filter(|((i, p), _)| i == A && p.len() == 7 && p.starts_with(&year)).map(|(_, t)| t.cases).sum();
+        assert_eq!(one["totals"]["cases"], json!(want_a), "{}: {}", db.name, one["totals"]);
         db.cleanup().await;
     }
 }

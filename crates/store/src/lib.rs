@@ -143,6 +143,12 @@ impl Store {
                                 "PRAGMA synchronous=FULL",
                                 "PRAGMA busy_timeout=10000",
                                 "PRAGMA foreign_keys=ON",
+                                // A province's store is many GB: index pages are read
+                                // through a 64 MiB page cache and the file mapped (1 GiB),
+                                // not fetched by a syscall each.
+                                "PRAGMA cache_size=-65536",
+                                "PRAGMA mmap_size=1073741824",
+                                "PRAGMA temp_store=MEMORY",
                             ] {
                                 sqlx::query(p).execute(&mut *conn).await?;
                             }
@@ -488,7 +494,7 @@ impl Store {
             .await?;
             out.push(CommittedUpload { upload_id, cases });
         }
-        for ((i, p), d) in &deltas {
+        for ((i, p), d) in &stats::expand(deltas) {
             stats::apply(&mut tx, self.dialect, i, p, d).await?;
         }
         tx.commit().await?;
@@ -586,21 +592,36 @@ impl Store {
             .collect()
     }
 
-    /// The latest version of each case matching the query, newest first.
+    /// The latest version of each case matching the query, newest first. Two steps:
+    /// the page's ids from the indexes (`latest` flag; a single month as an equality, so
+    /// the month's index gives the order), then those rows — a sort never carries the
+    /// settlement lists.
     pub async fn cases(&self, q: &CaseQuery) -> Result<Vec<CaseVersion>> {
-        let mut sql = format!("{CASE_SELECT} WHERE v.latest = 1");
+        let mut sql = String::from("SELECT v.id FROM case_versions v");
+        if q.drg.is_some() {
+            sql += " JOIN case_results r ON r.case_version_id = v.id";
+        }
+        sql += " WHERE v.latest = 1";
         let mut binds: Vec<String> = Vec::new();
         if let Some(i) = &q.institution_id {
             binds.push(i.clone());
             sql += &format!(" AND v.institution_id = ${}", binds.len());
         }
-        if let Some(p) = &q.period_from {
-            binds.push(p.clone());
-            sql += &format!(" AND v.period >= ${}", binds.len());
-        }
-        if let Some(p) = &q.period_to {
-            binds.push(p.clone());
-            sql += &format!(" AND v.period <= ${}", binds.len());
+        match (&q.period_from, &q.period_to) {
+            (Some(a), Some(b)) if a == b => {
+                binds.push(a.clone());
+                sql += &format!(" AND v.period = ${}", binds.len());
+            }
+            (from, to) => {
+                if let Some(p) = from {
+                    binds.push(p.clone());
+                    sql += &format!(" AND v.period >= ${}", binds.len());
+                }
+                if let Some(p) = to {
+                    binds.push(p.clone());
+                    sql += &format!(" AND v.period <= ${}", binds.len());
+                }
+            }
         }
         if let Some(d) = &q.drg {
             binds.push(d.clone());
@@ -611,12 +632,22 @@ impl Store {
             q.limit.clamp(1, 10_000),
             q.offset.max(0)
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
         for b in &binds {
             query = query.bind(b);
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(CaseVersion::from_row).collect()
+        let ids = query.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for part in ids.chunks(500) {
+            let list = part.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+            let rows = sqlx::query(&format!("{CASE_SELECT} WHERE v.id IN ({list}) ORDER BY v.id DESC"))
+                .fetch_all(&self.pool)
+                .await?;
+            for r in &rows {
+                out.push(CaseVersion::from_row(r)?);
+            }
+        }
+        Ok(out)
     }
 
     /// QC findings of one case version (`Some`) or the unreadable records of an upload.
@@ -768,11 +799,13 @@ impl Store {
     }
 }
 
-/// Cases per multi-row statement of a commit (10 columns each: well inside SQLite's
-/// and PostgreSQL's bind-parameter limits).
-const COMMIT_CHUNK: usize = 500;
+/// Cases per multi-row statement of a commit. Small on purpose: the SQLite driver
+/// resolves each bind parameter's name by a walk over the statement's parameters,
+/// so a statement's cost grows with the square of its parameters (16 columns × 64
+/// rows = 1,024 is cheap; 8,000 took a core).
+const COMMIT_CHUNK: usize = 64;
 /// Findings per multi-row statement (9 columns each).
-const FINDING_CHUNK: usize = 1_000;
+const FINDING_CHUNK: usize = 100;
 
 /// `$k, $k+1, …` groups of `width` for `rows` rows, numbered from 1.
 fn placeholders(rows: usize, width: usize) -> String {
@@ -805,24 +838,21 @@ async fn commit_chunk(
     deltas: &mut std::collections::BTreeMap<(String, String), stats::Totals>,
 ) -> Result<Vec<(i64, i64)>> {
     use std::collections::HashMap;
-    // The latest stored version of each case, looked up per institution.
-    let mut by_inst: HashMap<&str, Vec<&str>> = HashMap::new();
-    for c in chunk {
-        by_inst.entry(&c.institution_id).or_default().push(&c.case_id);
-    }
+    // The latest stored version of each case: one look-up by case id (indexed), the
+    // institution matched here.
+    let wanted: std::collections::HashSet<(&str, &str)> = chunk.iter().map(|c| (c.institution_id.as_str(), c.case_id.as_str())).collect();
     let mut prev: HashMap<(String, String), (i64, i64, String)> = HashMap::new();
-    for (inst, ids) in &by_inst {
-        let list = (0..ids.len()).map(|k| format!("${}", k + 2)).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT id, case_id, version, period FROM case_versions WHERE institution_id = $1 AND latest = 1 AND case_id IN ({list})"
-        );
-        let mut q = sqlx::query_as::<_, (i64, String, i64, String)>(&sql)
-        .bind(*inst);
-        for id in ids {
-            q = q.bind(*id);
-        }
-        for (id, case_id, version, period) in q.fetch_all(&mut **tx).await? {
-            prev.insert(((*inst).to_owned(), case_id), (id, version, period));
+    let list = (0..chunk.len()).map(|k| format!("${}", k + 1)).collect::<Vec<_>>().join(", ");
+    // (No `latest = 1` in the condition: a planner would be tempted by the latest
+    // indexes, whose `latest = 1` part matches nearly every row.)
+    let sql = format!("SELECT id, institution_id, case_id, version, period, latest FROM case_versions WHERE case_id IN ({list})");
+    let mut q = sqlx::query_as::<_, (i64, String, String, i64, String, i64)>(&sql);
+    for c in chunk {
+        q = q.bind(&c.case_id);
+    }
+    for (id, inst, case_id, version, period, latest) in q.fetch_all(&mut **tx).await? {
+        if latest == 1 && wanted.contains(&(inst.as_str(), case_id.as_str())) {
+            prev.insert((inst, case_id), (id, version, period));
         }
     }
     if !prev.is_empty() {

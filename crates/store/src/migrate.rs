@@ -25,7 +25,8 @@ ALTER TABLE case_versions ADD COLUMN latest BIGINT NOT NULL DEFAULT 0;
 UPDATE case_versions SET latest = 1 WHERE version = (SELECT MAX(v2.version) FROM case_versions v2 WHERE v2.institution_id = case_versions.institution_id AND v2.case_id = case_versions.case_id);
 CREATE INDEX case_versions_latest ON case_versions (latest, id);
 CREATE INDEX case_versions_latest_inst ON case_versions (institution_id, latest, id);
-CREATE INDEX case_versions_latest_period ON case_versions (latest, period, institution_id);
+CREATE INDEX case_versions_latest_period ON case_versions (latest, period, id);
+CREATE INDEX case_versions_latest_inst_period ON case_versions (institution_id, latest, period, id);
 CREATE TABLE case_stats (
     institution_id TEXT NOT NULL,
     period TEXT NOT NULL,
@@ -45,6 +46,7 @@ CREATE TABLE case_stats (
     qc_warnings BIGINT NOT NULL,
     PRIMARY KEY (institution_id, period)
 );
+CREATE INDEX case_stats_period ON case_stats (period, institution_id);
 CREATE TABLE maintenance (task TEXT PRIMARY KEY);
 INSERT INTO maintenance (task) VALUES ('rebuild_case_stats')
 "#;

@@ -151,13 +151,35 @@ pub(crate) fn estimate_status_of(e: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The institution id of the region's rows (`*` is not a valid institution id).
+pub const REGION: &str = "*";
+
+/// The rows a case-month's totals go into: the institution's month, its year
+/// (`YYYY`), and the same two for the region ([`REGION`]); the dashboard reads the
+/// region's months and the institutions' years, not every institution-month.
+pub fn expand(rows: std::collections::BTreeMap<(String, String), Totals>) -> std::collections::BTreeMap<(String, String), Totals> {
+    let mut out: std::collections::BTreeMap<(String, String), Totals> = Default::default();
+    for ((i, p), t) in rows {
+        let year = (p.len() == 7 && p.as_bytes()[4] == b'-').then(|| p[..4].to_owned());
+        let mut keys = vec![(i.clone(), p.clone()), (REGION.to_owned(), p.clone())];
+        if let Some(y) = year {
+            keys.push((i.clone(), y.clone()));
+            keys.push((REGION.to_owned(), y));
+        }
+        for k in keys {
+            out.entry(k).or_default().merge(&t, 1);
+        }
+    }
+    out
+}
+
 const COLS: &str = "cases, grouped, points, points_pending, fen, drg_fen, weight, weighted, withheld, withheld_fen, no_estimate, override_pv, qc_errors, qc_warnings";
 
 /// The contributions of stored case versions (id, institution, period), in order.
 pub(crate) async fn contributions_of(tx: &mut crate::Tx<'static>, versions: &[(i64, String, String)]) -> Result<Vec<Totals>> {
     use std::collections::HashMap;
     let mut out = Vec::with_capacity(versions.len());
-    for part in versions.chunks(500) {
+    for part in versions.chunks(64) {
         let list = (0..part.len()).map(|k| format!("${}", k + 1)).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT case_version_id, drg, status, method, points, yuan_fen, points_json, payable, estimate_json FROM case_results WHERE case_version_id IN ({list})"
@@ -283,8 +305,9 @@ pub(crate) async fn apply(
 }
 
 impl Store {
-    /// The maintained totals of discharge months `from..=to` (`YYYY-MM`), of one
-    /// institution or all: (institution, period, totals).
+    /// The maintained rows whose period lies in `from..=to` (months `YYYY-MM`; a year
+    /// row `YYYY` sorts before its months), of one institution (or [`REGION`]) or all:
+    /// (institution, period, totals).
     pub async fn case_stats(&self, from: &str, to: &str, institution: Option<&str>) -> Result<Vec<(String, String, Totals)>> {
         let mut sql = format!(
             "SELECT institution_id, period, {COLS} FROM case_stats WHERE period >= $1 AND period <= $2"
@@ -303,51 +326,59 @@ impl Store {
             .collect()
     }
 
-    /// Totals recomputed from the latest versions (what `case_stats` must hold).
+    /// Every institution's year row of `year` (and the region's): (institution, totals).
+    pub async fn year_stats(&self, year: i32) -> Result<Vec<(String, Totals)>> {
+        let rows = sqlx::query(&format!("SELECT institution_id, {COLS} FROM case_stats WHERE period = $1 ORDER BY institution_id"))
+            .bind(year.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((get(r, "institution_id")?, Totals::from_row(r)?))).collect()
+    }
+
+    /// Totals recomputed from the latest versions (what `case_stats` must hold). The
+    /// cases are streamed, not held: memory stays with the number of institution-months.
     pub async fn computed_case_stats(&self) -> Result<std::collections::BTreeMap<(String, String), Totals>> {
-        let rows = sqlx::query(
-            "SELECT v.id, v.institution_id, v.period, r.drg, r.status, r.method, r.points, r.yuan_fen, r.points_json, r.payable, r.estimate_json \
-             FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE v.latest = 1",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut qc: std::collections::HashMap<i64, (i64, i64)> = std::collections::HashMap::new();
+        use futures_util::TryStreamExt;
+        let mut out: std::collections::BTreeMap<(String, String), Totals> = Default::default();
+        // QC finding counts of the latest versions, per institution and month.
         for r in sqlx::query(
-            "SELECT f.case_version_id, f.severity, COUNT(*) AS n FROM qc_findings f JOIN case_versions v ON v.id = f.case_version_id \
-             WHERE v.latest = 1 GROUP BY f.case_version_id, f.severity",
+            "SELECT v.institution_id, v.period, f.severity, COUNT(*) AS n FROM qc_findings f JOIN case_versions v ON v.id = f.case_version_id \
+             WHERE v.latest = 1 GROUP BY v.institution_id, v.period, f.severity",
         )
         .fetch_all(self.pool())
         .await?
         {
-            let (id, sev, n): (i64, String, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-            let e = qc.entry(id).or_default();
+            let (i, p, sev, n): (String, String, String, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            let t = out.entry((i, p)).or_default();
             if sev == "error" {
-                e.0 += n;
+                t.qc_errors += n;
             } else {
-                e.1 += n;
+                t.qc_warnings += n;
             }
         }
-        let mut out: std::collections::BTreeMap<(String, String), Totals> = Default::default();
-        for r in &rows {
-            let id: i64 = get(r, "id")?;
+        let mut rows = sqlx::query(
+            "SELECT v.institution_id, v.period, r.drg, r.status, r.method, r.points, r.yuan_fen, r.points_json, r.payable, r.estimate_json \
+             FROM case_versions v JOIN case_results r ON r.case_version_id = v.id WHERE v.latest = 1",
+        )
+        .fetch(self.pool());
+        while let Some(r) = rows.try_next().await? {
             let c = CaseSummary {
-                institution_id: get(r, "institution_id")?,
-                period: get(r, "period")?,
-                drg: get(r, "drg")?,
-                status: get(r, "status")?,
-                method: get(r, "method")?,
-                points: get(r, "points")?,
-                yuan_fen: get(r, "yuan_fen")?,
-                weight: weight_of(&get::<String>(r, "points_json")?),
-                payable: crate::model::payable_of(r, "payable")?,
-                estimate_status: estimate_status_of(get::<Option<String>>(r, "estimate_json")?.as_deref()),
+                institution_id: get(&r, "institution_id")?,
+                period: get(&r, "period")?,
+                drg: get(&r, "drg")?,
+                status: get(&r, "status")?,
+                method: get(&r, "method")?,
+                points: get(&r, "points")?,
+                yuan_fen: get(&r, "yuan_fen")?,
+                weight: weight_of(&get::<String>(&r, "points_json")?),
+                payable: crate::model::payable_of(&r, "payable")?,
+                estimate_status: estimate_status_of(get::<Option<String>>(&r, "estimate_json")?.as_deref()),
             };
-            let (e, w) = qc.get(&id).copied().unwrap_or_default();
             out.entry((c.institution_id.clone(), c.period.clone()))
                 .or_default()
-                .merge(&Totals::of_case(&c, e, w), 1);
+                .merge(&Totals::of_case(&c, 0, 0), 1);
         }
-        Ok(out)
+        Ok(expand(out))
     }
 
     /// Recompute every row of `case_stats` from the latest versions (after the
@@ -359,6 +390,7 @@ impl Store {
         for ((i, p), t) in &computed {
             apply(&mut tx, self.dialect(), i, p, t).await?;
         }
+        // (`computed` is already expanded to year and region rows.)
         sqlx::query("DELETE FROM maintenance WHERE task = 'rebuild_case_stats'")
             .execute(&mut *tx)
             .await?;
