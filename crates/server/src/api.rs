@@ -85,9 +85,10 @@ pub fn routes() -> Api {
             get(list_cases),
         )
         .add(
-            with_query(with_body(doc("POST", "/api/uploads", "Upload a batch file (CSV, JSONL or XLSX body; name=file name); every readable record is checked, grouped, priced and stored in one transaction, unreadable ones are listed with line, field and rule", Authenticated), "application/octet-stream"), &["name"]),
+            with_query(with_limit(with_body(doc("POST", "/api/uploads", "Upload a batch file (CSV, JSONL or XLSX body; name=file name; progress=a key of the uploader's choice for GET /api/uploads/progress/{key}); read as it arrives, every readable record checked, grouped, priced and written in chunks of one transaction (stored whole or not at all), unreadable ones listed with line, field and rule; the answer lists the first 2,000 cases and refused records and counts them all (CSV and JSON Lines up to 256 MiB in bounded memory; XLSX up to 32 MiB)", Authenticated), "application/octet-stream"), crate::limits::BATCH), &["name", "progress"]),
             post(upload_batch),
         )
+        .add(doc("GET", "/api/uploads/progress/{key}", "Where the signed-in user's batch upload with this progress key stands: bytes received, records read and written, stage (kept 10 minutes after it ends)", Authenticated), get(upload_progress))
         .add(with_query(doc("GET", "/api/uploads", "Uploads, newest first", Authenticated), &["institution_id", "limit"]), get(list_uploads))
         .add(doc("GET", "/api/uploads/{upload_id}", "One upload with its refused records", Authenticated), get(get_upload))
         .add(with_query(doc("GET", "/api/configs", "Parameter sets, schemes and weights tables (without content)", Agency), &["kind"]), get(list_configs))
@@ -652,67 +653,40 @@ async fn upload_one(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BatchQ {
     name: Option<String>,
+    progress: Option<String>,
 }
 
 async fn upload_batch(
     State(s): State<AppState>,
     a: Auth,
     Query(q): Query<BatchQ>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require_uploader(&a)?;
     let name = q.name.unwrap_or_else(|| "upload.csv".into());
-    let n2 = name.clone();
-    let read = tokio::task::spawn_blocking(move || read_body(&n2, &body))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
-    let built = engines_for(&s.engines, &read.items).await?;
-    let (s2, a2, name2) = (s.clone(), a.clone(), name.clone());
-    let prep = tokio::task::spawn_blocking(move || {
-        prepare(
-            &a2,
-            "batch",
-            &name2,
-            read,
-            &s2.engines,
-            &built,
-            &s2.rules,
-            s2.dicts.as_deref(),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let years = crate::upload::years_of(&prep.upload);
-    let done = s.committer.commit(prep.upload).await?;
-    s.engines.cases_stored(years);
-    let cases: Vec<Value> = prep
-        .outcomes
-        .iter()
-        .zip(&done.cases)
-        .map(|(o, (id, ver))| {
-            json!({"line": o.line, "institution_id": o.institution_id, "case_id": o.case_id, "case_version_id": id, "version": ver,
-                   "drg": o.group.drg, "status": o.group.status, "points": o.estimate.points, "points_pending": o.points_pending,
-                   "yuan": o.estimate.yuan, "estimate_status": o.estimate.status, "estimate_reason": o.estimate.reason,
-                   "payable": o.payable, "withheld": o.withheld, "findings": o.findings})
-        })
-        .collect();
-    let withheld = prep.outcomes.iter().filter(|o| !o.payable).count();
-    let no_estimate = prep.outcomes.iter().filter(|o| o.estimate.status == "unavailable").count();
-    let plan = json!({
-        "missing_columns": prep.plan.missing_columns.iter().map(|(f, r)| json!({"field": f.name(), "rule_id": r})).collect::<Vec<_>>(),
-        "skipped_rules": prep.plan.skipped_rules,
-        "needs_dictionary": prep.plan.needs_dictionary,
-    });
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({"upload_id": done.upload_id, "file_name": name, "records": cases.len() + prep.rejected.len(), "accepted": cases.len(),
-                    "line_count": prep.count, "withheld": withheld, "estimate_unavailable": no_estimate,
-                    "rejected": prep.rejected, "plan": plan, "cases": cases}),
-        ),
-    ))
+    crate::validate::name("name", &name)?;
+    if let Some(k) = &q.progress {
+        crate::validate::id("progress", k)?;
+    }
+    let expected = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let v = crate::stream::upload(s, a, name, q.progress, expected, body).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn upload_progress(State(s): State<AppState>, a: Auth, Path(key): Path<String>) -> R {
+    crate::validate::id("key", &key)?;
+    let p = s
+        .progress
+        .get(a.user.id, &key)
+        .ok_or_else(|| ApiError::not_found(format!("no batch upload with progress key {key} of yours in the last 10 minutes")))?;
+    Ok(Json(json!(p)))
 }
 
 #[derive(Deserialize)]

@@ -108,7 +108,7 @@ fn reject(
     }
 }
 
-fn to_new_finding(p: &Problem) -> NewFinding {
+pub(crate) fn to_new_finding(p: &Problem) -> NewFinding {
     NewFinding {
         line: p.line as i64,
         case_id: p.case_id.clone(),
@@ -135,6 +135,7 @@ pub fn pricing_year(day: &str) -> u16 {
 }
 
 /// The engines and year bases (rate, expected point values) the records need.
+#[derive(Default)]
 pub struct Built {
     pub engines: HashMap<EngineKey, Arc<Engine>>,
     pub bases: HashMap<(EngineKey, u16), Arc<YearBasis>>,
@@ -162,13 +163,27 @@ pub async fn engines_for(engines: &Engines, items: &[Item]) -> Result<Built, Api
 }
 
 /// A record priced, waiting for the cross-record findings.
-struct Done {
+pub struct Done {
     line: u64,
-    claim: usize,
     priced: Priced,
     problems: Vec<Problem>,
     withheld: Vec<String>,
     estimate: Estimate,
+}
+
+impl Done {
+    /// No estimate of the payment could be made.
+    pub fn estimate_unavailable(&self) -> bool {
+        self.estimate.status == "unavailable"
+    }
+}
+
+/// What one record became.
+pub enum Step {
+    /// Refused (unreadable, no key, not the user's, unknown institution, no engine).
+    Rejected(Problem),
+    /// Checked, grouped and priced.
+    Case(Box<Done>),
 }
 
 /// The withholding findings of a case (what to fix), the file-level ones included.
@@ -176,10 +191,296 @@ fn withholding(rules: &qc::RuleSet, problems: &[Problem]) -> Vec<Problem> {
     problems.iter().filter(|p| rules.get(&p.rule_id).is_some_and(|r| r.withhold)).cloned().collect()
 }
 
-/// QC, group and price every record; refuse those a hospital user may not
-/// submit and those naming an unregistered institution. A record breaking a
-/// withholding QC rule (or from a file lacking a column such a rule requires) is
-/// grouped and priced but not payable. Nothing is stored here.
+/// The records of one file, one at a time: QC, group and price every record;
+/// refuse those a hospital user may not submit and those naming an
+/// unregistered institution. A record breaking a withholding QC rule (or from
+/// a file lacking a column such a rule requires) is grouped and priced but not
+/// payable. The cross-record findings (stays after a recorded death) come at
+/// [`Preparer::finish`]. Nothing is stored here.
+pub struct Preparer<'a> {
+    rules: &'a qc::RuleSet,
+    engines: &'a Engines,
+    checker: qc::Checker<'a>,
+    pub plan: qc::FilePlan,
+    file_level: Vec<Problem>,
+    file_withheld: Vec<String>,
+    institutions: std::collections::BTreeMap<String, points::Institution>,
+    own: Option<String>,
+    today: String,
+    built: Built,
+    /// Where engines not in `built` are fetched from (a blocking thread of the
+    /// runtime); None: `built` must hold them all.
+    runtime: Option<tokio::runtime::Handle>,
+    findings: Vec<qc::Finding>,
+    pub first_key: Option<EngineKey>,
+    /// Discharge years of the cases (for [`Engines::cases_stored`]).
+    pub years: std::collections::BTreeSet<u16>,
+}
+
+impl<'a> Preparer<'a> {
+    pub fn new(
+        auth: &Auth,
+        present: claims::FieldSet,
+        engines: &'a Engines,
+        built: Built,
+        runtime: Option<tokio::runtime::Handle>,
+        rules: &'a qc::RuleSet,
+        dicts: Option<&'a codes::Dictionaries>,
+    ) -> Preparer<'a> {
+        let mut checker = qc::Checker::new(rules, dicts);
+        let plan = checker.begin_file(0, present);
+        // Withholding rules the whole file breaks (a required column is absent), as `drgdip settle`.
+        let mut file_level: Vec<Problem> = plan
+            .missing_columns
+            .iter()
+            .filter(|(_, id)| rules.get(id).is_some_and(|r| r.withhold))
+            .map(|(f, id)| Problem {
+                line: 0,
+                case_id: String::new(),
+                rule_id: id.clone(),
+                severity: "error".to_owned(),
+                field: Some(f.name().to_owned()),
+                value: String::new(),
+                message: format!("文件缺少必填列 {}（规则 {id}）：本文件的病例均暂缓支付，请补齐该列后重新上传", f.name()),
+            })
+            .collect();
+        file_level.sort_by(|a, b| (&a.rule_id, &a.field).cmp(&(&b.rule_id, &b.field)));
+        file_level.dedup_by(|a, b| (&a.rule_id, &a.field) == (&b.rule_id, &b.field));
+        let file_withheld: Vec<String> =
+            file_level.iter().map(|p| format!("{}({})", p.rule_id, p.field.as_deref().unwrap_or(""))).collect();
+        Preparer {
+            rules,
+            engines,
+            checker,
+            plan,
+            file_level,
+            file_withheld,
+            institutions: engines.institutions_snapshot(),
+            own: if auth.is_agency() { None } else { auth.user.institution_id.clone() },
+            today: today(),
+            built,
+            runtime,
+            findings: Vec::new(),
+            first_key: None,
+            years: Default::default(),
+        }
+    }
+
+    /// The engine and year basis of a pricing day: from `built`, else fetched.
+    fn engine_for(&mut self, key: EngineKey, year: u16) -> Result<(Arc<Engine>, Arc<YearBasis>), String> {
+        if let (Some(e), Some(b)) = (self.built.engines.get(&key), self.built.bases.get(&(key, year))) {
+            return Ok((e.clone(), b.clone()));
+        }
+        let Some(rt) = &self.runtime else { return Err("no engine for the configuration in force".into()) };
+        let e = match self.built.engines.get(&key) {
+            Some(e) => e.clone(),
+            None => rt.block_on(self.engines.engine(key)).map_err(|e| e.message)?,
+        };
+        let b = rt.block_on(self.engines.basis(key, year)).map_err(|e| e.message)?;
+        self.built.engines.insert(key, e.clone());
+        self.built.bases.insert((key, year), b.clone());
+        Ok((e, b))
+    }
+
+    /// One record (in file order).
+    pub fn step(&mut self, item: &Item) -> Step {
+        let rec = match item {
+            Ok(r) => r,
+            Err(e) => return Step::Rejected(reject(e.line, "", "READ", e.column.as_deref(), "", e.to_string())),
+        };
+        let c = &rec.claim;
+        if c.case_id.trim().is_empty() {
+            return Step::Rejected(reject(
+                rec.line,
+                "",
+                "KEY",
+                Some("case_id"),
+                "",
+                format!("line {}: no case_id (结算清单流水号): the record cannot be versioned", rec.line),
+            ));
+        }
+        if c.institution_id.trim().is_empty() {
+            return Step::Rejected(reject(
+                rec.line,
+                &c.case_id,
+                "KEY",
+                Some("institution_id"),
+                "",
+                format!("line {}: no institution_id (定点医疗机构代码)", rec.line),
+            ));
+        }
+        // Identifiers are keys of versions and listings: refused when they hold what
+        // would make two ids look alike (invisible or bidirectional characters) or are over-long.
+        if let Some((field, v, (_, zh))) = [("case_id", &c.case_id), ("institution_id", &c.institution_id)]
+            .into_iter()
+            .find_map(|(f, v)| crate::validate::id_problem(v).map(|p| (f, v, p)))
+        {
+            let shown: String = v.chars().take(80).collect();
+            return Step::Rejected(reject(rec.line, "", "KEY", Some(field), &shown, format!("第 {} 行：{field} {zh}；该记录不能受理", rec.line)));
+        }
+        if let Some(own) = &self.own {
+            if &c.institution_id != own {
+                return Step::Rejected(reject(
+                    rec.line,
+                    &c.case_id,
+                    "ACCESS",
+                    Some("institution_id"),
+                    &c.institution_id,
+                    format!("line {}: institution {} is not yours ({own}); record refused", rec.line, c.institution_id),
+                ));
+            }
+        }
+        let Some(inst) = self.institutions.get(&c.institution_id).cloned() else {
+            return Step::Rejected(reject(
+                rec.line,
+                &c.case_id,
+                "INSTITUTION",
+                Some("institution_id"),
+                &c.institution_id,
+                format!(
+                    "第 {} 行：机构 {} 未登记（institution_id 不在机构表中），其级别与系数未知，不能分组计点；请经办机构先登记该机构，再上传",
+                    rec.line, c.institution_id
+                ),
+            ));
+        };
+        self.findings.clear();
+        self.checker.check(rec, &mut self.findings);
+        let rules = self.rules;
+        let mut problems: Vec<Problem> = self.findings.iter().map(|f| problem(rules, f)).collect();
+        problems.extend(self.file_level.iter().map(|p| Problem { line: rec.line, case_id: c.case_id.clone(), ..p.clone() }));
+        let day = pricing_day(c, &self.today);
+        let key = self.engines.key_for(&day);
+        self.first_key.get_or_insert(key);
+        let (engine, basis) = match self.engine_for(key, pricing_year(&day)) {
+            Ok(eb) => eb,
+            Err(why) => return Step::Rejected(reject(rec.line, &c.case_id, "ENGINE", None, "", format!("line {}: {why}", rec.line))),
+        };
+        let mut withheld = rules.withheld_by(&self.findings);
+        withheld.extend(self.file_withheld.iter().cloned());
+        withheld.sort();
+        let priced: Priced = engine.price(rec, &inst, &basis.conv, &withheld);
+        let estimate = basis.estimate(
+            priced.total(),
+            priced.pending.as_deref(),
+            crate::history::insurance_of(c),
+            &priced.points.credited_to,
+            &self.institutions,
+        );
+        if let Some(y) = period_of(c).0.get(..4).and_then(|y| y.parse().ok()) {
+            self.years.insert(y);
+        }
+        Step::Case(Box::new(Done { line: rec.line, priced, problems, withheld, estimate }))
+    }
+
+    /// The cross-record findings, once every record has been seen (as problems, by line).
+    pub fn finish(self) -> Vec<Problem> {
+        let mut late = Vec::new();
+        self.checker.finish(&mut late);
+        late.iter().map(|f| problem(self.rules, f)).collect()
+    }
+}
+
+/// A late finding added to a prepared record: withholding when its rule withholds.
+fn amend(rules: &qc::RuleSet, d: &mut Done, p: Problem) {
+    if rules.get(&p.rule_id).is_some_and(|r| r.withhold) && !d.withheld.contains(&p.rule_id) {
+        d.withheld.push(p.rule_id.clone());
+        d.withheld.sort();
+        d.priced.points.payable = false;
+        d.priced.points.withheld_reason = d.withheld.clone();
+    }
+    d.problems.push(p);
+}
+
+/// The case version to store and, when `listed`, the answer's account of a prepared record.
+pub fn to_case(rules: &qc::RuleSet, c: &claims::Claim, d: Done, listed: bool) -> (NewCase, Option<CaseOutcome>) {
+    let p = d.priced;
+    let (period, discharge_date) = period_of(c);
+    let points_json = p.points_json();
+    let findings = d.problems.iter().map(to_new_finding).collect();
+    if !listed {
+        let payable = d.withheld.is_empty();
+        let result = CaseResult {
+            points: p.total().map(|t| t.to_string()).unwrap_or_default(),
+            method: p.points.method.as_str().to_owned(),
+            rule: p.points.rule.as_str().to_owned(),
+            yuan_fen: d.estimate.fen.unwrap_or(0),
+            point_value: d.estimate.point_value.clone().unwrap_or_default(),
+            points_json: points_json.to_string(),
+            payable,
+            withheld: d.withheld.join(","),
+            estimate_json: serde_json::to_string(&d.estimate).unwrap_or_default(),
+            mdc: p.mdc,
+            adrg: p.adrg,
+            drg: p.drg,
+            drg_name: p.drg_name,
+            status: p.status,
+            trace: p.trace,
+        };
+        let case = NewCase {
+            institution_id: c.institution_id.clone(),
+            case_id: c.case_id.clone(),
+            line: d.line as i64,
+            period,
+            discharge_date,
+            claim_json: serde_json::to_string(c).unwrap_or_default(),
+            result,
+            findings,
+        };
+        return (case, None);
+    }
+    let e = &d.estimate;
+    let result = CaseResult {
+        mdc: p.mdc.clone(),
+        adrg: p.adrg.clone(),
+        drg: p.drg.clone(),
+        drg_name: p.drg_name.clone(),
+        status: p.status.clone(),
+        method: p.points.method.as_str().to_owned(),
+        rule: p.points.rule.as_str().to_owned(),
+        points: p.total().map(|t| t.to_string()).unwrap_or_default(),
+        yuan_fen: e.fen.unwrap_or(0),
+        point_value: e.point_value.clone().unwrap_or_default(),
+        trace: p.trace.clone(),
+        points_json: points_json.to_string(),
+        payable: d.withheld.is_empty(),
+        withheld: d.withheld.join(","),
+        estimate_json: serde_json::to_string(e).unwrap_or_default(),
+    };
+    let case = NewCase {
+        institution_id: c.institution_id.clone(),
+        case_id: c.case_id.clone(),
+        line: d.line as i64,
+        period,
+        discharge_date,
+        claim_json: serde_json::to_string(c).unwrap_or_default(),
+        result,
+        findings,
+    };
+    let outcome = CaseOutcome {
+        line: d.line,
+        institution_id: c.institution_id.clone(),
+        case_id: c.case_id.clone(),
+        case_version_id: 0,
+        version: 0,
+        withheld: withholding(rules, &d.problems),
+        payable: d.withheld.is_empty(),
+        findings: d.problems,
+        group: Group { mdc: p.mdc, adrg: p.adrg, drg: p.drg, drg_name: p.drg_name, status: p.status },
+        trace: p.trace,
+        points: points_json,
+        points_pending: p.pending,
+        estimate: d.estimate,
+    };
+    (case, Some(outcome))
+}
+
+/// The store's amendment for a late finding of an already written record.
+pub fn to_amendment(rules: &qc::RuleSet, p: &Problem) -> store::Amendment {
+    store::Amendment { line: p.line as i64, finding: to_new_finding(p), withholds: rules.get(&p.rule_id).is_some_and(|r| r.withhold) }
+}
+
+/// QC, group and price every record of a body held in memory (a single upload,
+/// the demo's batches); see [`Preparer`]. Nothing is stored here.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     auth: &Auth,
@@ -191,241 +492,40 @@ pub fn prepare(
     rules: &qc::RuleSet,
     dicts: Option<&codes::Dictionaries>,
 ) -> Prepared {
-    let today = today();
-    let mut checker = qc::Checker::new(rules, dicts);
-    let plan = checker.begin_file(0, read.present);
-    // Withholding rules the whole file breaks (a required column is absent), as `drgdip settle`.
-    let mut file_level: Vec<Problem> = plan
-        .missing_columns
-        .iter()
-        .filter(|(_, id)| rules.get(id).is_some_and(|r| r.withhold))
-        .map(|(f, id)| Problem {
-            line: 0,
-            case_id: String::new(),
-            rule_id: id.clone(),
-            severity: "error".to_owned(),
-            field: Some(f.name().to_owned()),
-            value: String::new(),
-            message: format!("文件缺少必填列 {}（规则 {id}）：本文件的病例均暂缓支付，请补齐该列后重新上传", f.name()),
-        })
-        .collect();
-    file_level.sort_by(|a, b| (&a.rule_id, &a.field).cmp(&(&b.rule_id, &b.field)));
-    file_level.dedup_by(|a, b| (&a.rule_id, &a.field) == (&b.rule_id, &b.field));
-    let file_withheld: Vec<String> =
-        file_level.iter().map(|p| format!("{}({})", p.rule_id, p.field.as_deref().unwrap_or(""))).collect();
-    let institutions = engines.institutions_snapshot();
-    let own = if auth.is_agency() {
-        None
-    } else {
-        auth.user.institution_id.clone()
-    };
+    let built = Built { engines: built.engines.clone(), bases: built.bases.clone() };
+    let mut prep = Preparer::new(auth, read.present, engines, built, None, rules, dicts);
     let mut rejected: Vec<Problem> = Vec::new();
     let mut by_line: HashMap<u64, usize> = HashMap::new();
-    let mut done: Vec<Done> = Vec::new();
-    let mut findings = Vec::new();
+    let mut done: Vec<(usize, Done)> = Vec::new();
     let records = read.items.len() as i64;
-    let mut first_key: Option<EngineKey> = None;
     for (ix, item) in read.items.iter().enumerate() {
-        let rec = match item {
-            Ok(r) => r,
-            Err(e) => {
-                rejected.push(reject(
-                    e.line,
-                    "",
-                    "READ",
-                    e.column.as_deref(),
-                    "",
-                    e.to_string(),
-                ));
-                continue;
-            }
-        };
-        let c = &rec.claim;
-        if c.case_id.trim().is_empty() {
-            rejected.push(reject(
-                rec.line,
-                "",
-                "KEY",
-                Some("case_id"),
-                "",
-                format!(
-                    "line {}: no case_id (结算清单流水号): the record cannot be versioned",
-                    rec.line
-                ),
-            ));
-            continue;
-        }
-        if c.institution_id.trim().is_empty() {
-            rejected.push(reject(
-                rec.line,
-                &c.case_id,
-                "KEY",
-                Some("institution_id"),
-                "",
-                format!("line {}: no institution_id (定点医疗机构代码)", rec.line),
-            ));
-            continue;
-        }
-        // Identifiers are keys of versions and listings: refused when they hold what
-        // would make two ids look alike (invisible or bidirectional characters) or are over-long.
-        if let Some((field, v, (_, zh))) = [("case_id", &c.case_id), ("institution_id", &c.institution_id)]
-            .into_iter()
-            .find_map(|(f, v)| crate::validate::id_problem(v).map(|p| (f, v, p)))
-        {
-            let shown: String = v.chars().take(80).collect();
-            rejected.push(reject(
-                rec.line,
-                "",
-                "KEY",
-                Some(field),
-                &shown,
-                format!("第 {} 行：{field} {zh}；该记录不能受理", rec.line),
-            ));
-            continue;
-        }
-        if let Some(own) = &own {
-            if &c.institution_id != own {
-                rejected.push(reject(
-                    rec.line,
-                    &c.case_id,
-                    "ACCESS",
-                    Some("institution_id"),
-                    &c.institution_id,
-                    format!(
-                        "line {}: institution {} is not yours ({own}); record refused",
-                        rec.line, c.institution_id
-                    ),
-                ));
-                continue;
+        match prep.step(item) {
+            Step::Rejected(p) => rejected.push(p),
+            Step::Case(d) => {
+                by_line.insert(d.line, done.len());
+                done.push((ix, *d));
             }
         }
-        let Some(inst) = institutions.get(&c.institution_id) else {
-            rejected.push(reject(
-                rec.line,
-                &c.case_id,
-                "INSTITUTION",
-                Some("institution_id"),
-                &c.institution_id,
-                format!(
-                    "第 {} 行：机构 {} 未登记（institution_id 不在机构表中），其级别与系数未知，不能分组计点；请经办机构先登记该机构，再上传",
-                    rec.line, c.institution_id
-                ),
-            ));
-            continue;
-        };
-        findings.clear();
-        checker.check(rec, &mut findings);
-        let mut problems: Vec<Problem> = findings.iter().map(|f| problem(rules, f)).collect();
-        problems.extend(file_level.iter().map(|p| Problem { line: rec.line, case_id: c.case_id.clone(), ..p.clone() }));
-        let day = pricing_day(c, &today);
-        let key = engines.key_for(&day);
-        first_key.get_or_insert(key);
-        let (Some(engine), Some(basis)) = (built.engines.get(&key), built.bases.get(&(key, pricing_year(&day)))) else {
-            rejected.push(reject(
-                rec.line,
-                &c.case_id,
-                "ENGINE",
-                None,
-                "",
-                format!(
-                    "line {}: no engine for the configuration in force",
-                    rec.line
-                ),
-            ));
-            continue;
-        };
-        let mut withheld = rules.withheld_by(&findings);
-        withheld.extend(file_withheld.iter().cloned());
-        withheld.sort();
-        let priced: Priced = engine.price(rec, inst, &basis.conv, &withheld);
-        let estimate = basis.estimate(
-            priced.total(),
-            priced.pending.as_deref(),
-            crate::history::insurance_of(c),
-            &priced.points.credited_to,
-            &institutions,
-        );
-        by_line.insert(rec.line, done.len());
-        done.push(Done { line: rec.line, claim: ix, priced, problems, withheld, estimate });
     }
-    // Cross-record findings (duplicates within the file, stays after a death).
-    let mut late = Vec::new();
-    checker.finish(&mut late);
-    for f in &late {
-        if let Some(&i) = by_line.get(&f.line) {
-            let p = problem(rules, f);
-            let d = &mut done[i];
-            if rules.get(&p.rule_id).is_some_and(|r| r.withhold) && !d.withheld.contains(&p.rule_id) {
-                d.withheld.push(p.rule_id.clone());
-                d.withheld.sort();
-                d.priced.points.payable = false;
-                d.priced.points.withheld_reason = d.withheld.clone();
-            }
-            d.problems.push(p);
+    let first_key = prep.first_key;
+    let plan = prep.plan.clone();
+    for p in prep.finish() {
+        if let Some(&i) = by_line.get(&p.line) {
+            amend(rules, &mut done[i].1, p);
         }
     }
     let mut cases: Vec<NewCase> = Vec::with_capacity(done.len());
     let mut outcomes: Vec<CaseOutcome> = Vec::with_capacity(done.len());
-    for d in done {
-        let Ok(rec) = &read.items[d.claim] else { continue };
-        let c = &rec.claim;
-        let p = d.priced;
-        let (period, discharge_date) = period_of(c);
-        let points_json = p.points_json();
-        let e = &d.estimate;
-        let result = CaseResult {
-            mdc: p.mdc.clone(),
-            adrg: p.adrg.clone(),
-            drg: p.drg.clone(),
-            drg_name: p.drg_name.clone(),
-            status: p.status.clone(),
-            method: p.points.method.as_str().to_owned(),
-            rule: p.points.rule.as_str().to_owned(),
-            points: p.total().map(|t| t.to_string()).unwrap_or_default(),
-            yuan_fen: e.fen.unwrap_or(0),
-            point_value: e.point_value.clone().unwrap_or_default(),
-            trace: p.trace.clone(),
-            points_json: points_json.to_string(),
-            payable: d.withheld.is_empty(),
-            withheld: d.withheld.join(","),
-            estimate_json: serde_json::to_string(e).unwrap_or_default(),
-        };
-        cases.push(NewCase {
-            institution_id: c.institution_id.clone(),
-            case_id: c.case_id.clone(),
-            line: d.line as i64,
-            period,
-            discharge_date,
-            claim_json: serde_json::to_string(c).unwrap_or_default(),
-            result,
-            findings: d.problems.iter().map(to_new_finding).collect(),
-        });
-        outcomes.push(CaseOutcome {
-            line: d.line,
-            institution_id: c.institution_id.clone(),
-            case_id: c.case_id.clone(),
-            case_version_id: 0,
-            version: 0,
-            withheld: withholding(rules, &d.problems),
-            payable: d.withheld.is_empty(),
-            findings: d.problems,
-            group: Group {
-                mdc: p.mdc,
-                adrg: p.adrg,
-                drg: p.drg,
-                drg_name: p.drg_name,
-                status: p.status,
-            },
-            trace: p.trace,
-            points: points_json,
-            points_pending: p.pending,
-            estimate: d.estimate,
-        });
+    for (ix, d) in done {
+        let Ok(rec) = &read.items[ix] else { continue };
+        let (c, o) = to_case(rules, &rec.claim, d, true);
+        cases.push(c);
+        outcomes.extend(o);
     }
     let key = first_key.unwrap_or((None, None, None, None));
     let upload = NewUpload {
         actor: auth.actor(),
-        institution_id: own,
+        institution_id: if auth.is_agency() { None } else { auth.user.institution_id.clone() },
         kind: kind.to_owned(),
         file_name: file_name.to_owned(),
         format: read.format.to_owned(),
@@ -436,13 +536,7 @@ pub fn prepare(
         cases,
         rejected: rejected.iter().map(to_new_finding).collect(),
     };
-    Prepared {
-        upload,
-        outcomes,
-        rejected,
-        plan,
-        count: read.count,
-    }
+    Prepared { upload, outcomes, rejected, plan, count: read.count }
 }
 
 /// The discharge years of the cases of an upload (for [`Engines::cases_stored`]).

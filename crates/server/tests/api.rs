@@ -206,6 +206,8 @@ async fn access_matrix_on_both_databases() {
                 format!("/api/uploads/{upload_b}"),
                 &agency_only(200),
             ),
+            // Progress is the uploader's own: no one has an upload under this key.
+            row("GET", "/api/uploads/progress/{key}", "/api/uploads/progress/nokey".into(), &all_ok(404)),
             row("GET", "/api/users", "/api/users".into(), &admin_only(200)),
             row(
                 "GET",

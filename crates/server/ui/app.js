@@ -363,12 +363,30 @@ function uploadPage() {
   const btn = h('button', { id: 'upload-btn', onclick: async () => {
     const f = file.files[0];
     if (!f) { toast('请选择文件', true); return; }
-    btn.disabled = true; out.replaceChildren(h('p', { class: 'muted' }, '正在质控、分组与计算点数…'));
+    btn.disabled = true;
+    // The service reads, checks, groups, prices and writes the file as it arrives;
+    // its progress (by a key of this upload) is shown until the answer comes.
+    const key = 'ui-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    const status = h('p', { class: 'muted', id: 'upload-progress' }, `正在上传 ${f.name}（${(f.size / 1048576).toFixed(1)} MB）：边接收边质控、分组与计算点数…`);
+    out.replaceChildren(status);
+    let polling = true;
+    (async () => {
+      while (polling) {
+        await new Promise(ok => setTimeout(ok, 1000));
+        if (!polling) break;
+        try {
+          const p = await api('GET', '/api/uploads/progress/' + key);
+          if (polling) status.textContent = `${p.stage_zh}：已接收 ${(p.bytes_received / 1048576).toFixed(1)}` + (p.bytes_expected ? ` / ${(p.bytes_expected / 1048576).toFixed(1)}` : '') + ` MB，已读取 ${num(p.records_read)} 条，已写入 ${num(p.records_written)} 条（整批写入完成前不生效）`;
+        } catch (e) { /* not started yet */ }
+      }
+    })();
     try {
-      const r = await api('POST', '/api/uploads?name=' + encodeURIComponent(f.name), undefined, await f.arrayBuffer());
+      const r = await api('POST', '/api/uploads?name=' + encodeURIComponent(f.name) + '&progress=' + key, undefined, f);
+      polling = false;
       const held = r.cases.filter(c => !c.payable);
       out.replaceChildren(
-        h('p', { class: r.rejected.length || held.length ? 'err' : 'ok', id: 'upload-summary' }, `上传批次 ${r.upload_id}：读取 ${r.records} 条，接收 ${r.accepted} 条，拒收 ${r.rejected.length} 条；其中暂缓支付 ${held.length} 条（质控未通过）` + (r.estimate_unavailable ? `，无法预估 ${r.estimate_unavailable} 条` : '') + '。'),
+        h('p', { class: r.rejected_total || r.withheld ? 'err' : 'ok', id: 'upload-summary' }, `上传批次 ${r.upload_id}：读取 ${r.records} 条，接收 ${r.accepted} 条，拒收 ${r.rejected_total} 条；其中暂缓支付 ${r.withheld} 条（质控未通过）` + (r.estimate_unavailable ? `，无法预估 ${r.estimate_unavailable} 条` : '') + '。'),
+        r.cases_listed < r.accepted || r.rejected_listed < r.rejected_total ? h('p', { class: 'muted', id: 'upload-listed' }, `下表列出前 ${num(r.cases_listed)} 条病例与前 ${num(r.rejected_listed)} 条拒收记录；全部病例见“病例”页（按机构与出院月份查询），全部拒收记录见本批次详情。`) : null,
         h('p', { class: r.line_count.rejected ? 'err' : 'muted', id: 'upload-lines' },
           `文件共 ${r.line_count.lines} 行 = 表头 ${r.line_count.header} + 读入 ${r.line_count.read} + 无法读取 ${r.line_count.rejected} + 空行 ${r.line_count.blank}` +
           (r.line_count.rejected ? '；无法读取的行见下方拒收记录（行号与原因），其余记录照常处理。' : '。')),
@@ -388,7 +406,7 @@ function uploadPage() {
         ], held, { id: 'upload-withheld' }) : null,
         r.cases.some(c => c.estimate_status === 'unavailable') ? h('p', { class: 'muted', id: 'upload-no-estimate' }, '无法预估：' + [...new Set(r.cases.filter(c => c.estimate_reason && c.estimate_status === 'unavailable').map(c => c.estimate_reason))].join('；')) : null,
         r.rejected.length ? table('拒收记录', [{ key: 'line', label: '行' }, { key: 'case_id', label: '病例号' }, { key: 'rule_id', label: '规则' }, { key: 'field', label: '字段' }, { key: 'message', label: '原因' }], r.rejected) : null);
-    } catch (e) { out.replaceChildren(h('p', { class: 'err' }, '上传失败：' + e.message)); }
+    } catch (e) { polling = false; out.replaceChildren(h('p', { class: 'err' }, '上传失败：' + e.message + '（本批次未保存，可更正后重新上传）')); }
     btn.disabled = false;
   } }, '上传并分组');
   page(h('h1', {}, '上传结算清单'),

@@ -17,6 +17,7 @@
 //! and a power loss alike; the cost (one fsync per commit) is amortised by the
 //! server committing concurrent uploads together (group commit).
 
+mod commit;
 mod migrate;
 mod model;
 mod review;
@@ -30,6 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use commit::{Amendment, BatchWriter, Entry};
 pub use model::*;
 pub use settlement::{CaseSummary, FinishedRun, MonitorInput, SettlementDocument, SettlementInput, SettlementRun};
 pub use review::{quarter_months, quarter_of, Dispute, SpecialCase, SPECIAL_REASONS};
@@ -63,6 +65,10 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// The SQLite page cache of a connection (64 MiB) and its memory map of the store (1 GiB).
+pub(crate) const SQLITE_CACHE: &str = "PRAGMA cache_size=-65536";
+pub(crate) const SQLITE_MMAP: &str = "PRAGMA mmap_size=1073741824";
 
 /// A connection pool with the schema migrated.
 #[derive(Clone)]
@@ -146,8 +152,8 @@ impl Store {
                                 // A province's store is many GB: index pages are read
                                 // through a 64 MiB page cache and the file mapped (1 GiB),
                                 // not fetched by a syscall each.
-                                "PRAGMA cache_size=-65536",
-                                "PRAGMA mmap_size=1073741824",
+                                SQLITE_CACHE,
+                                SQLITE_MMAP,
                                 "PRAGMA temp_store=MEMORY",
                             ] {
                                 sqlx::query(p).execute(&mut *conn).await?;
@@ -447,42 +453,16 @@ impl Store {
         let mut deltas: std::collections::BTreeMap<(String, String), stats::Totals> = Default::default();
         for up in uploads {
             let now = now_ms();
-            let upload_id: i64 = sqlx::query(
-                "INSERT INTO uploads (user_id, institution_id, kind, file_name, format, records, accepted, rejected, scheme_id, params_id, weights_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            )
-            .bind(up.actor.user_id)
-            .bind(&up.institution_id)
-            .bind(&up.kind)
-            .bind(&up.file_name)
-            .bind(&up.format)
-            .bind(up.records)
-            .bind(up.cases.len() as i64)
-            .bind(up.rejected.len() as i64)
-            .bind(up.scheme_id)
-            .bind(up.params_id)
-            .bind(up.weights_id)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+            let upload_id = insert_upload(&mut tx, up, up.cases.len() as i64, up.rejected.len() as i64, now).await?;
             let mut cases = Vec::with_capacity(up.cases.len());
-            // Chunks of cases written with multi-row statements; a chunk ends before a
-            // case that is already in it (its earlier version must be stored first).
             let mut i = 0;
             while i < up.cases.len() {
-                let mut seen = std::collections::HashSet::new();
-                let mut j = i;
-                while j < up.cases.len() && j - i < COMMIT_CHUNK && seen.insert((&up.cases[j].institution_id, &up.cases[j].case_id)) {
-                    j += 1;
-                }
-                let done = commit_chunk(&mut tx, upload_id, now, &up.cases[i..j], &mut deltas).await?;
-                cases.extend(done);
+                let j = commit::run_end(&up.cases, i);
+                cases.extend(commit::write_cases(&mut tx, self.dialect, upload_id, now, &up.cases[i..j], &mut deltas).await?);
                 i = j;
             }
-            for chunk in up.rejected.chunks(FINDING_CHUNK) {
-                insert_findings(&mut tx, upload_id, chunk.iter().map(|f| (None, f))).await?;
-            }
+            let rejected: Vec<(Option<i64>, &NewFinding)> = up.rejected.iter().map(|f| (None, f)).collect();
+            commit::insert_findings(&mut tx, self.dialect, upload_id, &rejected).await?;
             let detail = serde_json::json!({"kind": up.kind, "file_name": up.file_name, "records": up.records, "accepted": up.cases.len(), "rejected": up.rejected.len()});
             Store::audit_tx(
                 &mut tx,
@@ -492,7 +472,8 @@ impl Store {
                 &detail,
             )
             .await?;
-            out.push(CommittedUpload { upload_id, cases });
+            let withheld = up.cases.iter().filter(|c| !c.result.payable).count() as i64;
+            out.push(CommittedUpload { upload_id, accepted: cases.len() as i64, cases, rejected: up.rejected.len() as i64, withheld });
         }
         for ((i, p), d) in &stats::expand(deltas) {
             stats::apply(&mut tx, self.dialect, i, p, d).await?;
@@ -799,179 +780,27 @@ impl Store {
     }
 }
 
-/// Cases per multi-row statement of a commit. Small on purpose: the SQLite driver
-/// resolves each bind parameter's name by a walk over the statement's parameters,
-/// so a statement's cost grows with the square of its parameters (16 columns × 64
-/// rows = 1,024 is cheap; 8,000 took a core).
-const COMMIT_CHUNK: usize = 64;
-/// Findings per multi-row statement (9 columns each).
-const FINDING_CHUNK: usize = 100;
-
-/// `$k, $k+1, …` groups of `width` for `rows` rows, numbered from 1.
-fn placeholders(rows: usize, width: usize) -> String {
-    let mut s = String::with_capacity(rows * width * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..width {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(r * width + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// Store one chunk of distinct cases: versions numbered after each case's latest, the
-/// replaced latest versions unflagged and their contributions to the totals taken
-/// out, the new ones put in; results and findings. Returns (id, version) in order.
-async fn commit_chunk(
-    tx: &mut Tx<'static>,
-    upload_id: i64,
-    now: i64,
-    chunk: &[NewCase],
-    deltas: &mut std::collections::BTreeMap<(String, String), stats::Totals>,
-) -> Result<Vec<(i64, i64)>> {
-    use std::collections::HashMap;
-    // The latest stored version of each case: one look-up by case id (indexed), the
-    // institution matched here.
-    let wanted: std::collections::HashSet<(&str, &str)> = chunk.iter().map(|c| (c.institution_id.as_str(), c.case_id.as_str())).collect();
-    let mut prev: HashMap<(String, String), (i64, i64, String)> = HashMap::new();
-    let list = (0..chunk.len()).map(|k| format!("${}", k + 1)).collect::<Vec<_>>().join(", ");
-    // (No `latest = 1` in the condition: a planner would be tempted by the latest
-    // indexes, whose `latest = 1` part matches nearly every row.)
-    let sql = format!("SELECT id, institution_id, case_id, version, period, latest FROM case_versions WHERE case_id IN ({list})");
-    let mut q = sqlx::query_as::<_, (i64, String, String, i64, String, i64)>(&sql);
-    for c in chunk {
-        q = q.bind(&c.case_id);
-    }
-    for (id, inst, case_id, version, period, latest) in q.fetch_all(&mut **tx).await? {
-        if latest == 1 && wanted.contains(&(inst.as_str(), case_id.as_str())) {
-            prev.insert((inst, case_id), (id, version, period));
-        }
-    }
-    if !prev.is_empty() {
-        let old_ids: Vec<(i64, String, String)> = chunk
-            .iter()
-            .filter_map(|c| prev.get(&(c.institution_id.clone(), c.case_id.clone())).map(|(id, _, p)| (*id, c.institution_id.clone(), p.clone())))
-            .collect();
-        let olds = stats::contributions_of(tx, &old_ids).await?;
-        for ((_, inst, period), t) in old_ids.iter().zip(&olds) {
-            deltas.entry((inst.clone(), period.clone())).or_default().merge(t, -1);
-        }
-        let list = (0..old_ids.len()).map(|k| format!("${}", k + 1)).collect::<Vec<_>>().join(", ");
-        let sql = format!("UPDATE case_versions SET latest = 0 WHERE id IN ({list})");
-        let mut q = sqlx::query(&sql);
-        for (id, _, _) in &old_ids {
-            q = q.bind(*id);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    let versions: Vec<i64> = chunk
-        .iter()
-        .map(|c| prev.get(&(c.institution_id.clone(), c.case_id.clone())).map_or(1, |p| p.1 + 1))
-        .collect();
-    let sql = format!(
-        "INSERT INTO case_versions (institution_id, case_id, version, upload_id, line, period, discharge_date, claim_json, created_at, latest) VALUES {} RETURNING id, institution_id, case_id",
-        placeholders(chunk.len(), 10)
-    );
-        let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
-    for (c, v) in chunk.iter().zip(&versions) {
-        q = q
-            .bind(&c.institution_id)
-            .bind(&c.case_id)
-            .bind(*v)
-            .bind(upload_id)
-            .bind(c.line)
-            .bind(&c.period)
-            .bind(&c.discharge_date)
-            .bind(&c.claim_json)
-            .bind(now)
-            .bind(1i64);
-    }
-    // Ids by (institution, case): the cases of a chunk are distinct, so the mapping
-    // does not rest on the order RETURNING gives them in.
-    let ids: HashMap<(String, String), i64> = q.fetch_all(&mut **tx).await?.into_iter().map(|(id, i, c)| ((i, c), id)).collect();
-    let mut done = Vec::with_capacity(chunk.len());
-    for (c, v) in chunk.iter().zip(&versions) {
-        let id = *ids
-            .get(&(c.institution_id.clone(), c.case_id.clone()))
-            .ok_or_else(|| StoreError::Invalid(format!("case {} of {}: no id returned", c.case_id, c.institution_id)))?;
-        done.push((id, *v));
-    }
-    let sql = format!(
-        "INSERT INTO case_results (case_version_id, mdc, adrg, drg, drg_name, status, method, rule, points, yuan_fen, point_value, trace, points_json, payable, withheld, estimate_json) VALUES {}",
-        placeholders(chunk.len(), 16)
-    );
-        let mut q = sqlx::query(&sql);
-    for (c, (id, _)) in chunk.iter().zip(&done) {
-        let r = &c.result;
-        q = q
-            .bind(*id)
-            .bind(&r.mdc)
-            .bind(&r.adrg)
-            .bind(&r.drg)
-            .bind(&r.drg_name)
-            .bind(&r.status)
-            .bind(&r.method)
-            .bind(&r.rule)
-            .bind(&r.points)
-            .bind(r.yuan_fen)
-            .bind(&r.point_value)
-            .bind(&r.trace)
-            .bind(&r.points_json)
-            .bind(i64::from(r.payable))
-            .bind(&r.withheld)
-            .bind(&r.estimate_json);
-    }
-    q.execute(&mut **tx).await?;
-    let findings: Vec<(Option<i64>, &NewFinding)> =
-        chunk.iter().zip(&done).flat_map(|(c, (id, _))| c.findings.iter().map(move |f| (Some(*id), f))).collect();
-    for part in findings.chunks(FINDING_CHUNK) {
-        insert_findings(tx, upload_id, part.iter().copied()).await?;
-    }
-    for c in chunk {
-        let (errors, warnings) = c.findings.iter().fold((0, 0), |(e, w), f| if f.severity == "error" { (e + 1, w) } else { (e, w + 1) });
-        let new = stats::Totals::of_case(&stats::summary_of(&c.institution_id, &c.period, &c.result), errors, warnings);
-        deltas.entry((c.institution_id.clone(), c.period.clone())).or_default().merge(&new, 1);
-    }
-    Ok(done)
-}
-
-/// Findings in one multi-row statement.
-async fn insert_findings<'a>(
-    tx: &mut Tx<'static>,
-    upload_id: i64,
-    rows: impl Iterator<Item = (Option<i64>, &'a NewFinding)>,
-) -> Result<()> {
-    let rows: Vec<(Option<i64>, &NewFinding)> = rows.collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO qc_findings (case_version_id, upload_id, line, case_id, rule_id, severity, field, value, message) VALUES {}",
-        placeholders(rows.len(), 9)
-    );
-        let mut q = sqlx::query(&sql);
-    for (cv, f) in rows {
-        q = q
-            .bind(cv)
-            .bind(upload_id)
-            .bind(f.line)
-            .bind(&f.case_id)
-            .bind(&f.rule_id)
-            .bind(&f.severity)
-            .bind(&f.field)
-            .bind(&f.value)
-            .bind(&f.message);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
+/// The row of an upload; returns its id.
+async fn insert_upload(tx: &mut Tx<'static>, up: &NewUpload, accepted: i64, rejected: i64, now: i64) -> Result<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO uploads (user_id, institution_id, kind, file_name, format, records, accepted, rejected, scheme_id, params_id, weights_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(up.actor.user_id)
+    .bind(&up.institution_id)
+    .bind(&up.kind)
+    .bind(&up.file_name)
+    .bind(&up.format)
+    .bind(up.records)
+    .bind(accepted)
+    .bind(rejected)
+    .bind(up.scheme_id)
+    .bind(up.params_id)
+    .bind(up.weights_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?)
 }
 
 /// A transaction of the store.

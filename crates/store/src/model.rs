@@ -226,8 +226,15 @@ pub struct NewUpload {
 #[derive(Clone, Debug, Serialize)]
 pub struct CommittedUpload {
     pub upload_id: i64,
-    /// (case version id, version number) of each case, in order.
+    /// (case version id, version number) of each case, in order (a streamed batch:
+    /// of its first cases only, see [`crate::Store::begin_batch`]).
     pub cases: Vec<(i64, i64)>,
+    /// Cases stored.
+    pub accepted: i64,
+    /// Records refused (stored as findings without a case version).
+    pub rejected: i64,
+    /// Cases stored as not payable (a withholding QC rule is broken).
+    pub withheld: i64,
 }
 
 pub(crate) const UPLOAD_COLS: &str =
